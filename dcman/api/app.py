@@ -1,0 +1,93 @@
+"""The ASGI application of a site: routers, error handling, and the lifespan that prepares
+the database and runs the background loops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+
+from dcman import __version__
+from dcman.api import errors, groups, identity, subclouds
+from dcman.api.auth import authenticated
+from dcman.api.state import site_context
+from dcman.config import Settings
+from dcman.db.engine import create_engine
+from dcman.domain.network import parse_system_controller_network
+from dcman.loops import deploy
+from dcman.services import accounts
+from dcman.services.context import SiteContext
+from dcman.services.secrets import SecretBox
+from dcman.services.site import prepare_database, site_identity
+
+log = logging.getLogger("dcman")
+
+
+async def start_site(settings: Settings) -> SiteContext:
+    """Open the database, migrate it, and make sure the site identity and admin exist."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.effective_database_url)
+    await prepare_database(engine, settings.site_name)
+    generated = await accounts.ensure_bootstrap_admin(engine, settings.admin_user, settings.admin_password)
+    if generated:
+        print(
+            f"dcman: created administrator {settings.admin_user!r} with password {generated!r}; "
+            "this is shown once, keep it.",
+            file=sys.stderr,
+            flush=True,
+        )
+    return SiteContext(
+        settings=settings,
+        engine=engine,
+        secrets=SecretBox.for_site(settings.secret_key, settings.data_dir),
+        system_controller=parse_system_controller_network(
+            settings.system_controller_subnet, settings.system_controller_pool
+        ),
+    )
+
+
+def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bool = True) -> FastAPI:
+    """The site's app; `ctx` is a site already started by the caller (``dcman serve`` starts
+    it first so that a start-up failure is reported before the server listens)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nonlocal ctx
+        if ctx is None:
+            ctx = await start_site(settings)
+        app.state.ctx = ctx
+        tasks = [asyncio.create_task(deploy.run(ctx), name="deploy")] if run_loops else []
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await ctx.engine.dispose()
+
+    app = FastAPI(title="dcman", version=__version__, lifespan=lifespan,
+                  description="A geo-redundant Distributed Cloud manager (dcmanager v1.0 API).")
+    errors.install(app)
+
+    @app.get("/", tags=["versions"])
+    async def versions(request: Request) -> dict[str, Any]:
+        base = str(request.base_url).rstrip("/")
+        return {"versions": [{"status": "CURRENT", "updated": "2017-10-2", "id": "v1.0",
+                              "links": [{"href": f"{base}/v1.0/", "rel": "self"}]}]}
+
+    v1 = APIRouter(prefix="/v1.0", dependencies=[Depends(authenticated)])
+
+    @v1.get("/system", tags=["system"])
+    async def system(ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+        return await site_identity(ctx.engine)
+
+    v1.include_router(subclouds.router)
+    v1.include_router(groups.router)
+    app.include_router(identity.router)
+    app.include_router(v1)
+    return app

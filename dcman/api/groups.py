@@ -1,0 +1,58 @@
+"""/v1.0/subcloud-groups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from dcman.api import views
+from dcman.api.bodies import read_body
+from dcman.api.state import site_context
+from dcman.services import groups, subclouds
+from dcman.services.context import SiteContext
+
+router = APIRouter(prefix="/subcloud-groups", tags=["subcloud-groups"])
+
+GROUP_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "description": {"type": "string"},
+        "update_apply_type": {"type": "string", "enum": ["parallel", "serial"]},
+        "max_parallel_subclouds": {"type": "integer"},
+    },
+}
+_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": GROUP_SCHEMA}}}}
+
+
+@router.get("")
+async def list_groups(ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    return {"subcloud_groups": [views.group(g) for g in await groups.list_groups(ctx)]}
+
+
+@router.post("", openapi_extra=_BODY)
+async def create_group(request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    return views.group(await groups.create_group(ctx, await read_body(request, allow_form=False)))
+
+
+@router.get("/{group_ref}")
+async def show_group(group_ref: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    return views.group(await groups.get_group(ctx, group_ref))
+
+
+@router.patch("/{group_ref}", openapi_extra=_BODY)
+async def update_group(group_ref: str, request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    return views.group(await groups.update_group(ctx, group_ref, await read_body(request, allow_form=False)))
+
+
+@router.delete("/{group_ref}")
+async def delete_group(group_ref: str, ctx: SiteContext = Depends(site_context)) -> Response:
+    await groups.delete_group(ctx, group_ref)
+    return Response(status_code=200)
+
+
+@router.get("/{group_ref}/subclouds")
+async def group_subclouds(group_ref: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    found = await subclouds.list_subclouds(ctx, group_ref)
+    return {"subclouds": [views.subcloud(view) for view in found]}

@@ -1,0 +1,88 @@
+"""/v1.0/subclouds and /v1.0/alarms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from dcman.api import views
+from dcman.api.bodies import read_body
+from dcman.api.state import site_context
+from dcman.services import subclouds
+from dcman.services.context import SiteContext
+
+router = APIRouter(tags=["subclouds"])
+
+_FILE = {"type": "string", "format": "binary"}
+ADD_FORM_SCHEMA = {
+    "type": "object",
+    "required": ["bootstrap_values", "bootstrap-address", "sysadmin_password"],
+    "properties": {
+        "bootstrap_values": _FILE,
+        "install_values": _FILE,
+        "deploy_config": _FILE,
+        "bootstrap-address": {"type": "string"},
+        "sysadmin_password": {"type": "string", "description": "base64"},
+        "bmc_password": {"type": "string", "description": "base64"},
+        "group_id": {"type": "string"},
+        "description": {"type": "string"},
+        "location": {"type": "string"},
+        "release": {"type": "string"},
+        "migrate": {"type": "string", "enum": ["true", "false"]},
+        "secondary": {"type": "string", "enum": ["true", "false"]},
+    },
+}
+UPDATE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "description": {"type": "string"},
+        "location": {"type": "string"},
+        "group_id": {"type": ["string", "integer"]},
+        "name": {"type": "string"},
+        "management-state": {"type": "string", "enum": ["managed", "unmanaged"]},
+        "force": {"type": ["string", "boolean"]},
+    },
+}
+
+
+@router.get("/subclouds")
+async def list_subclouds(ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    found = await subclouds.list_subclouds(ctx)
+    return {"subclouds": [views.subcloud(view, with_rollup=True) for view in found]}
+
+
+@router.post("/subclouds", openapi_extra={"requestBody": {
+    "required": True, "content": {"multipart/form-data": {"schema": ADD_FORM_SCHEMA}}}})
+async def add_subcloud(request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    view = await subclouds.add_subcloud(ctx, await read_body(request))
+    return views.subcloud(view)
+
+
+@router.get("/subclouds/{subcloud_ref}")
+async def show_subcloud(subcloud_ref: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    return views.subcloud(await subclouds.get_subcloud(ctx, subcloud_ref))
+
+
+@router.get("/subclouds/{subcloud_ref}/detail")
+async def show_subcloud_detail(subcloud_ref: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    return views.subcloud(await subclouds.get_subcloud(ctx, subcloud_ref), detail=True)
+
+
+@router.patch("/subclouds/{subcloud_ref}", openapi_extra={"requestBody": {
+    "required": True, "content": {"application/json": {"schema": UPDATE_SCHEMA}}}})
+async def update_subcloud(subcloud_ref: str, request: Request,
+                          ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    view = await subclouds.update_subcloud(ctx, subcloud_ref, await read_body(request))
+    return views.subcloud(view)
+
+
+@router.delete("/subclouds/{subcloud_ref}")
+async def delete_subcloud(subcloud_ref: str, ctx: SiteContext = Depends(site_context)) -> Response:
+    await subclouds.delete_subcloud(ctx, subcloud_ref)
+    return Response(status_code=200)
+
+
+@router.get("/alarms", tags=["alarms"])
+async def alarm_summary(ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    return {"alarm_summary": [views.alarm_summary(row) for row in await subclouds.alarm_summaries(ctx)]}

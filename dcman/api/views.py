@@ -1,0 +1,92 @@
+"""The JSON shapes of the reference API: key names and order exactly as dcmanager writes them."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from dcman.domain.groups import SubcloudGroup
+from dcman.domain.states import AvailabilityStatus
+from dcman.domain.subcloud import rollup_sync_status
+from dcman.services.subclouds import SubcloudView
+
+
+def timestamp(moment: datetime | None) -> str | None:
+    return str(moment) if moment is not None else None
+
+
+def _json_or_none(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def subcloud(view: SubcloudView, *, with_rollup: bool = False, detail: bool = False) -> dict[str, Any]:
+    s = view.subcloud
+    body: dict[str, Any] = {
+        "id": s.id,
+        "name": s.name,
+        "description": s.description,
+        "location": s.location,
+        "software-version": s.software_version,
+        "management-state": s.management_state,
+        "availability-status": s.availability_status,
+        "deploy-status": s.deploy_status,
+        "backup-status": s.backup_status,
+        "backup-datetime": timestamp(s.backup_datetime),
+        "error-description": s.error_description,
+        "region-name": s.region_name,
+        "management-subnet": s.management_subnet,
+        "management-start-ip": s.management_start_ip,
+        "management-end-ip": s.management_end_ip,
+        "management-gateway-ip": s.management_gateway_ip,
+        "openstack-installed": s.openstack_installed,
+        "prestage-status": s.prestage_status,
+        "prestage-versions": s.prestage_versions,
+        "systemcontroller-gateway-ip": s.systemcontroller_gateway_ip,
+        "data_install": _json_or_none(s.data_install),
+        "data_upgrade": _json_or_none(s.data_upgrade),
+        "created-at": timestamp(s.created_at),
+        "updated-at": timestamp(s.updated_at),
+        "group_id": s.group_id,
+        "peer_group_id": s.peer_group_id,
+        "rehome_data": s.rehome_data,
+    }
+    if with_rollup:
+        body["sync_status"] = rollup_sync_status(view.endpoint_statuses)
+    body["endpoint_sync_status"] = [
+        {"endpoint_type": endpoint, "sync_status": status} for endpoint, status in view.endpoint_statuses
+    ]
+    if detail:
+        online = s.availability_status == AvailabilityStatus.ONLINE
+        body["oam_floating_ip"] = s.external_oam_floating_address if online else "unavailable"
+        body["deploy_config_sync_status"] = "unknown"
+    return body
+
+
+def group(g: SubcloudGroup) -> dict[str, Any]:
+    return {
+        "id": g.id,
+        "name": g.name,
+        "description": g.description,
+        "update_apply_type": g.update_apply_type,
+        "max_parallel_subclouds": g.max_parallel_subclouds,
+        "created-at": timestamp(g.created_at),
+        "updated-at": timestamp(g.updated_at),
+    }
+
+
+def alarm_summary(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "region_name": row["name"],
+        "uuid": row["uuid"],
+        "critical_alarms": row["critical_alarms"],
+        "major_alarms": row["major_alarms"],
+        "minor_alarms": row["minor_alarms"],
+        "warnings": row["warnings"],
+        "cloud_status": row["cloud_status"],
+    }

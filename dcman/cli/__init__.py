@@ -1,0 +1,1 @@
+"""The `dcman` command: the site process, account administration and the API client."""

@@ -1,0 +1,46 @@
+"""`dcman serve`: run a whole site in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import click
+import uvicorn
+
+from dcman.config import SettingsError, load_settings
+
+
+def fail(message: str) -> None:
+    """Stop with one clear line, no traceback."""
+    click.echo(f"dcman: {message}", err=True)
+    sys.exit(2)
+
+
+async def _serve() -> None:
+    from dcman.api.app import create_app, start_site
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        fail(str(exc))
+    try:
+        ctx = await start_site(settings)
+    except Exception as exc:  # database unreachable, data dir not writable, ...
+        fail(f"cannot start the site: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    app = create_app(settings, ctx)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
+                            access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    click.echo(f"dcman: site {settings.site_name!r} serving on http://{settings.bind}", err=True)
+    await server.serve()
+    if not server.started:
+        fail(f"cannot listen on {settings.bind} (DCMAN_BIND); is the port in use?")
+
+
+@click.command()
+def serve() -> None:
+    """Start a site: the REST API and every background loop."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(_serve())

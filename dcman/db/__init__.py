@@ -1,0 +1,1 @@
+"""Persistence: table definitions, the engine, repositories and Alembic migrations."""

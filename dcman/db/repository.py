@@ -1,0 +1,247 @@
+"""Queries on the tables, returning domain dataclasses. Every function runs on a connection
+whose transaction the caller (a service) owns."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dcman.db import tables as t
+from dcman.domain.groups import SubcloudGroup
+from dcman.domain.network import OtherSubcloudNetwork
+from dcman.domain.states import CloudStatus, EndpointType, SyncStatus
+from dcman.domain.subcloud import Subcloud
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as stored (SQLite keeps no zone)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _ref_clause(table: Any, ref: str) -> Any:
+    """Objects are named by id or by name; names are never all digits, so digits mean an id."""
+    return table.c.id == int(ref) if ref.isdigit() and len(ref) < 18 else table.c.name == ref
+
+
+# --- subclouds -------------------------------------------------------------------------
+
+
+async def get_subcloud(conn: AsyncConnection, ref: str | int, for_update: bool = False) -> Subcloud | None:
+    clause = t.subclouds.c.id == ref if isinstance(ref, int) else _ref_clause(t.subclouds, ref)
+    query = select(t.subclouds).where(clause)
+    if for_update:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).mappings().first()
+    return Subcloud(**row) if row else None
+
+
+async def list_subclouds(conn: AsyncConnection, group_id: int | None = None) -> list[Subcloud]:
+    query = select(t.subclouds).order_by(t.subclouds.c.id)
+    if group_id is not None:
+        query = query.where(t.subclouds.c.group_id == group_id)
+    return [Subcloud(**row) for row in (await conn.execute(query)).mappings()]
+
+
+async def name_or_region_taken(conn: AsyncConnection, name: str, except_id: int | None = None) -> bool:
+    query = select(t.subclouds.c.id).where(or_(t.subclouds.c.name == name, t.subclouds.c.region_name == name))
+    if except_id is not None:
+        query = query.where(t.subclouds.c.id != except_id)
+    return (await conn.execute(query.limit(1))).first() is not None
+
+
+async def region_taken(conn: AsyncConnection, region_name: str) -> bool:
+    query = select(t.subclouds.c.id).where(t.subclouds.c.region_name == region_name).limit(1)
+    return (await conn.execute(query)).first() is not None
+
+
+async def other_networks(conn: AsyncConnection, except_id: int | None = None) -> list[OtherSubcloudNetwork]:
+    c = t.subclouds.c
+    query = select(c.name, c.management_subnet, c.management_start_ip, c.management_end_ip)
+    if except_id is not None:
+        query = query.where(c.id != except_id)
+    return [OtherSubcloudNetwork(**row) for row in (await conn.execute(query)).mappings()]
+
+
+async def insert_subcloud(conn: AsyncConnection, values: dict[str, Any]) -> int:
+    """Insert a subcloud with its endpoint statuses (all unknown) and its alarm summary row."""
+    now = utcnow()
+    result = await conn.execute(insert(t.subclouds).values(created_at=now, **values))
+    subcloud_id = result.inserted_primary_key[0]
+    await conn.execute(
+        insert(t.subcloud_status),
+        [
+            {"subcloud_id": subcloud_id, "endpoint_type": e.value, "sync_status": SyncStatus.UNKNOWN.value,
+             "created_at": now}
+            for e in EndpointType
+        ],
+    )
+    await conn.execute(
+        insert(t.subcloud_alarms).values(
+            uuid=str(uuid.uuid4()), subcloud_id=subcloud_id, critical_alarms=-1, major_alarms=-1,
+            minor_alarms=-1, warnings=-1, cloud_status=CloudStatus.DISABLED.value, created_at=now,
+        )
+    )
+    return subcloud_id
+
+
+async def update_subcloud(conn: AsyncConnection, subcloud_id: int, values: dict[str, Any],
+                          only_if: dict[str, Any] | None = None) -> bool:
+    """Update columns; with `only_if`, only when those columns still hold those values
+    (a compare-and-set, so concurrent loops and processes cannot both take one step)."""
+    query = update(t.subclouds).where(t.subclouds.c.id == subcloud_id)
+    for column, value in (only_if or {}).items():
+        query = query.where(t.subclouds.c[column] == value)
+    result = await conn.execute(query.values(updated_at=utcnow(), **values))
+    return result.rowcount == 1
+
+
+async def delete_subcloud(conn: AsyncConnection, subcloud_id: int) -> None:
+    # Children go explicitly too: SQLite enforces ON DELETE CASCADE only with the pragma on.
+    await conn.execute(delete(t.subcloud_status).where(t.subcloud_status.c.subcloud_id == subcloud_id))
+    await conn.execute(delete(t.subcloud_alarms).where(t.subcloud_alarms.c.subcloud_id == subcloud_id))
+    await conn.execute(delete(t.subclouds).where(t.subclouds.c.id == subcloud_id))
+
+
+async def subcloud_ids_in_state(conn: AsyncConnection, deploy_status: str, limit: int = 100) -> list[int]:
+    query = select(t.subclouds.c.id).where(t.subclouds.c.deploy_status == deploy_status).limit(limit)
+    return list((await conn.execute(query)).scalars())
+
+
+async def endpoint_statuses(conn: AsyncConnection, subcloud_ids: list[int] | None = None) -> dict[int, list[tuple[str, str]]]:
+    """(endpoint_type, sync_status) per subcloud; all subclouds when no ids are given."""
+    c = t.subcloud_status.c
+    query = select(c.subcloud_id, c.endpoint_type, c.sync_status).order_by(c.subcloud_id, c.id)
+    if subcloud_ids is not None:
+        query = query.where(c.subcloud_id.in_(subcloud_ids))
+    found: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for subcloud_id, endpoint_type, sync_status in await conn.execute(query):
+        found[subcloud_id].append((endpoint_type, sync_status))
+    return found
+
+
+# --- alarm summaries -------------------------------------------------------------------
+
+
+async def alarm_summaries(conn: AsyncConnection) -> list[dict[str, Any]]:
+    a, s = t.subcloud_alarms.c, t.subclouds.c
+    query = (
+        select(s.name, a.uuid, a.critical_alarms, a.major_alarms, a.minor_alarms, a.warnings, a.cloud_status)
+        .select_from(t.subcloud_alarms.join(t.subclouds, a.subcloud_id == s.id))
+        .order_by(s.id)
+    )
+    return [dict(row) for row in (await conn.execute(query)).mappings()]
+
+
+# --- groups ----------------------------------------------------------------------------
+
+
+async def get_group(conn: AsyncConnection, ref: str | int) -> SubcloudGroup | None:
+    clause = t.subcloud_group.c.id == ref if isinstance(ref, int) else _ref_clause(t.subcloud_group, ref)
+    row = (await conn.execute(select(t.subcloud_group).where(clause))).mappings().first()
+    return SubcloudGroup(**row) if row else None
+
+
+async def list_groups(conn: AsyncConnection) -> list[SubcloudGroup]:
+    query = select(t.subcloud_group).order_by(t.subcloud_group.c.id)
+    return [SubcloudGroup(**row) for row in (await conn.execute(query)).mappings()]
+
+
+async def group_name_taken(conn: AsyncConnection, name: str, except_id: int | None = None) -> bool:
+    query = select(t.subcloud_group.c.id).where(func.lower(t.subcloud_group.c.name) == name.lower())
+    if except_id is not None:
+        query = query.where(t.subcloud_group.c.id != except_id)
+    return (await conn.execute(query.limit(1))).first() is not None
+
+
+async def insert_group(conn: AsyncConnection, values: dict[str, Any]) -> int:
+    result = await conn.execute(insert(t.subcloud_group).values(created_at=utcnow(), **values))
+    return result.inserted_primary_key[0]
+
+
+async def update_group(conn: AsyncConnection, group_id: int, values: dict[str, Any]) -> None:
+    await conn.execute(
+        update(t.subcloud_group).where(t.subcloud_group.c.id == group_id).values(updated_at=utcnow(), **values)
+    )
+
+
+async def delete_group(conn: AsyncConnection, group_id: int) -> None:
+    await conn.execute(delete(t.subcloud_group).where(t.subcloud_group.c.id == group_id))
+
+
+async def count_group_members(conn: AsyncConnection, group_id: int) -> int:
+    query = select(func.count()).select_from(t.subclouds).where(t.subclouds.c.group_id == group_id)
+    return (await conn.execute(query)).scalar_one()
+
+
+# --- site, accounts and tokens ---------------------------------------------------------
+
+
+async def get_site(conn: AsyncConnection) -> dict[str, Any] | None:
+    row = (await conn.execute(select(t.site).where(t.site.c.id == 1))).mappings().first()
+    return dict(row) if row else None
+
+
+async def insert_site(conn: AsyncConnection, name: str) -> None:
+    await conn.execute(insert(t.site).values(id=1, uuid=str(uuid.uuid4()), name=name, created_at=utcnow()))
+
+
+async def rename_site(conn: AsyncConnection, name: str) -> None:
+    await conn.execute(update(t.site).where(t.site.c.id == 1).values(name=name))
+
+
+async def get_account(conn: AsyncConnection, name: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(t.accounts).where(t.accounts.c.name == name))).mappings().first()
+    return dict(row) if row else None
+
+
+async def list_accounts(conn: AsyncConnection) -> list[dict[str, Any]]:
+    query = select(t.accounts.c.id, t.accounts.c.name, t.accounts.c.role, t.accounts.c.created_at)
+    return [dict(row) for row in (await conn.execute(query.order_by(t.accounts.c.id))).mappings()]
+
+
+async def insert_account(conn: AsyncConnection, name: str, password_hash: str, role: str) -> int:
+    result = await conn.execute(
+        insert(t.accounts).values(name=name, password_hash=password_hash, role=role, created_at=utcnow())
+    )
+    return result.inserted_primary_key[0]
+
+
+async def delete_account(conn: AsyncConnection, account_id: int) -> None:
+    await conn.execute(delete(t.tokens).where(t.tokens.c.account_id == account_id))
+    await conn.execute(delete(t.accounts).where(t.accounts.c.id == account_id))
+
+
+async def count_admins(conn: AsyncConnection) -> int:
+    query = select(func.count()).select_from(t.accounts).where(t.accounts.c.role == "admin")
+    return (await conn.execute(query)).scalar_one()
+
+
+async def insert_token(conn: AsyncConnection, digest: str, account_id: int, issued_at: datetime,
+                       expires_at: datetime) -> None:
+    await conn.execute(
+        insert(t.tokens).values(digest=digest, account_id=account_id, issued_at=issued_at, expires_at=expires_at)
+    )
+
+
+async def get_token(conn: AsyncConnection, digest: str) -> dict[str, Any] | None:
+    a, k = t.accounts.c, t.tokens.c
+    query = (
+        select(k.digest, k.issued_at, k.expires_at, a.id.label("account_id"), a.name, a.role)
+        .select_from(t.tokens.join(t.accounts, k.account_id == a.id))
+        .where(k.digest == digest)
+    )
+    row = (await conn.execute(query)).mappings().first()
+    return dict(row) if row else None
+
+
+async def delete_token(conn: AsyncConnection, digest: str) -> None:
+    await conn.execute(delete(t.tokens).where(t.tokens.c.digest == digest))
+
+
+async def delete_expired_tokens(conn: AsyncConnection, now: datetime) -> None:
+    await conn.execute(delete(t.tokens).where(t.tokens.c.expires_at < now))

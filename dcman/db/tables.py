@@ -1,0 +1,129 @@
+"""The schema as SQLAlchemy Core tables. Alembic migrations create it; keep both in step."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+site = Table(
+    "site",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("name", String(255), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+subcloud_group = Table(
+    "subcloud_group",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("description", String(255), nullable=False),
+    Column("update_apply_type", String(16), nullable=False),
+    Column("max_parallel_subclouds", Integer, nullable=False),
+    Column("created_at", DateTime),
+    Column("updated_at", DateTime),
+)
+
+subclouds = Table(
+    "subclouds",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("region_name", String(255), nullable=False, unique=True),
+    Column("description", String(255)),
+    Column("location", String(255)),
+    Column("software_version", String(255), nullable=False),
+    Column("management_state", String(32), nullable=False, index=True),
+    Column("availability_status", String(32), nullable=False, index=True),
+    Column("deploy_status", String(255), nullable=False, index=True),
+    Column("backup_status", String(255)),
+    Column("backup_datetime", DateTime),
+    Column("error_description", String(2048), nullable=False),
+    Column("management_subnet", String(255), nullable=False),
+    Column("management_start_ip", String(64), nullable=False),
+    Column("management_end_ip", String(64), nullable=False),
+    Column("management_gateway_ip", String(64), nullable=False),
+    Column("systemcontroller_gateway_ip", String(64), nullable=False),
+    Column("external_oam_floating_address", String(64)),
+    Column("openstack_installed", Boolean, nullable=False, default=False),
+    Column("audit_fail_count", Integer, nullable=False, default=0),
+    Column("first_identity_sync_complete", Boolean, nullable=False, default=False),
+    Column("group_id", Integer, ForeignKey("subcloud_group.id"), nullable=False, index=True),
+    # The peer-group table comes with geo-redundancy; its foreign key is added then.
+    Column("peer_group_id", Integer, index=True),
+    Column("rehome_data", Text),
+    Column("rehomed", Boolean, nullable=False, default=False),
+    Column("prestage_status", String(255)),
+    Column("prestage_versions", String(255)),
+    Column("data_install", Text),
+    Column("data_upgrade", Text),
+    # What the deploy phases need later; secrets are Fernet tokens, never clear text.
+    Column("bootstrap_values", Text),
+    Column("bootstrap_address", String(255)),
+    Column("deploy_config", Text),
+    Column("sysadmin_password", Text),
+    Column("bmc_password", Text),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime),
+)
+
+subcloud_status = Table(
+    "subcloud_status",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subcloud_id", Integer, ForeignKey("subclouds.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("endpoint_type", String(64), nullable=False),
+    Column("sync_status", String(32), nullable=False),
+    Column("created_at", DateTime),
+    Column("updated_at", DateTime),
+    UniqueConstraint("subcloud_id", "endpoint_type", name="uq_subcloud_status_endpoint"),
+)
+
+subcloud_alarms = Table(
+    "subcloud_alarms",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("subcloud_id", Integer, ForeignKey("subclouds.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("critical_alarms", Integer, nullable=False, default=-1),
+    Column("major_alarms", Integer, nullable=False, default=-1),
+    Column("minor_alarms", Integer, nullable=False, default=-1),
+    Column("warnings", Integer, nullable=False, default=-1),
+    Column("cloud_status", String(32), nullable=False),
+    Column("created_at", DateTime),
+    Column("updated_at", DateTime),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    # sha256 of the token: a leaked database does not leak usable tokens.
+    Column("digest", String(64), primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("issued_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False, index=True),
+)

@@ -1,0 +1,1 @@
+"""The rules of the mission: entities, states and the checks on them. No I/O here."""

@@ -1,0 +1,117 @@
+"""The state vocabularies of the reference system, as enums whose values are the API strings."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ManagementState(StrEnum):
+    MANAGED = "managed"
+    UNMANAGED = "unmanaged"
+
+
+class AvailabilityStatus(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class DeployStatus(StrEnum):
+    NOT_DEPLOYED = "not-deployed"
+    CREATING = "creating"
+    CREATE_COMPLETE = "create-complete"
+    CREATE_FAILED = "create-failed"
+    PRE_INSTALL = "pre-install"
+    PRE_INSTALL_FAILED = "pre-install-failed"
+    INSTALLING = "installing"
+    INSTALL_COMPLETE = "install-complete"
+    INSTALL_FAILED = "install-failed"
+    ABORTING_INSTALL = "aborting-install"
+    INSTALL_ABORTED = "install-aborted"
+    PRE_BOOTSTRAP = "pre-bootstrap"
+    PRE_BOOTSTRAP_FAILED = "pre-bootstrap-failed"
+    BOOTSTRAPPING = "bootstrapping"
+    BOOTSTRAP_COMPLETE = "bootstrap-complete"
+    BOOTSTRAP_FAILED = "bootstrap-failed"
+    ABORTING_BOOTSTRAP = "aborting-bootstrap"
+    BOOTSTRAP_ABORTED = "bootstrap-aborted"
+    PRE_CONFIG = "pre-config"
+    PRE_CONFIG_FAILED = "pre-config-failed"
+    CONFIGURING = "configuring"
+    CONFIG_FAILED = "config-failed"
+    ABORTING_CONFIG = "aborting-config"
+    CONFIG_ABORTED = "config-aborted"
+    COMPLETE = "complete"
+    PRE_RESTORE = "pre-restore"
+    RESTORING = "restoring"
+    RESTORE_PREP_FAILED = "restore-prep-failed"
+    RESTORE_FAILED = "restore-failed"
+    RECONFIGURING_NETWORK = "reconfiguring-network"
+    NETWORK_RECONFIGURATION_FAILED = "network-reconfiguration-failed"
+    SECONDARY = "secondary"
+    SECONDARY_FAILED = "secondary-failed"
+    REHOME_PENDING = "rehome-pending"
+    PRE_REHOME = "pre-rehome"
+    REHOMING = "rehoming"
+    REHOME_FAILED = "rehome-failed"
+    REHOME_PREP_FAILED = "rehome-prep-failed"
+
+
+# States in which an operation is running on the subcloud: delete is refused in them
+# (the reference's later, safer rule, lifecycle §2.9).
+ACTIVE_DEPLOY_STATES: frozenset[DeployStatus] = frozenset(
+    {
+        DeployStatus.CREATING,
+        DeployStatus.PRE_INSTALL,
+        DeployStatus.INSTALLING,
+        DeployStatus.PRE_BOOTSTRAP,
+        DeployStatus.BOOTSTRAPPING,
+        DeployStatus.PRE_CONFIG,
+        DeployStatus.CONFIGURING,
+        DeployStatus.ABORTING_INSTALL,
+        DeployStatus.ABORTING_BOOTSTRAP,
+        DeployStatus.ABORTING_CONFIG,
+        DeployStatus.PRE_RESTORE,
+        DeployStatus.RESTORING,
+        DeployStatus.PRE_REHOME,
+        DeployStatus.REHOMING,
+        DeployStatus.REHOME_PENDING,
+        DeployStatus.RECONFIGURING_NETWORK,
+    }
+)
+
+
+class SyncStatus(StrEnum):
+    UNKNOWN = "unknown"
+    IN_SYNC = "in-sync"
+    OUT_OF_SYNC = "out-of-sync"
+
+
+class EndpointType(StrEnum):
+    """The endpoint types tracked per subcloud (the reference's later list)."""
+
+    PLATFORM = "platform"
+    IDENTITY = "identity"
+    DC_CERT = "dc-cert"
+    FIRMWARE = "firmware"
+    KUBERNETES = "kubernetes"
+    KUBE_ROOTCA = "kube-rootca"
+    SOFTWARE = "software"
+
+
+class UpdateApplyType(StrEnum):
+    PARALLEL = "parallel"
+    SERIAL = "serial"
+
+
+class CloudStatus(StrEnum):
+    """Roll-up of a subcloud's alarm summary."""
+
+    DISABLED = "disabled"
+    OK = "OK"
+    DEGRADED = "degraded"
+    CRITICAL = "critical"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    READER = "reader"

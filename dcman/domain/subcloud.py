@@ -1,0 +1,207 @@
+"""The subcloud entity and the rules on it: naming, manage/unmanage, rename, update, delete.
+
+Lifecycle reference §2.4 (management state), §2.6 (update), §2.8 (rename), §2.9 (delete),
+§2.10 (names and regions). Every check here takes plain values and raises a DomainError.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from dcman.domain.errors import Conflict, InvalidInput, StateRefused
+from dcman.domain.states import (
+    ACTIVE_DEPLOY_STATES,
+    AvailabilityStatus,
+    DeployStatus,
+    ManagementState,
+    SyncStatus,
+)
+
+NO_ERRORS = "No errors present"
+RESERVED_REGION_NAMES = ("RegionOne", "SystemController")
+MAX_TEXT = 255
+
+# The platform releases a subcloud may be added with; the last one is the site's own.
+SUPPORTED_RELEASES = ("22.12", "24.03", "24.09")
+ACTIVE_RELEASE = SUPPORTED_RELEASES[-1]
+
+# RFC-1123 subdomain: lowercase alphanumeric labels with inner '-', joined by '.'.
+_RFC1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_PRESTAGING = ("prestaging", "prestaging-packages", "prestaging-images")
+
+
+@dataclass
+class Subcloud:
+    """One managed edge cloud, as stored. Secrets are held encrypted and never leave the site."""
+
+    id: int
+    name: str
+    region_name: str
+    description: str | None
+    location: str | None
+    software_version: str
+    management_state: str
+    availability_status: str
+    deploy_status: str
+    backup_status: str | None
+    backup_datetime: datetime | None
+    error_description: str
+    management_subnet: str
+    management_start_ip: str
+    management_end_ip: str
+    management_gateway_ip: str
+    systemcontroller_gateway_ip: str
+    external_oam_floating_address: str | None
+    openstack_installed: bool
+    audit_fail_count: int
+    first_identity_sync_complete: bool
+    group_id: int
+    peer_group_id: int | None
+    rehome_data: str | None
+    rehomed: bool
+    prestage_status: str | None
+    prestage_versions: str | None
+    data_install: str | None
+    data_upgrade: str | None
+    bootstrap_values: str | None
+    bootstrap_address: str | None
+    deploy_config: str | None
+    sysadmin_password: str | None
+    bmc_password: str | None
+    created_at: datetime
+    updated_at: datetime | None
+
+
+def new_region_name() -> str:
+    """A fresh region name: a UUID4 as 32 lowercase hex characters (§2.10)."""
+    return uuid.uuid4().hex
+
+
+def validate_subcloud_name(name: Any) -> str:
+    """The name of a new subcloud (rule N1): a non-empty string, not all digits, not reserved."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput("The subcloud name (bootstrap value 'name') must be a non-empty string.")
+    name = name.strip()
+    if len(name) > MAX_TEXT:
+        raise InvalidInput(f"The subcloud name must be at most {MAX_TEXT} characters long.")
+    if name.isdigit():
+        raise InvalidInput(f"The subcloud name {name} must not consist of digits only.")
+    if name in RESERVED_REGION_NAMES:
+        raise InvalidInput(f"The subcloud name {name} is reserved for the system controller.")
+    if any(ch.isspace() or ch == "/" for ch in name):
+        raise InvalidInput(f"The subcloud name {name!r} must not contain spaces or '/'.")
+    return name
+
+
+def validate_release(release: Any) -> str:
+    """The requested software release, or the site's own when none is given."""
+    if release is None or release == "":
+        return ACTIVE_RELEASE
+    if release not in SUPPORTED_RELEASES:
+        raise InvalidInput(
+            f"Release {release} is not supported; supported releases are {', '.join(SUPPORTED_RELEASES)}."
+        )
+    return str(release)
+
+
+def validate_text(field: str, value: Any) -> str:
+    """A free-text field (description, location): a string of at most 255 characters."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"The {field} must be a string.")
+    if len(value) > MAX_TEXT:
+        raise InvalidInput(f"The {field} must be at most {MAX_TEXT} characters long.")
+    return value
+
+
+def parse_bool(field: str, value: Any) -> bool:
+    """Booleans arrive as JSON booleans or the strings "true"/"false" (multipart forms)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise InvalidInput(f"The {field} value must be true or false.")
+
+
+def check_management_change(subcloud: Subcloud, requested: Any, force: Any, from_peer: bool = False) -> dict[str, str]:
+    """Rules of §2.4: which columns change when the management state is set to `requested`."""
+    try:
+        target = ManagementState(requested)
+    except ValueError:
+        raise InvalidInput(f"Invalid management-state {requested!r}; it must be managed or unmanaged.") from None
+    forced = False if force is None else parse_bool("force", force)
+    if forced and target is not ManagementState.MANAGED:
+        raise InvalidInput("force is only accepted together with management-state managed.")
+    if subcloud.peer_group_id is not None and not from_peer:
+        raise StateRefused(
+            f"Subcloud {subcloud.name} is in a subcloud peer group; its management state is set by the peer group."
+        )
+    if subcloud.management_state == target:
+        raise StateRefused(f"Subcloud {subcloud.name} is already {target}.")
+    changes: dict[str, str] = {"management_state": target}
+    if target is ManagementState.MANAGED:
+        rehome_pending = subcloud.deploy_status == DeployStatus.REHOME_PENDING
+        if not forced:
+            if subcloud.deploy_status != DeployStatus.COMPLETE and not rehome_pending:
+                raise StateRefused(
+                    f"Subcloud {subcloud.name} can be managed only once its deploy status is complete "
+                    f"(it is {subcloud.deploy_status})."
+                )
+            if subcloud.availability_status != AvailabilityStatus.ONLINE and not rehome_pending:
+                raise StateRefused(f"Subcloud {subcloud.name} can be managed only while it is online.")
+        if rehome_pending:
+            changes["deploy_status"] = DeployStatus.COMPLETE
+    return changes
+
+
+def check_rename(subcloud: Subcloud, new_name: Any, taken: bool) -> str:
+    """Rules of §2.8; `taken` says whether another subcloud has that name or region name."""
+    if not isinstance(new_name, str) or not _RFC1123.match(new_name) or len(new_name) > MAX_TEXT:
+        raise InvalidInput(
+            f"The new name {new_name!r} must be lowercase letters, digits and '-', in dot-separated labels "
+            "that start and end with a letter or digit (RFC 1123)."
+        )
+    if new_name == subcloud.name:
+        raise InvalidInput(f"The new name of subcloud {subcloud.name} must differ from its current name.")
+    if subcloud.management_state != ManagementState.UNMANAGED:
+        raise StateRefused(f"Subcloud {subcloud.name} must be unmanaged to be renamed.")
+    if subcloud.deploy_status != DeployStatus.COMPLETE:
+        raise StateRefused(
+            f"Subcloud {subcloud.name} can be renamed only when its deploy status is complete "
+            f"(it is {subcloud.deploy_status})."
+        )
+    if subcloud.prestage_status in _PRESTAGING:
+        raise StateRefused(f"Subcloud {subcloud.name} cannot be renamed while it is being prestaged.")
+    if taken:
+        raise Conflict(f"A subcloud named {new_name} (or with that region name) already exists.")
+    return new_name
+
+
+def check_delete(subcloud: Subcloud, from_peer: bool = False) -> None:
+    """Rules of §2.9, with the reference's later refusal during an active operation."""
+    if subcloud.peer_group_id is not None and not from_peer:
+        raise StateRefused(
+            f"Subcloud {subcloud.name} is in a subcloud peer group; remove it from the group before deleting it."
+        )
+    if subcloud.management_state == ManagementState.MANAGED and not from_peer:
+        raise StateRefused(f"Subcloud {subcloud.name} must be unmanaged before it can be deleted.")
+    if subcloud.deploy_status in ACTIVE_DEPLOY_STATES:
+        raise StateRefused(
+            f"Subcloud {subcloud.name} cannot be deleted while its deploy status is {subcloud.deploy_status}."
+        )
+    if subcloud.availability_status == AvailabilityStatus.ONLINE:
+        raise StateRefused(f"Subcloud {subcloud.name} is online; it must be powered down before it can be deleted.")
+
+
+def rollup_sync_status(statuses: list[tuple[str, str]]) -> str:
+    """One sync status for the subcloud list. The reference calls in-sync mixed with unknown
+    "out-of-sync"; dcman says out-of-sync only when an endpoint is, and unknown otherwise."""
+    values = {status for _, status in statuses}
+    if SyncStatus.OUT_OF_SYNC in values:
+        return SyncStatus.OUT_OF_SYNC.value
+    if values == {SyncStatus.IN_SYNC.value}:
+        return SyncStatus.IN_SYNC.value
+    return SyncStatus.UNKNOWN.value

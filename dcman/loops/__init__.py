@@ -1,0 +1,1 @@
+"""Background reconcilers: each reads state from the database, acts, and writes state back."""

@@ -1,0 +1,124 @@
+"""Accounts and tokens: log in, re-scope, validate, revoke; create and delete accounts."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import secrets as pysecrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dcman.db import repository as repo
+from dcman.domain.accounts import Principal, validate_account
+from dcman.domain.errors import Conflict, InvalidInput, NotFound, StateRefused, Unauthenticated
+from dcman.domain.states import Role
+from dcman.services.secrets import check_password, hash_password, hash_password_sync
+
+# Compared against when the account does not exist, so that a wrong name costs as much
+# time as a wrong password and does not reveal which accounts exist.
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password_sync("no such account")
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    principal: Principal
+    issued_at: datetime
+    expires_at: datetime
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def login(engine: AsyncEngine, name: str, password: str, lifetime_s: int) -> IssuedToken:
+    async with engine.connect() as conn:
+        account = await repo.get_account(conn, name)
+    if account is None:
+        hashed = await asyncio.get_running_loop().run_in_executor(None, _dummy_hash)
+    else:
+        hashed = account["password_hash"]
+    valid = await check_password(password, hashed)
+    if account is None or not valid:
+        raise Unauthenticated("The user name or password is wrong.")
+    principal = Principal(account["id"], account["name"], Role(account["role"]))
+    now = repo.utcnow()
+    return await _issue(engine, principal, now, now + timedelta(seconds=lifetime_s))
+
+
+async def rescope(engine: AsyncEngine, token: str) -> IssuedToken:
+    """Keystone's token method: a new token for the same account, expiring with the old one."""
+    current = await validate(engine, token)
+    return await _issue(engine, current.principal, repo.utcnow(), current.expires_at)
+
+
+async def _issue(engine: AsyncEngine, principal: Principal, issued: datetime, expires: datetime) -> IssuedToken:
+    token = pysecrets.token_urlsafe(32)
+    async with engine.begin() as conn:
+        await repo.delete_expired_tokens(conn, issued)
+        await repo.insert_token(conn, _digest(token), principal.account_id, issued, expires)
+    return IssuedToken(token, principal, issued, expires)
+
+
+async def validate(engine: AsyncEngine, token: str | None) -> IssuedToken:
+    if not token:
+        raise Unauthenticated("Authentication required: send a token in the X-Auth-Token header.")
+    async with engine.connect() as conn:
+        row = await repo.get_token(conn, _digest(token))
+    if row is None or row["expires_at"] <= repo.utcnow():
+        raise Unauthenticated("The token is unknown, revoked or expired; request a new one.")
+    principal = Principal(row["account_id"], row["name"], Role(row["role"]))
+    return IssuedToken(token, principal, row["issued_at"], row["expires_at"])
+
+
+async def revoke(engine: AsyncEngine, token: str) -> None:
+    await validate(engine, token)
+    async with engine.begin() as conn:
+        await repo.delete_token(conn, _digest(token))
+
+
+async def create_account(engine: AsyncEngine, name: str, role: str, password: str) -> None:
+    name, parsed_role, password = validate_account(name, role, password)
+    hashed = await hash_password(password)
+    async with engine.begin() as conn:
+        if await repo.get_account(conn, name) is not None:
+            raise Conflict(f"An account named {name} already exists.")
+        await repo.insert_account(conn, name, hashed, parsed_role.value)
+
+
+async def delete_account(engine: AsyncEngine, name: str) -> None:
+    async with engine.begin() as conn:
+        account = await repo.get_account(conn, name)
+        if account is None:
+            raise NotFound(f"No account named {name}.")
+        if account["role"] == Role.ADMIN and await repo.count_admins(conn) == 1:
+            raise StateRefused(f"Account {name} is the last admin; create another admin before deleting it.")
+        await repo.delete_account(conn, account["id"])
+
+
+async def list_accounts(engine: AsyncEngine) -> list[dict]:
+    async with engine.connect() as conn:
+        return await repo.list_accounts(conn)
+
+
+async def ensure_bootstrap_admin(engine: AsyncEngine, name: str, password: str | None) -> str | None:
+    """Create the bootstrap administrator at first start. Returns a generated password to print
+    once when none was set; an existing account is left as it is."""
+    async with engine.connect() as conn:
+        if await repo.get_account(conn, name) is not None:
+            return None
+    generated = None
+    if not password:
+        generated = password = pysecrets.token_urlsafe(12)
+    try:
+        await create_account(engine, name, Role.ADMIN.value, password)
+    except Conflict:  # another process of the same site won the race
+        return None
+    except InvalidInput as exc:
+        raise InvalidInput(f"DCMAN_ADMIN_USER/DCMAN_ADMIN_PASSWORD: {exc.message}") from None
+    return generated

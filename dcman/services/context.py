@@ -1,0 +1,22 @@
+"""What every use case needs: the settings, the database, the secret box and the loop wake-ups."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dcman.config import Settings
+from dcman.domain.network import SystemControllerNetwork
+from dcman.services.secrets import SecretBox
+
+
+@dataclass
+class SiteContext:
+    settings: Settings
+    engine: AsyncEngine
+    secrets: SecretBox
+    system_controller: SystemControllerNetwork
+    # Set when a subcloud needs the deploy loop now rather than at its next tick.
+    deploy_wakeup: asyncio.Event = field(default_factory=asyncio.Event)

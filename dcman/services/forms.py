@@ -1,0 +1,58 @@
+"""Decoding of what clients upload: YAML files and base64 passwords. Bad input → InvalidInput."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import yaml
+
+from dcman.domain.errors import InvalidInput
+
+MAX_UPLOAD_BYTES = 1 << 20
+
+
+def as_text(field: str, data: str | bytes | None) -> str | None:
+    if data is None:
+        return None
+    if isinstance(data, bytes):
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise InvalidInput(f"The {field} file is larger than {MAX_UPLOAD_BYTES} bytes.")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput(f"The {field} file is not UTF-8 text.") from None
+    return data
+
+
+def parse_yaml_mapping(field: str, data: str | bytes | None) -> dict[str, Any] | None:
+    """A YAML document holding a mapping. Aliases are refused: they let a small file expand
+    into a huge structure once stored as JSON."""
+    text = as_text(field, data)
+    if text is None:
+        return None
+    try:
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)):
+            raise InvalidInput(f"The {field} file must not use YAML aliases.")
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise InvalidInput(f"The {field} file is not valid YAML{line}.") from None
+    if not isinstance(loaded, dict):
+        raise InvalidInput(f"The {field} file must hold a YAML mapping of keys to values.")
+    return {str(key): value for key, value in loaded.items()}
+
+
+def decode_password(field: str, value: Any) -> str:
+    """Passwords travel base64-encoded, as the dcmanager client sends them."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"The {field} is required and must be base64-encoded.")
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidInput(f"The {field} must be base64-encoded.") from None
+    if not decoded:
+        raise InvalidInput(f"The {field} must not be empty.")
+    return decoded

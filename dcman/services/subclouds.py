@@ -1,0 +1,217 @@
+"""Subcloud use cases: add, show, list, update (manage, unmanage, rename, regroup), delete."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dcman.db import repository as repo
+from dcman.domain.errors import Conflict, InvalidInput, NotFound
+from dcman.domain.install_values import INSTALL_SECRET_KEYS, validate_install_values
+from dcman.domain.network import validate_bootstrap_network
+from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState
+from dcman.domain.subcloud import (
+    NO_ERRORS,
+    Subcloud,
+    check_delete,
+    check_management_change,
+    check_rename,
+    new_region_name,
+    parse_bool,
+    validate_release,
+    validate_subcloud_name,
+    validate_text,
+)
+from dcman.services.context import SiteContext
+from dcman.services.forms import as_text, decode_password, parse_yaml_mapping
+
+# Bootstrap values that are secrets: kept only encrypted, never in the stored values.
+BOOTSTRAP_SECRET_KEYS = ("sysadmin_password", "ansible_ssh_pass", "ansible_become_pass", "admin_password")
+UPDATABLE_FIELDS = ("description", "location", "group_id", "name", "management-state", "force")
+
+
+@dataclass(frozen=True)
+class SubcloudView:
+    """A subcloud with its per-endpoint sync statuses, as the API shows it."""
+
+    subcloud: Subcloud
+    endpoint_statuses: list[tuple[str, str]]
+
+
+async def _require(conn: AsyncConnection, ref: str, for_update: bool = False) -> Subcloud:
+    subcloud = await repo.get_subcloud(conn, ref, for_update=for_update)
+    if subcloud is None:
+        raise NotFound(f"Subcloud {ref} not found.")
+    return subcloud
+
+
+async def _resolve_group(conn: AsyncConnection, ref: Any) -> int:
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        ref = str(ref)
+    if not isinstance(ref, str) or not ref:
+        raise InvalidInput(f"Invalid group {ref!r}.")
+    group = await repo.get_group(conn, ref)
+    if group is None:
+        raise InvalidInput(f"Invalid group {ref}: no such subcloud group.")
+    return group.id
+
+
+async def _view(conn: AsyncConnection, subcloud: Subcloud) -> SubcloudView:
+    statuses = await repo.endpoint_statuses(conn, [subcloud.id])
+    return SubcloudView(subcloud, statuses.get(subcloud.id, []))
+
+
+async def get_subcloud(ctx: SiteContext, ref: str) -> SubcloudView:
+    async with ctx.engine.connect() as conn:
+        return await _view(conn, await _require(conn, ref))
+
+
+async def list_subclouds(ctx: SiteContext, group_ref: str | None = None) -> list[SubcloudView]:
+    async with ctx.engine.connect() as conn:
+        group_id = None
+        if group_ref is not None:
+            group = await repo.get_group(conn, group_ref)
+            if group is None:
+                raise NotFound(f"Subcloud group {group_ref} not found.")
+            group_id = group.id
+        subclouds = await repo.list_subclouds(conn, group_id)
+        statuses = await repo.endpoint_statuses(conn, None if group_id is None else [s.id for s in subclouds])
+    return [SubcloudView(s, statuses.get(s.id, [])) for s in subclouds]
+
+
+def _bootstrap_address(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput("The bootstrap-address is required.")
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise InvalidInput(f"The bootstrap-address {value!r} is not a valid IP address.") from None
+
+
+def _refuse_geo_options(form: Mapping[str, Any]) -> None:
+    """Migrate and secondary adds belong to geo-redundancy, which this site does not do yet."""
+    for option in ("migrate", "secondary"):
+        if form.get(option) is not None and parse_bool(option, form[option]):
+            raise InvalidInput(f"Adding a subcloud with {option}=true is not supported by this site yet.")
+
+
+async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any]) -> SubcloudView:
+    """POST /subclouds: validate everything, then store the subcloud in `not-deployed`;
+    the deploy loop takes it from there (lifecycle reference §2.1)."""
+    _refuse_geo_options(form)
+    values = parse_yaml_mapping("bootstrap_values", form.get("bootstrap_values"))
+    if values is None:
+        raise InvalidInput("The bootstrap_values file is required.")
+    install = parse_yaml_mapping("install_values", form.get("install_values"))
+    deploy_config = as_text("deploy_config", form.get("deploy_config"))
+    if deploy_config is not None:
+        parse_yaml_mapping("deploy_config", deploy_config)
+    name = validate_subcloud_name(values.get("name"))
+    bootstrap_address = _bootstrap_address(form.get("bootstrap-address"))
+    sysadmin_password = decode_password("sysadmin_password", form.get("sysadmin_password"))
+    release = validate_release(form.get("release"))
+    description = validate_text("description", form.get("description") or "")
+    location = validate_text("location", form.get("location") or "")
+    bmc_password = None
+    if install is not None:
+        if form.get("bmc_password") is not None:
+            install["bmc_password"] = form["bmc_password"]
+        install = validate_install_values(install, release)
+        bmc_password = decode_password("bmc_password", install["bmc_password"])
+        install = {k: v for k, v in install.items() if k not in INSTALL_SECRET_KEYS}
+    stored_values = {k: v for k, v in values.items() if k not in BOOTSTRAP_SECRET_KEYS}
+
+    try:
+        async with ctx.engine.begin() as conn:
+            group_id = await _resolve_group(conn, form.get("group_id") or 1)
+            network = validate_bootstrap_network(values, ctx.system_controller, await repo.other_networks(conn))
+            if await repo.name_or_region_taken(conn, name):
+                raise Conflict(f"A subcloud named {name} already exists.")
+            region = new_region_name()
+            while await repo.region_taken(conn, region):
+                region = new_region_name()
+            subcloud_id = await repo.insert_subcloud(
+                conn,
+                {
+                    "name": name,
+                    "region_name": region,
+                    "description": description,
+                    "location": location,
+                    "software_version": release,
+                    "management_state": ManagementState.UNMANAGED.value,
+                    "availability_status": AvailabilityStatus.OFFLINE.value,
+                    "deploy_status": DeployStatus.NOT_DEPLOYED.value,
+                    "error_description": NO_ERRORS,
+                    "management_subnet": network.management_subnet,
+                    "management_start_ip": network.management_start_ip,
+                    "management_end_ip": network.management_end_ip,
+                    "management_gateway_ip": network.management_gateway_ip,
+                    "systemcontroller_gateway_ip": network.systemcontroller_gateway_ip,
+                    "external_oam_floating_address": str(values.get("external_oam_floating_address", "")).strip(),
+                    "openstack_installed": False,
+                    "audit_fail_count": 0,
+                    "first_identity_sync_complete": False,
+                    "rehomed": False,
+                    "group_id": group_id,
+                    "data_install": json.dumps(install) if install is not None else None,
+                    "bootstrap_values": json.dumps(stored_values, default=str),
+                    "bootstrap_address": bootstrap_address,
+                    "deploy_config": deploy_config,
+                    "sysadmin_password": ctx.secrets.encrypt(sysadmin_password),
+                    "bmc_password": ctx.secrets.encrypt(bmc_password) if bmc_password else None,
+                },
+            )
+            view = await _view(conn, await _require(conn, str(subcloud_id)))
+    except IntegrityError:
+        raise Conflict(f"A subcloud named {name} already exists.") from None
+    ctx.deploy_wakeup.set()
+    return view
+
+
+async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any]) -> SubcloudView:
+    """PATCH /subclouds/{ref}: every check passes before anything is written (§2.4, §2.6–2.8)."""
+    unsupported = sorted(set(body) - set(UPDATABLE_FIELDS))
+    if unsupported:
+        raise InvalidInput(
+            f"Cannot update {', '.join(unsupported)}; this site updates {', '.join(UPDATABLE_FIELDS)}."
+        )
+    if not any(body.get(field) is not None for field in UPDATABLE_FIELDS if field != "force"):
+        raise InvalidInput("Nothing to update; give at least one of description, location, group_id, name, "
+                           "management-state.")
+    try:
+        async with ctx.engine.begin() as conn:
+            subcloud = await _require(conn, ref, for_update=True)
+            changes: dict[str, Any] = {}
+            if body.get("name") is not None:
+                taken = await repo.name_or_region_taken(conn, str(body["name"]), except_id=subcloud.id)
+                changes["name"] = check_rename(subcloud, body["name"], taken)
+            for field in ("description", "location"):
+                if body.get(field) is not None:
+                    changes[field] = validate_text(field, body[field])
+            if body.get("group_id") is not None:
+                changes["group_id"] = await _resolve_group(conn, body["group_id"])
+            if body.get("management-state") is not None:
+                changes.update(check_management_change(subcloud, body["management-state"], body.get("force")))
+            elif body.get("force") is not None:
+                raise InvalidInput("force is only accepted together with management-state managed.")
+            await repo.update_subcloud(conn, subcloud.id, changes)
+            return await _view(conn, await _require(conn, str(subcloud.id)))
+    except IntegrityError:
+        raise Conflict(f"A subcloud named {body.get('name')} already exists.") from None
+
+
+async def delete_subcloud(ctx: SiteContext, ref: str) -> None:
+    async with ctx.engine.begin() as conn:
+        subcloud = await _require(conn, ref, for_update=True)
+        check_delete(subcloud)
+        await repo.delete_subcloud(conn, subcloud.id)
+
+
+async def alarm_summaries(ctx: SiteContext) -> list[dict[str, Any]]:
+    async with ctx.engine.connect() as conn:
+        return await repo.alarm_summaries(conn)
