@@ -6,7 +6,6 @@ answers they are skipped with that reason.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import itertools
 import os
@@ -307,4 +306,3 @@ def token_for(site: RunningSite, user: str = ADMIN_USER, password: str = ADMIN_P
     return response.headers["X-Subject-Token"]
 
 
-_ = asyncio  # the session event loop is configured in pyproject.toml

@@ -17,13 +17,17 @@ router = APIRouter(prefix="/subcloud-groups", tags=["subcloud-groups"])
 GROUP_SCHEMA = {
     "type": "object",
     "properties": {
-        "name": {"type": "string"},
-        "description": {"type": "string"},
+        "name": {"type": "string", "minLength": 1, "maxLength": 255},
+        "description": {"type": "string", "minLength": 1, "maxLength": 254},
         "update_apply_type": {"type": "string", "enum": ["parallel", "serial"]},
-        "max_parallel_subclouds": {"type": "integer"},
+        "max_parallel_subclouds": {"type": "integer", "minimum": 1, "maximum": 5000},
     },
 }
-_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": GROUP_SCHEMA}}}}
+NEW_GROUP_SCHEMA = {**GROUP_SCHEMA, "required": list(GROUP_SCHEMA["properties"])}
+
+
+def _body(schema: dict) -> dict:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 @router.get("")
@@ -31,7 +35,7 @@ async def list_groups(ctx: SiteContext = Depends(site_context)) -> dict[str, Any
     return {"subcloud_groups": [views.group(g) for g in await groups.list_groups(ctx)]}
 
 
-@router.post("", openapi_extra=_BODY)
+@router.post("", openapi_extra=_body(NEW_GROUP_SCHEMA))
 async def create_group(request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return views.group(await groups.create_group(ctx, await read_body(request, allow_form=False)))
 
@@ -41,7 +45,7 @@ async def show_group(group_ref: str, ctx: SiteContext = Depends(site_context)) -
     return views.group(await groups.get_group(ctx, group_ref))
 
 
-@router.patch("/{group_ref}", openapi_extra=_BODY)
+@router.patch("/{group_ref}", openapi_extra=_body(GROUP_SCHEMA))
 async def update_group(group_ref: str, request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return views.group(await groups.update_group(ctx, group_ref, await read_body(request, allow_form=False)))
 

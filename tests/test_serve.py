@@ -1,0 +1,140 @@
+"""`dcman serve` as an operator runs it: settings, first start, restart, PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+
+import httpx
+import pytest
+
+from conftest import DCMAN, _pg, _pg_available, add_form, start_site_process, stop_site_process, token_for
+
+
+def serve_with(env: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
+    full = {**os.environ, "DCMAN_DATA_DIR": str(tmp_path), "DCMAN_ADMIN_PASSWORD": "admin-Secret-1", **env}
+    return subprocess.run([DCMAN, "serve"], env=full, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("variable, value, words", [
+    ("DCMAN_BIND", "localhost", "host:port"),
+    ("DCMAN_BIND", "127.0.0.1:99999", "host:port"),
+    ("DCMAN_AUDIT_INTERVAL", "-3", "positive"),
+    ("DCMAN_AUDIT_INTERVAL", "often", "number"),
+    ("DCMAN_SUBCLOUD_AGENT_SCHEME", "ftp", "http or https"),
+    ("DCMAN_SYSTEM_CONTROLLER_SUBNET", "not-a-subnet", "CIDR"),
+    ("DCMAN_SYSTEM_CONTROLLER_POOL", "10.0.0.1-10.0.0.9", ""),
+    ("DCMAN_DATABASE_URL", "mysql://x", "postgresql+asyncpg"),
+])
+def test_a_bad_setting_stops_start_up_with_one_line_naming_it(tmp_path, variable, value, words):
+    result = serve_with({variable: value}, tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert variable in lines[0] and words in lines[0]
+
+
+def test_an_unreachable_database_stops_start_up_with_one_line(tmp_path):
+    result = serve_with({"DCMAN_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"}, tmp_path)
+    assert result.returncode == 2
+    assert "cannot start the site" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_first_start_without_admin_password_prints_a_generated_one_once(tmp_path):
+    env = {"DCMAN_ADMIN_PASSWORD": ""}
+    site = start_site_process(tmp_path, env)
+    stop_site_process(site)
+    log = site.log.read_text()
+    assert log.count("created administrator 'admin' with password") == 1
+    password = log.split("with password '")[1].split("'")[0]
+
+    again = start_site_process(tmp_path, env)
+    try:
+        assert "created administrator" not in again.log.read_text()
+        assert token_for(again, "admin", password)
+    finally:
+        stop_site_process(again)
+
+
+def wait_for(predicate, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+def deploy_status(site, token: str, name: str) -> str:
+    return httpx.get(f"{site.url}/v1.0/subclouds/{name}", headers={"X-Auth-Token": token}).json()["deploy-status"]
+
+
+def test_a_restarted_site_keeps_its_subclouds_and_identity(tmp_path):
+    site = start_site_process(tmp_path)
+    token = token_for(site)
+    data, files = add_form("kept1")
+    assert httpx.post(site.url + "/v1.0/subclouds", data=data, files=files,
+                      headers={"X-Auth-Token": token}).status_code == 200
+    wait_for(lambda: deploy_status(site, token, "kept1") == "create-complete")
+    identity = httpx.get(site.url + "/v1.0/system", headers={"X-Auth-Token": token}).json()
+    site.process.send_signal(signal.SIGKILL)
+    site.process.wait()
+
+    again = start_site_process(tmp_path)
+    try:
+        token = token_for(again)
+        assert deploy_status(again, token, "kept1") == "create-complete"
+        assert httpx.get(again.url + "/v1.0/system", headers={"X-Auth-Token": token}).json()["uuid"] == identity["uuid"]
+    finally:
+        stop_site_process(again)
+
+
+def test_a_subcloud_caught_creating_by_a_crash_is_marked_create_failed(tmp_path):
+    import sqlite3
+
+    site = start_site_process(tmp_path)
+    token = token_for(site)
+    data, files = add_form("crashed1")
+    httpx.post(site.url + "/v1.0/subclouds", data=data, files=files, headers={"X-Auth-Token": token})
+    wait_for(lambda: deploy_status(site, token, "crashed1") == "create-complete")
+    site.process.send_signal(signal.SIGKILL)
+    site.process.wait()
+    # As if the process had died in the middle of the create step.
+    with sqlite3.connect(tmp_path / "dcman.sqlite") as db:
+        db.execute("UPDATE subclouds SET deploy_status='creating' WHERE name='crashed1'")
+
+    again = start_site_process(tmp_path)
+    try:
+        token = token_for(again)
+        wait_for(lambda: deploy_status(again, token, "crashed1") == "create-failed")
+        shown = httpx.get(again.url + "/v1.0/subclouds/crashed1", headers={"X-Auth-Token": token}).json()
+        assert "restarted" in shown["error-description"]
+    finally:
+        stop_site_process(again)
+
+
+@pytest.mark.postgresql
+def test_serve_on_postgresql(tmp_path):
+    if not _pg_available():
+        pytest.skip("PostgreSQL is not answering on 127.0.0.1:5432; PostgreSQL tests skipped")
+    name = f"dcman_serve_{uuid.uuid4().hex[:10]}"
+    _pg(f'CREATE DATABASE "{name}"')
+    try:
+        site = start_site_process(tmp_path, {"DCMAN_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"})
+        try:
+            token = token_for(site)
+            data, files = add_form("pg1")
+            assert httpx.post(site.url + "/v1.0/subclouds", data=data, files=files,
+                              headers={"X-Auth-Token": token}).status_code == 200
+            wait_for(lambda: deploy_status(site, token, "pg1") == "create-complete")
+        finally:
+            stop_site_process(site)
+        assert not (tmp_path / "dcman.sqlite").exists()
+    finally:
+        _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
