@@ -17,6 +17,7 @@ from dcman.services.context import SiteContext
 
 log = logging.getLogger("dcman.deploy")
 IDLE_TICK_S = 2.0
+BATCH = 100
 
 
 async def recover_interrupted(ctx: SiteContext) -> None:
@@ -60,13 +61,16 @@ async def run(ctx: SiteContext) -> None:
     await recover_interrupted(ctx)
     while True:
         ctx.deploy_wakeup.clear()
+        pending: list[int] = []
         try:
             async with ctx.engine.connect() as conn:
-                pending = await repo.subcloud_ids_in_state(conn, DeployStatus.NOT_DEPLOYED.value)
+                pending = await repo.subcloud_ids_in_state(conn, DeployStatus.NOT_DEPLOYED.value, BATCH)
             for subcloud_id in pending:
                 await _create(ctx, subcloud_id)
         except Exception:  # a database hiccup must not kill the loop; next tick retries
             log.exception("deploy reconciler tick failed")
+        if len(pending) == BATCH:  # more are waiting: no pause
+            continue
         try:
             await asyncio.wait_for(ctx.deploy_wakeup.wait(), IDLE_TICK_S)
         except TimeoutError:
