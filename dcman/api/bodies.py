@@ -10,11 +10,18 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 
 from dcman.domain.errors import InvalidInput
+from dcman.services.forms import reject_nul
 
 MAX_BODY_BYTES = 4 << 20
 
 
 async def read_body(request: Request, allow_form: bool = True) -> dict[str, Any]:
+    body = await _read(request, allow_form)
+    reject_nul(body)
+    return body
+
+
+async def _read(request: Request, allow_form: bool) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if allow_form and content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         return await _read_form(request)

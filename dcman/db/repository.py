@@ -8,7 +8,7 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, false, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import tables as t
@@ -25,7 +25,11 @@ def utcnow() -> datetime:
 
 def _ref_clause(table: Any, ref: str) -> Any:
     """Objects are named by id or by name; names are never all digits, so digits mean an id."""
-    return table.c.id == int(ref) if ref.isdigit() and len(ref) < 18 else table.c.name == ref
+    if "\x00" in ref:  # no stored name holds NUL, and PostgreSQL refuses it in a query
+        return false()
+    if ref.isascii() and ref.isdigit():
+        return table.c.id == int(ref) if len(ref) < 18 else false()
+    return table.c.name == ref
 
 
 # --- subclouds -------------------------------------------------------------------------

@@ -42,6 +42,7 @@ def parse_yaml_mapping(field: str, data: str | bytes | None) -> dict[str, Any] |
         raise InvalidInput(f"The {field} file is not valid YAML{line}.") from None
     if not isinstance(loaded, dict):
         raise InvalidInput(f"The {field} file must hold a YAML mapping of keys to values.")
+    reject_nul(loaded)
     return {str(key): value for key, value in loaded.items()}
 
 
@@ -56,3 +57,16 @@ def decode_password(field: str, value: Any) -> str:
     if not decoded:
         raise InvalidInput(f"The {field} must not be empty.")
     return decoded
+
+
+def reject_nul(value: Any) -> None:
+    """NUL never belongs in a name or text, and PostgreSQL cannot store it: refuse it up front."""
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidInput("Text values must not contain NUL characters.")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            reject_nul(key)
+            reject_nul(item)
+    elif isinstance(value, list):
+        for item in value:
+            reject_nul(item)

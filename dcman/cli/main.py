@@ -1,0 +1,33 @@
+"""Entry point of the `dcman` command; each sub-command group lives in its own module."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dcman")
+def cli() -> None:
+    """dcman: a geo-redundant Distributed Cloud manager."""
+
+
+from dcman.cli.alarms import alarm  # noqa: E402  (client command groups)
+from dcman.cli.groups import subcloud_group  # noqa: E402
+from dcman.cli.serve import serve  # noqa: E402
+from dcman.cli.subclouds import subcloud  # noqa: E402
+from dcman.cli.users import user  # noqa: E402
+
+cli.add_command(serve)
+cli.add_command(user)
+
+cli.add_command(subcloud)
+cli.add_command(subcloud_group)
+cli.add_command(alarm)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

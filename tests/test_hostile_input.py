@@ -1,0 +1,32 @@
+"""Inputs that broke naive code: unicode digits, NUL characters, ids past 64 bits.
+Each gets a clear 4xx, never a 500, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import add_form, bootstrap_values
+
+
+@pytest.mark.parametrize("ref", ["²", "a%00b", "99999999999999999999", "١٢"])
+@pytest.mark.parametrize("collection", ["subclouds", "subcloud-groups"])
+async def test_odd_references_are_simply_not_found(api, collection, ref):
+    response = await api.get(f"/v1.0/{collection}/{ref}")
+    assert response.status_code == 404, response.text
+
+
+async def test_nul_in_a_json_field_is_refused(api):
+    response = await api.post("/v1.0/subcloud-groups", json={
+        "name": "a\x00", "description": "d", "update_apply_type": "serial", "max_parallel_subclouds": 1})
+    assert response.status_code == 400 and "NUL" in response.json()["error_message"]["faultstring"]
+
+
+@pytest.mark.parametrize("form", [
+    lambda: add_form("x", bootstrap_values("x\x00y")),
+    lambda: add_form("nul1", description="x\x00"),
+])
+async def test_nul_in_an_upload_is_refused_and_nothing_is_added(api, form):
+    data, files = form()
+    response = await api.post("/v1.0/subclouds", data=data, files=files)
+    assert response.status_code == 400 and "NUL" in response.json()["error_message"]["faultstring"]
+    assert await api.subclouds() == []
