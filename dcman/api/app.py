@@ -19,7 +19,7 @@ from dcman.api.state import site_context
 from dcman.config import Settings
 from dcman.db.engine import create_engine
 from dcman.domain.network import parse_system_controller_network
-from dcman.loops import deploy
+from dcman.loops import audit, deploy
 from dcman.services import accounts
 from dcman.services.context import SiteContext
 from dcman.services.secrets import SecretBox
@@ -61,7 +61,11 @@ def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bo
         if ctx is None:
             ctx = await start_site(settings)
         app.state.ctx = ctx
-        tasks = [asyncio.create_task(deploy.run(ctx), name="deploy")] if run_loops else []
+        tasks = (
+            [asyncio.create_task(deploy.run(ctx), name="deploy"), asyncio.create_task(audit.run(ctx), name="audit")]
+            if run_loops
+            else []
+        )
         try:
             yield
         finally:

@@ -42,6 +42,7 @@ UPDATE_SCHEMA = {
         "name": {"type": "string"},
         "management-state": {"type": "string", "enum": ["managed", "unmanaged"]},
         "force": {"type": ["string", "boolean"]},
+        "deploy-status": {"type": "string", "enum": ["complete"]},
     },
 }
 
@@ -86,3 +87,10 @@ async def delete_subcloud(subcloud_ref: str, ctx: SiteContext = Depends(site_con
 @router.get("/alarms", tags=["alarms"])
 async def alarm_summary(ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return {"alarm_summary": [views.alarm_summary(row) for row in await subclouds.alarm_summaries(ctx)]}
+
+
+@router.get("/fault-alarms", tags=["alarms"])
+async def fault_alarms(alarm_id: str | None = None, entity: str | None = None,
+                       ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    """The site's active alarms (dcman's addition), filtered by alarm id or entity."""
+    return {"alarms": [views.fault_alarm(row) for row in await subclouds.fault_alarms(ctx, alarm_id, entity)]}

@@ -90,3 +90,13 @@ def alarm_summary(row: dict[str, Any]) -> dict[str, Any]:
         "warnings": row["warnings"],
         "cloud_status": row["cloud_status"],
     }
+
+
+def fault_alarm(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "alarm_id": row["alarm_id"],
+        "entity_instance_id": row["entity_instance_id"],
+        "severity": row["severity"],
+        "reason_text": row["reason_text"],
+        "timestamp": timestamp(row["timestamp"]),
+    }

@@ -23,16 +23,26 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns
+
+
 def _ref_clause(table: Any, ref: str) -> Any:
     """Objects are named by id or by name; names are never all digits, so digits mean an id."""
     if "\x00" in ref:  # no stored name holds NUL, and PostgreSQL refuses it in a query
         return false()
     if ref.isascii() and ref.isdigit():
-        return table.c.id == int(ref) if len(ref) < 18 else false()
+        return table.c.id == int(ref) if int(ref) <= MAX_ID else false()
     return table.c.name == ref
 
 
 # --- subclouds -------------------------------------------------------------------------
+
+
+async def lock_subcloud_changes(conn: AsyncConnection) -> None:
+    """Serialise the checks that span all subclouds (name and address-range uniqueness) with
+    the insert that relies on them. SQLite's BEGIN IMMEDIATE already does; PostgreSQL's READ
+    COMMITTED does not, so take the site row's lock."""
+    await conn.execute(select(t.site.c.id).where(t.site.c.id == 1).with_for_update())
 
 
 async def get_subcloud(conn: AsyncConnection, ref: str | int, for_update: bool = False) -> Subcloud | None:
@@ -108,6 +118,7 @@ async def delete_subcloud(conn: AsyncConnection, subcloud_id: int) -> None:
     # Children go explicitly too: SQLite enforces ON DELETE CASCADE only with the pragma on.
     await conn.execute(delete(t.subcloud_status).where(t.subcloud_status.c.subcloud_id == subcloud_id))
     await conn.execute(delete(t.subcloud_alarms).where(t.subcloud_alarms.c.subcloud_id == subcloud_id))
+    await conn.execute(delete(t.fault_alarms).where(t.fault_alarms.c.subcloud_id == subcloud_id))
     await conn.execute(delete(t.subclouds).where(t.subclouds.c.id == subcloud_id))
 
 
@@ -126,6 +137,36 @@ async def endpoint_statuses(conn: AsyncConnection, subcloud_ids: list[int] | Non
     for subcloud_id, endpoint_type, sync_status in await conn.execute(query):
         found[subcloud_id].append((endpoint_type, sync_status))
     return found
+
+
+async def reset_alarm_summary(conn: AsyncConnection, subcloud_id: int) -> None:
+    await conn.execute(
+        update(t.subcloud_alarms).where(t.subcloud_alarms.c.subcloud_id == subcloud_id).values(
+            critical_alarms=-1, major_alarms=-1, minor_alarms=-1, warnings=-1,
+            cloud_status=CloudStatus.DISABLED.value, updated_at=utcnow())
+    )
+
+
+async def rename_alarm_entities(conn: AsyncConnection, subcloud_id: int, old: str, new: str) -> None:
+    """A renamed subcloud keeps its active alarms, under its new name."""
+    c = t.fault_alarms.c
+    rows = (await conn.execute(select(c.id, c.entity_instance_id, c.reason_text).where(c.subcloud_id == subcloud_id))).all()
+    old_entity, new_entity = f"subcloud={old}", f"subcloud={new}"
+    for alarm_id, entity, reason in rows:
+        await conn.execute(update(t.fault_alarms).where(c.id == alarm_id).values(
+            entity_instance_id=new_entity + entity.removeprefix(old_entity),
+            reason_text=new + reason.removeprefix(old) if reason.startswith(old) else reason))
+
+
+async def list_fault_alarms(conn: AsyncConnection, alarm_id: str | None = None,
+                            entity: str | None = None) -> list[dict[str, Any]]:
+    c = t.fault_alarms.c
+    query = select(c.alarm_id, c.entity_instance_id, c.severity, c.reason_text, c.timestamp).order_by(c.id)
+    if alarm_id is not None:
+        query = query.where(c.alarm_id == alarm_id)
+    if entity is not None:
+        query = query.where(c.entity_instance_id == entity)
+    return [dict(row) for row in (await conn.execute(query)).mappings()]
 
 
 # --- alarm summaries -------------------------------------------------------------------

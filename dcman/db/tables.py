@@ -127,3 +127,17 @@ tokens = Table(
     Column("issued_at", DateTime, nullable=False),
     Column("expires_at", DateTime, nullable=False, index=True),
 )
+
+fault_alarms = Table(
+    "fault_alarms",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("alarm_id", String(16), nullable=False),
+    Column("entity_instance_id", String(512), nullable=False),
+    # The subcloud the alarm is about, so that delete and rename can find its alarms.
+    Column("subcloud_id", Integer, ForeignKey("subclouds.id", ondelete="CASCADE"), index=True),
+    Column("severity", String(16), nullable=False),
+    Column("reason_text", String(1024), nullable=False),
+    Column("timestamp", DateTime, nullable=False),
+    UniqueConstraint("alarm_id", "entity_instance_id", name="uq_fault_alarm"),
+)

@@ -205,3 +205,26 @@ def rollup_sync_status(statuses: list[tuple[str, str]]) -> str:
     if values == {SyncStatus.IN_SYNC.value}:
         return SyncStatus.IN_SYNC.value
     return SyncStatus.UNKNOWN.value
+
+
+def endpoints_kept_on_unmanage(deploy_status: str) -> tuple[str, ...]:
+    """Unmanaging resets every endpoint to unknown except dc-cert, which keeps being audited
+    for online unmanaged subclouds; a secondary or rehome-pending one loses dc-cert too (§2.4)."""
+    if deploy_status in (DeployStatus.SECONDARY, DeployStatus.REHOME_PENDING):
+        return ()
+    return ("dc-cert",)
+
+
+def check_deploy_status_change(subcloud: Subcloud, requested: Any, management_after: str) -> str:
+    """Marking a created subcloud `complete` by hand: the stand-in for the install, bootstrap
+    and config phases until dcman runs them. Allowed only for an unmanaged subcloud (§2.4 rule 5)."""
+    if requested != DeployStatus.COMPLETE:
+        raise InvalidInput(f"deploy-status can only be set to complete (not {requested!r}).")
+    if management_after != ManagementState.UNMANAGED:
+        raise StateRefused(f"Subcloud {subcloud.name} must stay unmanaged while its deploy status is set.")
+    if subcloud.deploy_status != DeployStatus.CREATE_COMPLETE:
+        raise StateRefused(
+            f"Subcloud {subcloud.name} can be marked complete only from create-complete "
+            f"(it is {subcloud.deploy_status})."
+        )
+    return DeployStatus.COMPLETE.value

@@ -20,3 +20,9 @@ class SiteContext:
     system_controller: SystemControllerNetwork
     # Set when a subcloud needs the deploy loop now rather than at its next tick.
     deploy_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set when an operator changed subclouds, so the audit reloads them now.
+    audit_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def subclouds_changed(self) -> None:
+        self.deploy_wakeup.set()
+        self.audit_wakeup.set()

@@ -13,9 +13,11 @@ from dcman.domain.errors import InvalidInput
 MAX_UPLOAD_BYTES = 1 << 20
 
 
-def as_text(field: str, data: str | bytes | None) -> str | None:
+def as_text(field: str, data: Any) -> str | None:
     if data is None:
         return None
+    if not isinstance(data, (str, bytes)):
+        raise InvalidInput(f"The {field} must be uploaded as a YAML file.")
     if isinstance(data, bytes):
         if len(data) > MAX_UPLOAD_BYTES:
             raise InvalidInput(f"The {field} file is larger than {MAX_UPLOAD_BYTES} bytes.")
@@ -26,7 +28,7 @@ def as_text(field: str, data: str | bytes | None) -> str | None:
     return data
 
 
-def parse_yaml_mapping(field: str, data: str | bytes | None) -> dict[str, Any] | None:
+def parse_yaml_mapping(field: str, data: Any) -> dict[str, Any] | None:
     """A YAML document holding a mapping. Aliases are refused: they let a small file expand
     into a huge structure once stored as JSON."""
     text = as_text(field, data)

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dcman.db import audit_repository as audit_db
 from dcman.db import repository as repo
 from dcman.domain.errors import Conflict, InvalidInput, NotFound
 from dcman.domain.install_values import INSTALL_SECRET_KEYS, validate_install_values
@@ -19,6 +20,8 @@ from dcman.domain.subcloud import (
     NO_ERRORS,
     Subcloud,
     check_delete,
+    check_deploy_status_change,
+    endpoints_kept_on_unmanage,
     check_management_change,
     check_rename,
     new_region_name,
@@ -32,7 +35,7 @@ from dcman.services.forms import as_text, decode_password, parse_yaml_mapping
 
 # Bootstrap values that are secrets: kept only encrypted, never in the stored values.
 BOOTSTRAP_SECRET_KEYS = ("sysadmin_password", "ansible_ssh_pass", "ansible_become_pass", "admin_password")
-UPDATABLE_FIELDS = ("description", "location", "group_id", "name", "management-state", "force")
+UPDATABLE_FIELDS = ("description", "location", "group_id", "name", "management-state", "force", "deploy-status")
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,7 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any]) -> SubcloudVie
 
     try:
         async with ctx.engine.begin() as conn:
+            await repo.lock_subcloud_changes(conn)
             group_id = await _resolve_group(conn, form.get("group_id") or 1)
             network = validate_bootstrap_network(values, ctx.system_controller, await repo.other_networks(conn))
             if await repo.name_or_region_taken(conn, name):
@@ -169,7 +173,7 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any]) -> SubcloudVie
             view = await _view(conn, await _require(conn, str(subcloud_id)))
     except IntegrityError:
         raise Conflict(f"A subcloud named {name} already exists.") from None
-    ctx.deploy_wakeup.set()
+    ctx.subclouds_changed()
     return view
 
 
@@ -185,6 +189,7 @@ async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any]) -
                            "management-state.")
     try:
         async with ctx.engine.begin() as conn:
+            await repo.lock_subcloud_changes(conn)  # a rename checks every other name
             subcloud = await _require(conn, ref, for_update=True)
             changes: dict[str, Any] = {}
             if body.get("name") is not None:
@@ -199,10 +204,20 @@ async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any]) -
                 changes.update(check_management_change(subcloud, body["management-state"], body.get("force")))
             elif body.get("force") is not None:
                 raise InvalidInput("force is only accepted together with management-state managed.")
+            if body.get("deploy-status") is not None:
+                management_after = changes.get("management_state", subcloud.management_state)
+                changes["deploy_status"] = check_deploy_status_change(subcloud, body["deploy-status"], management_after)
             await repo.update_subcloud(conn, subcloud.id, changes)
-            return await _view(conn, await _require(conn, str(subcloud.id)))
+            if "name" in changes:
+                await repo.rename_alarm_entities(conn, subcloud.id, subcloud.name, changes["name"])
+            if changes.get("management_state") == ManagementState.UNMANAGED:
+                await audit_db.reset_endpoints(conn, [subcloud.id], keep=endpoints_kept_on_unmanage(subcloud.deploy_status))
+                await repo.reset_alarm_summary(conn, subcloud.id)
+            view = await _view(conn, await _require(conn, str(subcloud.id)))
     except IntegrityError:
         raise Conflict(f"A subcloud named {body.get('name')} already exists.") from None
+    ctx.subclouds_changed()
+    return view
 
 
 async def delete_subcloud(ctx: SiteContext, ref: str) -> None:
@@ -210,8 +225,14 @@ async def delete_subcloud(ctx: SiteContext, ref: str) -> None:
         subcloud = await _require(conn, ref, for_update=True)
         check_delete(subcloud)
         await repo.delete_subcloud(conn, subcloud.id)
+    ctx.subclouds_changed()
 
 
 async def alarm_summaries(ctx: SiteContext) -> list[dict[str, Any]]:
     async with ctx.engine.connect() as conn:
         return await repo.alarm_summaries(conn)
+
+
+async def fault_alarms(ctx: SiteContext, alarm_id: str | None = None, entity: str | None = None) -> list[dict[str, Any]]:
+    async with ctx.engine.connect() as conn:
+        return await repo.list_fault_alarms(conn, alarm_id, entity)

@@ -1,0 +1,153 @@
+"""Queries of the availability audit: what to audit, and batched writes of what it found."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dcman.db import tables as t
+from dcman.domain.alarms import Alarm, AlarmId
+from dcman.domain.audit import AUDITED_DEPLOY_STATES, AlarmCounts
+from dcman.domain.states import SyncStatus
+
+
+@dataclass(slots=True)
+class TargetRow:
+    id: int
+    name: str
+    address: str
+    sysadmin_password: str | None
+    management_state: str
+    deploy_status: str
+    availability: str
+    fail_count: int
+    counts: AlarmCounts | None
+
+
+async def audit_targets(conn: AsyncConnection) -> list[TargetRow]:
+    s, a = t.subclouds.c, t.subcloud_alarms.c
+    query = (
+        select(s.id, s.name, s.management_start_ip, s.sysadmin_password, s.management_state, s.deploy_status,
+               s.availability_status, s.audit_fail_count, a.critical_alarms, a.major_alarms, a.minor_alarms,
+               a.warnings)
+        .select_from(t.subclouds.outerjoin(t.subcloud_alarms, a.subcloud_id == s.id))
+        .where(s.deploy_status.in_(AUDITED_DEPLOY_STATES))
+    )
+    rows = []
+    for r in await conn.execute(query):
+        counts = AlarmCounts(r[8], r[9], r[10], r[11]) if r[8] is not None else None
+        rows.append(TargetRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], counts))
+    return rows
+
+
+async def endpoint_statuses(conn: AsyncConnection, ids: list[int]) -> dict[int, dict[str, str]]:
+    c = t.subcloud_status.c
+    found: dict[int, dict[str, str]] = {i: {} for i in ids}
+    for chunk in _chunks(ids):
+        for subcloud_id, endpoint, status in await conn.execute(
+            select(c.subcloud_id, c.endpoint_type, c.sync_status).where(c.subcloud_id.in_(chunk))
+        ):
+            found[subcloud_id][endpoint] = status
+    return found
+
+
+async def set_availability(conn: AsyncConnection, rows: list[dict[str, Any]], now: datetime) -> None:
+    """rows: {id, availability, fail_count}."""
+    if rows:
+        await conn.execute(
+            update(t.subclouds)
+            .where(t.subclouds.c.id == bindparam("b_id"))
+            .values(availability_status=bindparam("b_availability"), audit_fail_count=bindparam("b_count"),
+                    updated_at=now),
+            [{"b_id": r["id"], "b_availability": r["availability"], "b_count": r["fail_count"]} for r in rows],
+        )
+
+
+async def set_fail_counts(conn: AsyncConnection, counts: dict[int, int]) -> None:
+    if counts:
+        await conn.execute(
+            update(t.subclouds).where(t.subclouds.c.id == bindparam("b_id"))
+            .values(audit_fail_count=bindparam("b_count")),
+            [{"b_id": i, "b_count": c} for i, c in counts.items()],
+        )
+
+
+async def reset_endpoints(conn: AsyncConnection, ids: list[int], keep: tuple[str, ...] = ()) -> None:
+    """Every endpoint of these subclouds back to unknown (except `keep`), with their 280.002 alarms."""
+    c = t.subcloud_status.c
+    for chunk in _chunks(ids):
+        query = update(t.subcloud_status).where(c.subcloud_id.in_(chunk))
+        if keep:
+            query = query.where(c.endpoint_type.not_in(keep))
+        await conn.execute(query.values(sync_status=SyncStatus.UNKNOWN.value))
+        alarm = t.fault_alarms.c
+        clear = delete(t.fault_alarms).where(
+            and_(alarm.subcloud_id.in_(chunk), alarm.alarm_id == AlarmId.SUBCLOUD_RESOURCE_OUT_OF_SYNC.value)
+        )
+        for endpoint in keep:
+            clear = clear.where(~alarm.entity_instance_id.endswith(f".resource={endpoint}"))
+        await conn.execute(clear)
+
+
+async def set_endpoint_statuses(conn: AsyncConnection, rows: list[tuple[int, str, str]], now: datetime) -> None:
+    """rows: (subcloud_id, endpoint_type, sync_status)."""
+    if rows:
+        c = t.subcloud_status.c
+        await conn.execute(
+            update(t.subcloud_status)
+            .where(and_(c.subcloud_id == bindparam("b_id"), c.endpoint_type == bindparam("b_endpoint")))
+            .values(sync_status=bindparam("b_status"), updated_at=now),
+            [{"b_id": i, "b_endpoint": e, "b_status": s} for i, e, s in rows],
+        )
+
+
+async def set_alarm_counts(conn: AsyncConnection, rows: dict[int, AlarmCounts], now: datetime) -> None:
+    if rows:
+        await conn.execute(
+            update(t.subcloud_alarms).where(t.subcloud_alarms.c.subcloud_id == bindparam("b_id"))
+            .values(critical_alarms=bindparam("b_critical"), major_alarms=bindparam("b_major"),
+                    minor_alarms=bindparam("b_minor"), warnings=bindparam("b_warnings"),
+                    cloud_status=bindparam("b_cloud"), updated_at=now),
+            [{"b_id": i, "b_critical": c.critical, "b_major": c.major, "b_minor": c.minor,
+              "b_warnings": c.warnings, "b_cloud": c.cloud_status} for i, c in rows.items()],
+        )
+
+
+async def raise_alarms(conn: AsyncConnection, alarms: Iterable[tuple[int, Alarm]], now: datetime) -> None:
+    """Insert the alarms not already raised (raising is idempotent)."""
+    wanted = {(a.alarm_id, a.entity_instance_id): (sid, a) for sid, a in alarms}
+    if not wanted:
+        return
+    c = t.fault_alarms.c
+    existing: set[tuple[str, str]] = set()
+    entities = sorted({entity for _, entity in wanted})
+    for chunk in _chunks(entities):
+        existing.update((r[0], r[1]) for r in await conn.execute(
+            select(c.alarm_id, c.entity_instance_id).where(c.entity_instance_id.in_(chunk))))
+    new = [
+        {"alarm_id": a.alarm_id, "entity_instance_id": a.entity_instance_id, "subcloud_id": sid,
+         "severity": a.severity, "reason_text": a.reason_text, "timestamp": now}
+        for key, (sid, a) in wanted.items() if key not in existing
+    ]
+    if new:
+        await conn.execute(t.fault_alarms.insert(), new)
+
+
+async def clear_alarms(conn: AsyncConnection, alarm_id: str, subcloud_ids: list[int],
+                       entities: list[str] | None = None) -> None:
+    c = t.fault_alarms.c
+    for chunk in _chunks(subcloud_ids):
+        query = delete(t.fault_alarms).where(and_(c.alarm_id == alarm_id, c.subcloud_id.in_(chunk)))
+        if entities is not None:
+            query = query.where(c.entity_instance_id.in_(entities))
+        await conn.execute(query)
+
+
+def _chunks(items: list, size: int = 500) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,1 @@
+"""Outward clients: the subcloud agent client (and, later, the peer-site client)."""
