@@ -3,6 +3,7 @@ whose transaction the caller (a service) owns."""
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -73,18 +74,44 @@ async def region_taken(conn: AsyncConnection, region_name: str) -> bool:
     return (await conn.execute(query)).first() is not None
 
 
-async def other_networks(conn: AsyncConnection, except_id: int | None = None) -> list[OtherSubcloudNetwork]:
+def address_key(address: str) -> str:
+    """An address as 32 hex digits that sort like the addresses (IPv4 as IPv4-mapped IPv6)."""
+    ip = ipaddress.ip_address(address)
+    return format(int(ip) + (0xFFFF << 32 if ip.version == 4 else 0), "032x")
+
+
+def network_keys(subnet: str, start: str, end: str) -> dict[str, str]:
+    network = ipaddress.ip_network(subnet, strict=False)
+    return {"range_lo": address_key(start), "range_hi": address_key(end),
+            "subnet_lo": address_key(str(network.network_address)),
+            "subnet_hi": address_key(str(network.broadcast_address))}
+
+
+async def overlap_candidates(conn: AsyncConnection, start: str, end: str, oam_subnet: str,
+                             except_id: int | None = None) -> list[OtherSubcloudNetwork]:
+    """The only subclouds the overlap rules can trip on: the one whose range starts last at or
+    before the new range's end (stored ranges never overlap each other), and those whose
+    management subnet overlaps the OAM subnet."""
     c = t.subclouds.c
-    query = select(c.name, c.management_subnet, c.management_start_ip, c.management_end_ip)
+    columns = (c.name, c.management_subnet, c.management_start_ip, c.management_end_ip)
+    oam = ipaddress.ip_network(oam_subnet, strict=False)
+    oam_lo, oam_hi = address_key(str(oam.network_address)), address_key(str(oam.broadcast_address))
+    by_range = select(*columns).where(c.range_lo <= address_key(end)).order_by(c.range_lo.desc()).limit(1)
+    by_oam = select(*columns).where(c.subnet_lo <= oam_hi, c.subnet_hi >= oam_lo).limit(1000)
     if except_id is not None:
-        query = query.where(c.id != except_id)
-    return [OtherSubcloudNetwork(**row) for row in (await conn.execute(query)).mappings()]
+        by_range, by_oam = by_range.where(c.id != except_id), by_oam.where(c.id != except_id)
+    found = {}
+    for query in (by_range, by_oam):
+        for row in (await conn.execute(query)).mappings():
+            found[row["name"]] = OtherSubcloudNetwork(**row)
+    return list(found.values())
 
 
 async def insert_subcloud(conn: AsyncConnection, values: dict[str, Any]) -> int:
     """Insert a subcloud with its endpoint statuses (all unknown) and its alarm summary row."""
     now = utcnow()
-    result = await conn.execute(insert(t.subclouds).values(created_at=now, **values))
+    keys = network_keys(values["management_subnet"], values["management_start_ip"], values["management_end_ip"])
+    result = await conn.execute(insert(t.subclouds).values(created_at=now, **keys, **values))
     subcloud_id = result.inserted_primary_key[0]
     await conn.execute(
         insert(t.subcloud_status),

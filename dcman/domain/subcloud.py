@@ -56,6 +56,10 @@ class Subcloud:
     management_gateway_ip: str
     systemcontroller_gateway_ip: str
     external_oam_floating_address: str | None
+    range_lo: str | None
+    range_hi: str | None
+    subnet_lo: str | None
+    subnet_hi: str | None
     openstack_installed: bool
     audit_fail_count: int
     first_identity_sync_complete: bool
@@ -164,6 +168,8 @@ def check_rename(subcloud: Subcloud, new_name: Any, taken: bool) -> str:
             f"The new name {new_name!r} must be lowercase letters, digits and '-', in dot-separated labels "
             "that start and end with a letter or digit (RFC 1123)."
         )
+    if new_name.isdigit():  # rule N1: all digits would read as an id
+        raise InvalidInput(f"The new name {new_name} must not consist of digits only.")
     if new_name == subcloud.name:
         raise InvalidInput(f"The new name of subcloud {subcloud.name} must differ from its current name.")
     if subcloud.management_state != ManagementState.UNMANAGED:

@@ -133,7 +133,11 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any]) -> SubcloudVie
         async with ctx.engine.begin() as conn:
             await repo.lock_subcloud_changes(conn)
             group_id = await _resolve_group(conn, form.get("group_id") or 1)
-            network = validate_bootstrap_network(values, ctx.system_controller, await repo.other_networks(conn))
+            # First every rule but the overlaps, then the overlaps against the few candidates.
+            network = validate_bootstrap_network(values, ctx.system_controller, ())
+            candidates = await repo.overlap_candidates(conn, network.management_start_ip, network.management_end_ip,
+                                                       str(values["external_oam_subnet"]).strip())
+            validate_bootstrap_network(values, ctx.system_controller, candidates)
             if await repo.name_or_region_taken(conn, name):
                 raise Conflict(f"A subcloud named {name} already exists.")
             region = new_region_name()
