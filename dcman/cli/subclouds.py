@@ -184,6 +184,8 @@ def add(
 @click.option("--location", help="New location of the subcloud.")
 @click.option("--group", help="Name or ID of the subcloud's new group.")
 @click.option("--name", help="New name of the subcloud.")
+@click.option("--deploy-status", type=click.Choice(["complete"]),
+              help="Mark a create-complete subcloud deployed (until dcman runs the deploy phases).")
 @format_option
 def update(
     subcloud_ref: str,
@@ -191,6 +193,7 @@ def update(
     location: str | None,
     group: str | None,
     name: str | None,
+    deploy_status: str | None,
     output_format: str,
 ) -> None:
     """Update the attributes of a subcloud."""
@@ -201,12 +204,13 @@ def update(
             ("location", location),
             ("group_id", group),
             ("name", name),
+            ("deploy-status", deploy_status),
         )
         if value is not None
     }
     if not body:
         raise click.UsageError(
-            "Nothing to update: give --description, --location, --group or --name."
+            "Nothing to update: give --description, --location, --group, --name or --deploy-status."
         )
     _patch_and_show(subcloud_ref, body, output_format)
 

@@ -89,7 +89,10 @@ class AlarmCounts:
 
     @property
     def cloud_status(self) -> str:
-        """critical if any critical; degraded if any major or minor; OK otherwise (§3.8)."""
+        """critical if any critical; degraded if any major or minor; OK otherwise (§3.8);
+        disabled while the counts are not available (-1)."""
+        if self.critical < 0:
+            return CloudStatus.DISABLED.value
         if self.critical > 0:
             return CloudStatus.CRITICAL.value
         if self.major > 0 or self.minor > 0:

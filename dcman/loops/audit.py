@@ -35,6 +35,7 @@ log = logging.getLogger("dcman.audit")
 
 TICK_S = 0.1
 FLUSH_S = 1.0
+RELOAD_MIN_S = 1.0
 MAX_IN_FLIGHT = 500
 GOLDEN = 0.6180339887498949  # spreads consecutive ids evenly over the cycle
 KNOWN_ENDPOINTS = frozenset(e.value for e in EndpointType)
@@ -240,15 +241,17 @@ class AuditLoop:
         await self.reload(first=True)
         cycle_start = loop.time()
         position = 0  # index into self.order of the next target due in this cycle
-        last_flush = loop.time()
+        last_flush = last_reload = loop.time()
         while True:
             now = loop.time()
             try:
                 if now - last_flush >= FLUSH_S:
                     await self.flush()
                     last_flush = now
-                if self.ctx.audit_wakeup.is_set():
+                # Operator changes wake the loop; a burst of them costs one reload a second.
+                if self.ctx.audit_wakeup.is_set() and now - last_reload >= RELOAD_MIN_S:
                     self.ctx.audit_wakeup.clear()
+                    last_reload = now
                     await self.flush()
                     done_phase = (now - cycle_start) / self.interval
                     for target in await self.reload():
@@ -261,7 +264,7 @@ class AuditLoop:
                         position += 1
                     await self.flush()
                     await self.reload()
-                    cycle_start, position = now, 0
+                    cycle_start, position, last_reload = now, 0, now
                     elapsed = 0.0
                 while position < len(self.order) and self.order[position].phase <= elapsed:
                     await self._launch(self.order[position])

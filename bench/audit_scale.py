@@ -1,0 +1,276 @@
+"""Availability audit at scale: a real site and a real simulator, N subclouds.
+
+Starts `dcman sim --count N` and `dcman serve` (SQLite), adds every simulated subcloud
+through the API, marks them deployed, waits until all are online, measures one steady
+stretch of audits, makes 1 % unreachable and times how long the site takes to see each
+one offline, then brings them back and times the way back online.
+
+    .venv/bin/python bench/audit_scale.py --count 10000 --interval 5
+    .venv/bin/python bench/audit_scale.py --count 50000 --interval 30
+
+The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import random
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+DCMAN = str(Path(sys.executable).with_name("dcman"))
+PASSWORD = "bench-Admin-1"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wait_http(url: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {timeout}s")
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, work: Path) -> None:
+        self.args = args
+        self.work = work
+        self.agent_port, self.control_port, self.site_port = free_port(), free_port(), free_port()
+        self.control = f"http://127.0.0.1:{self.control_port}"
+        self.site_url = f"http://127.0.0.1:{self.site_port}"
+        self.db_path = work / "site" / "dcman.sqlite"
+
+    # --- processes ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        env = os.environ.copy()
+        self.sim = subprocess.Popen(
+            [DCMAN, "sim", "--count", str(self.args.count), "--port", str(self.agent_port),
+             "--control", f"127.0.0.1:{self.control_port}"],
+            stdout=(self.work / "sim.log").open("wb"), stderr=subprocess.STDOUT, env=env)
+        wait_http(self.control + "/sim")
+        site_env = {**env, "DCMAN_DATA_DIR": str(self.work / "site"), "DCMAN_BIND": f"127.0.0.1:{self.site_port}",
+                    "DCMAN_ADMIN_PASSWORD": PASSWORD, "DCMAN_AUDIT_INTERVAL": str(self.args.interval),
+                    "DCMAN_SUBCLOUD_AGENT_PORT": str(self.agent_port), "DCMAN_SUBCLOUD_AGENT_SCHEME": "http",
+                    "DCMAN_TOKEN_LIFETIME": "86400"}
+        self.site = subprocess.Popen([DCMAN, "serve"], stdout=(self.work / "site.log").open("wb"),
+                                     stderr=subprocess.STDOUT, env=site_env)
+        wait_http(self.site_url + "/")
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "password": PASSWORD, "domain": {"name": "Default"}}}}}}
+        self.token = httpx.post(self.site_url + "/v3/auth/tokens", json=body).headers["X-Subject-Token"]
+
+    def stop(self) -> None:
+        for process in (self.site, self.sim):
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    # --- the simulator -----------------------------------------------------------------------
+
+    def sim_items(self) -> list[dict]:
+        items: list[dict] = []
+        while len(items) < self.args.count:
+            page = httpx.get(self.control + "/sim/subclouds", params={"offset": len(items), "limit": 5000},
+                             timeout=120).json()["subclouds"]
+            if not page:
+                break
+            items.extend(page)
+        return items
+
+    def set_reachable(self, names: list[str], reachable: bool) -> None:
+        response = httpx.patch(self.control + "/sim/subclouds", json={"names": names, "reachable": reachable},
+                               timeout=60)
+        response.raise_for_status()
+
+    # --- the site ----------------------------------------------------------------------------
+
+    async def add_all(self, items: list[dict]) -> float:
+        headers = {"X-Auth-Token": self.token}
+        password = base64.b64encode(b"St8rlingX*").decode()
+        queue: asyncio.Queue = asyncio.Queue()
+        for item in items:
+            queue.put_nowait(item)
+
+        async def worker(client: httpx.AsyncClient) -> None:
+            while not queue.empty():
+                item = queue.get_nowait()
+                files = {"bootstrap_values": ("b.yaml", yaml.safe_dump(item["bootstrap_values"]).encode())}
+                data = {"bootstrap-address": "10.10.0.2", "sysadmin_password": password}
+                response = await client.post("/v1.0/subclouds", data=data, files=files, headers=headers)
+                if response.status_code != 200:
+                    raise SystemExit(f"add {item['name']}: {response.status_code} {response.text}")
+
+        started = time.monotonic()
+        async with httpx.AsyncClient(base_url=self.site_url, timeout=120) as client:
+            await asyncio.gather(*(worker(client) for _ in range(8)))
+        return time.monotonic() - started
+
+    async def mark_complete(self, names: list[str]) -> None:
+        headers = {"X-Auth-Token": self.token}
+        while self.count("deploy_status = 'create-complete'") < len(names):
+            await asyncio.sleep(0.5)
+        queue: asyncio.Queue = asyncio.Queue()
+        for name in names:
+            queue.put_nowait(name)
+
+        async def worker(client: httpx.AsyncClient) -> None:
+            while not queue.empty():
+                name = queue.get_nowait()
+                response = await client.patch(f"/v1.0/subclouds/{name}", json={"deploy-status": "complete"},
+                                              headers=headers)
+                if response.status_code != 200:
+                    raise SystemExit(f"complete {name}: {response.status_code} {response.text}")
+
+        async with httpx.AsyncClient(base_url=self.site_url, timeout=120) as client:
+            await asyncio.gather(*(worker(client) for _ in range(8)))
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30) as db:
+            return db.execute(sql, params).fetchall()
+
+    def count(self, where: str) -> int:
+        return self.query(f"SELECT count(*) FROM subclouds WHERE {where}")[0][0]
+
+    def wait_all(self, where: str, expected: int, timeout: float) -> float:
+        started = time.monotonic()
+        while self.count(where) < expected:
+            if time.monotonic() - started > timeout:
+                raise SystemExit(f"only {self.count(where)} of {expected} reached {where} in {timeout}s")
+            time.sleep(0.5)
+        return time.monotonic() - started
+
+    def watch(self, names: list[str], status: str, timeout: float) -> list[float]:
+        """Seconds until each named subcloud is stored with `status`."""
+        started = time.monotonic()
+        pending = set(names)
+        seen: list[float] = []
+        marks = ",".join("?" * len(names))
+        while pending and time.monotonic() - started < timeout:
+            rows = self.query(f"SELECT name FROM subclouds WHERE availability_status = ? AND name IN ({marks})",
+                              (status, *names))
+            now = time.monotonic() - started
+            for (name,) in rows:
+                if name in pending:
+                    pending.discard(name)
+                    seen.append(now)
+            time.sleep(0.1)
+        if pending:
+            raise SystemExit(f"{len(pending)} subclouds never became {status} within {timeout}s")
+        return sorted(seen)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    index = min(len(values) - 1, max(0, round(fraction * (len(values) - 1))))
+    return round(sorted(values)[index], 2)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--interval", type=float, default=30.0)
+    parser.add_argument("--fraction", type=float, default=0.01, help="share made unreachable")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="dcman-bench-"))
+    bench = Bench(args, work)
+    bench.start()
+    try:
+        items = bench.sim_items()
+        names = [item["name"] for item in items]
+        log(f"adding {len(items)} subclouds")
+        add_seconds = await bench.add_all(items)
+        log(f"added in {add_seconds:.0f}s; marking them deployed")
+        await bench.mark_complete(names)
+        online_seconds = bench.wait_all("availability_status = 'online'", len(names), 10 * args.interval + 600)
+        log(f"all online after {online_seconds:.0f}s; measuring steady audits for 2 intervals")
+
+        probes_before = sum(i["probes"] for i in bench.sim_items())
+        cpu_before, window_start = cpu_seconds(bench.site.pid), time.monotonic()
+        await asyncio.sleep(2 * args.interval)
+        window = time.monotonic() - window_start
+        cpu_window = cpu_seconds(bench.site.pid) - cpu_before
+        probes = sum(i["probes"] for i in bench.sim_items()) - probes_before
+
+        broken = sorted(random.Random(7).sample(names, max(1, int(len(names) * args.fraction))))
+        healthy_offline_before = bench.count("availability_status = 'offline'")
+        log(f"making {len(broken)} unreachable")
+        bench.set_reachable(broken, False)
+        to_offline = bench.watch(broken, "offline", 4 * args.interval + 60)
+        false_offline = bench.count("availability_status = 'offline'") - len(broken) - healthy_offline_before
+        log("bringing them back")
+        bench.set_reachable(broken, True)
+        to_online = bench.watch(broken, "online", 4 * args.interval + 60)
+
+        result = {
+            "subclouds": len(names),
+            "audit_interval_s": args.interval,
+            "add_per_s": round(len(names) / add_seconds, 1),
+            "all_online_after_s": round(online_seconds, 1),
+            "audits_per_s": round(probes / window, 1),
+            "audits_per_s_needed": round(len(names) / args.interval, 1),
+            "cpu_s_per_cycle": round(cpu_window / (window / args.interval), 2),
+            "cpu_cores_avg": round(cpu_window / window, 3),
+            "peak_rss_mb": round(peak_rss_mb(bench.site.pid)),
+            "sim_peak_rss_mb": round(peak_rss_mb(bench.sim.pid)),
+            "unreachable": len(broken),
+            "detect_offline_p50_s": percentile(to_offline, 0.5),
+            "detect_offline_p99_s": percentile(to_offline, 0.99),
+            "detect_offline_max_s": round(max(to_offline), 2),
+            "detect_online_p50_s": percentile(to_online, 0.5),
+            "detect_online_p99_s": percentile(to_online, 0.99),
+            "detect_online_max_s": round(max(to_online), 2),
+            "false_offline": max(0, false_offline),
+        }
+        print(json.dumps(result), flush=True)
+    finally:
+        bench.stop()
+        if not args.keep:
+            subprocess.run(["rm", "-rf", str(work)], check=False)
+        else:
+            log(f"work directory kept: {work}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
