@@ -23,6 +23,8 @@ cli.add_command(user)
 cli.add_command(subcloud)
 cli.add_command(subcloud_group)
 cli.add_command(alarm)
+from dcman.cli.agent import agent, sim  # noqa: E402  (subcloud agent and fleet simulator)
+cli.add_command(agent); cli.add_command(sim)  # noqa: E702
 
 
 def main() -> None:

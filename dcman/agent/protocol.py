@@ -1,0 +1,108 @@
+"""The agent protocol (`/v1/...`), answered for one subcloud state; shared by the real agent
+and the simulator so that the site talks to both exactly the same way.
+
+| call                              | answer                                               |
+|-----------------------------------|------------------------------------------------------|
+| GET  /v1/status                   | name, region, version, system controller, groups ... |
+| GET  /v1/alarms/summary           | {"critical", "major", "minor", "warnings"}           |
+| POST /v1/phases/{phase}           | 202, the phase now running (409 busy, 400 unknown)   |
+| GET  /v1/phases/current           | {"phase", "state", "progress", "message"}            |
+| POST /v1/phases/current/abort     | 200, the phase now aborted (409 when nothing runs)   |
+
+Every call needs `Authorization: Basic base64("sysadmin:<password>")`, or it is answered 401.
+An unreachable subcloud (simulator fault) answers nothing: its connection is reset.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from dcman.agent import phases
+from dcman.agent.commands import start_command_phase
+from dcman.agent.credentials import REALM_HEADER, Credential
+from dcman.agent.http import HttpError, Request, Response, error_response, json_response
+from dcman.agent.subcloud import SubcloudState
+
+_PHASES_PREFIX = "/v1/phases/"
+_UNAUTHORIZED = error_response(
+    401, "This call needs the subcloud's credential: Authorization: Basic base64(sysadmin:<password>).",
+    REALM_HEADER)
+
+
+class AgentProtocol:
+    """Answers the agent protocol for any subcloud state given to `handle`.
+
+    `phase_seconds` is the duration of a timed phase unless the subcloud's own fault says
+    otherwise; `commands` maps a phase to the shell command that carries it out (real agent).
+    """
+
+    def __init__(self, credential: Credential, *, phase_seconds: float,
+                 commands: Mapping[str, str] | None = None) -> None:
+        self.credential = credential
+        self.phase_seconds = phase_seconds
+        self.commands = dict(commands or {})
+
+    def handle(self, state: SubcloudState, request: Request) -> Response | None:
+        """One request for `state`; None (reset, no answer) when the subcloud is unreachable."""
+        if not state.reachable:
+            return None
+        if not self.credential.accepts(request.headers.get("authorization")):
+            return _UNAUTHORIZED
+        path = request.path
+        method = request.method
+        if path == "/v1/status":
+            _only(method, "GET")
+            phases.settle(state)
+            state.probes += 1
+            return Response(200, state.status_body())
+        if path == "/v1/alarms/summary":
+            _only(method, "GET")
+            return json_response(200, state.alarm_document())
+        if path.startswith(_PHASES_PREFIX):
+            return self._phases(state, request, path[len(_PHASES_PREFIX):].rstrip("/"))
+        raise HttpError(404, f"No such agent resource: {path}.")
+
+    def _phases(self, state: SubcloudState, request: Request, rest: str) -> Response:
+        if rest == "current":
+            _only(request.method, "GET")
+            return json_response(200, phases.view(state))
+        if rest == "current/abort":
+            _only(request.method, "POST")
+            now = time.monotonic()
+            try:
+                phases.abort(state, now)
+            except phases.NoPhaseRunning as exc:
+                raise HttpError(409, str(exc)) from None
+            return json_response(200, phases.view(state, now))
+        if "/" in rest:
+            raise HttpError(404, f"No such agent resource: {request.path}.")
+        _only(request.method, "POST")
+        if rest not in phases.PHASES:
+            raise HttpError(400, f"Unknown phase {rest!r}; one of {', '.join(phases.PHASES)}.")
+        payload = request.json()
+        if payload is None:
+            payload = {}
+        if not isinstance(payload, dict):
+            raise HttpError(400, "The phase payload must be a JSON object.")
+        controller = payload.get("system_controller")
+        if controller is not None and not isinstance(controller, str):
+            raise HttpError(400, "system_controller must be the calling site's UUID, as a string.")
+        now = time.monotonic()
+        try:
+            command = self.commands.get(rest)
+            if command is not None:
+                start_command_phase(state, rest, command, payload)
+            else:
+                seconds = self.phase_seconds if state.phase_seconds is None else state.phase_seconds
+                phases.start(state, rest, payload, seconds=seconds, fails=state.fail_phase == rest, now=now)
+        except phases.PhaseBusy as exc:
+            raise HttpError(409, str(exc)) from None
+        # The answer says what was started, even when a zero-second phase is already over.
+        return json_response(202, {"phase": rest, "state": phases.RUNNING, "progress": 0,
+                                   "message": f"{rest} in progress."})
+
+
+def _only(method: str, allowed: str) -> None:
+    if method != allowed:
+        raise HttpError(405, f"Only {allowed} is allowed here.", f"Allow: {allowed}\r\n".encode())

@@ -1,0 +1,150 @@
+"""The process entry points: one real agent (`dcman agent`) or the simulator (`dcman sim`).
+
+Each runs one asyncio event loop — uvloop when it is installed (it comes with
+`uvicorn[standard]`), because it roughly halves the per-connection cost of the simulator's
+accept/read/write/close cycle — until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from dcman.agent import addressing, phases
+from dcman.agent.control import ControlApi
+from dcman.agent.credentials import Credential
+from dcman.agent.fleet import Fleet
+from dcman.agent.http import Handler, HttpServer
+from dcman.agent.protocol import AgentProtocol
+from dcman.agent.subcloud import DEFAULT_SOFTWARE_VERSION, SubcloudState
+
+log = logging.getLogger("dcman.agent")
+
+
+class StartError(Exception):
+    """The process cannot start (e.g. its port is taken); the message is one line."""
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    host: str
+    port: int
+    name: str
+    region_name: str
+    password: str
+    software_version: str = DEFAULT_SOFTWARE_VERSION
+    phase_seconds: float = 0.5
+    commands: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    count: int
+    port: int
+    control_host: str = "127.0.0.1"
+    control_port: int = 8128
+    systemcontroller_gateway: str = "127.0.0.1"
+    password: str = "St8rlingX*"
+    phase_seconds: float = 0.5
+    listen_host: str = "0.0.0.0"
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` on uvloop when available, else on the standard asyncio loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        asyncio.run(main)
+        return
+    if sys.version_info >= (3, 12):  # pragma: no cover
+        uvloop.run(main)
+    else:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(main)
+
+
+async def serve_agent(options: AgentOptions) -> None:
+    """Answer the agent protocol for this one subcloud until stopped."""
+    state = SubcloudState(options.name, options.region_name, options.software_version)
+    protocol = AgentProtocol(Credential(options.password), phase_seconds=options.phase_seconds,
+                             commands=options.commands)
+    handler: Handler = partial(protocol.handle, state)
+    server = HttpServer(lambda _address: handler)
+    await _listen(server, options.host, options.port, "--bind")
+    print(f"agent: {options.name} (region {options.region_name}) on http://{options.host}:{options.port}",
+          flush=True)
+    try:
+        await _until_stopped()
+    finally:
+        if state.phase_state == phases.RUNNING:  # do not leave a phase command running
+            phases.abort(state)
+        await server.close()
+
+
+async def serve_sim(options: SimOptions) -> None:
+    """Serve `options.count` simulated subclouds on one socket, and the control API."""
+    fleet = Fleet(options.count, systemcontroller_gateway=options.systemcontroller_gateway,
+                  phase_seconds=options.phase_seconds)
+    protocol = AgentProtocol(Credential(options.password), phase_seconds=options.phase_seconds)
+    handle = protocol.handle
+    index_of = fleet.index_of_address
+    state_of = fleet.state
+
+    def bind(address: str) -> Handler | None:
+        """The handler of the subcloud this connection was made to; None resets it (no such
+        subcloud, or the subcloud is unreachable)."""
+        index = index_of(address)
+        if index is None:
+            return None
+        state = state_of(index)
+        if not state.reachable:
+            return None
+        return partial(handle, state)
+
+    control_api = ControlApi(fleet, options.port)
+    agents = HttpServer(bind)
+    control = HttpServer(lambda _address: control_api.handle, idle_timeout=600.0, max_connections=500)
+    await _listen(agents, options.listen_host, options.port, "--port")
+    try:
+        await _listen(control, options.control_host, options.control_port, "--control")
+    except StartError:
+        await agents.close()
+        raise
+    print(f"sim: {options.count} subclouds on {fleet.first_address}..{fleet.last_address} port {options.port}, "
+          f"control http://{options.control_host}:{options.control_port}", flush=True)
+    try:
+        await _until_stopped()
+    finally:
+        await control.close()
+        await agents.close()
+
+
+async def _listen(server: HttpServer, host: str, port: int, option: str) -> None:
+    try:
+        await server.start(host, port)
+    except OSError as exc:
+        raise StartError(f"cannot listen on {host}:{port} ({option}): {exc.strerror or exc}") from None
+
+
+async def _until_stopped() -> None:
+    """Wait for SIGINT or SIGTERM."""
+    loop = asyncio.get_running_loop()
+    stopped = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopped.set)
+    try:
+        await stopped.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+def default_region_name(name: str) -> str:
+    """A real agent's region name when none is given: derived from its name, as the simulator's."""
+    return addressing.region_name(name)

@@ -1,0 +1,120 @@
+"""The state one agent keeps about its subcloud, and the documents it answers from it.
+
+The simulator keeps up to 50,000 of these in one process, so the class has `__slots__`
+(about 200 bytes each; ~0.8 kB with its name strings and cached status answer) and is only
+created when a subcloud is first touched. The real agent keeps exactly one, with its faults
+left at their defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dcman.agent.http import encode_json
+
+IDLE = "idle"
+DEFAULT_SOFTWARE_VERSION = "24.09"
+
+# The service groups a healthy / unhealthy subcloud reports. The site's rule: healthy when
+# every group name has at least one member `active`. Unhealthy: `oam-services` has none.
+HEALTHY_GROUPS: tuple[dict[str, str], ...] = (
+    {"name": "controller-services", "state": "active"},
+    {"name": "controller-services", "state": "standby"},
+    {"name": "oam-services", "state": "active"},
+)
+UNHEALTHY_GROUPS: tuple[dict[str, str], ...] = (
+    {"name": "controller-services", "state": "active"},
+    {"name": "controller-services", "state": "standby"},
+    {"name": "oam-services", "state": "disabled"},
+)
+# The endpoint types of the reference's current release, all in sync on a simulated subcloud.
+ENDPOINTS: dict[str, str] = {
+    endpoint: "in-sync"
+    for endpoint in ("platform", "identity", "dc-cert", "firmware", "kubernetes", "kube-rootca", "software")
+}
+NO_ALARMS: tuple[int, int, int, int] = (0, 0, 0, 0)
+ALARM_KEYS: tuple[str, str, str, str] = ("critical", "major", "minor", "warnings")
+
+
+class SubcloudState:
+    """Identity, faults and the current phase of one subcloud.
+
+    Faults (simulator only): `reachable`, `healthy`, `alarms`, `fail_phase`, and
+    `phase_seconds` (None: the process default). The `phase_*` slots belong to
+    `dcman.agent.phases`, which alone changes them.
+    """
+
+    __slots__ = (
+        "name", "region_name", "software_version", "system_controller",
+        "reachable", "healthy", "alarms", "fail_phase", "phase_seconds", "probes",
+        "phase", "phase_state", "phase_progress", "phase_message", "phase_started", "phase_duration",
+        "phase_fails", "phase_timed", "phase_controller", "phase_run", "phase_task",
+        "_status_body", "_status_key",
+    )
+
+    def __init__(self, name: str, region_name: str, software_version: str = DEFAULT_SOFTWARE_VERSION) -> None:
+        self.name = name
+        self.region_name = region_name
+        self.software_version = software_version
+        self.system_controller: str | None = None
+        self.reachable = True
+        self.healthy = True
+        self.alarms = NO_ALARMS
+        self.fail_phase: str | None = None
+        self.phase_seconds: float | None = None
+        self.probes = 0
+        self.phase: str | None = None
+        self.phase_state = IDLE
+        self.phase_progress = 0
+        self.phase_message = ""
+        self.phase_started = 0.0
+        self.phase_duration = 0.0
+        self.phase_fails = False
+        self.phase_timed = True
+        self.phase_controller: str | None = None
+        self.phase_run = 0
+        self.phase_task: Any = None
+        self._status_body: bytes | None = None
+        self._status_key: tuple[str | None, bool] | None = None
+
+    def clear_faults(self) -> None:
+        """Back to reachable, healthy, no alarms, no failing phase, default phase duration."""
+        self.reachable = True
+        self.healthy = True
+        self.alarms = NO_ALARMS
+        self.fail_phase = None
+        self.phase_seconds = None
+
+    def status_document(self) -> dict[str, Any]:
+        """The `GET /v1/status` answer."""
+        return {
+            "name": self.name,
+            "region_name": self.region_name,
+            "software_version": self.software_version,
+            "system_controller": self.system_controller,
+            "service_groups": list(HEALTHY_GROUPS if self.healthy else UNHEALTHY_GROUPS),
+            "endpoints": ENDPOINTS,
+        }
+
+    def status_body(self) -> bytes:
+        """The encoded status answer, cached until the system controller or health changes:
+        the simulator answers it thousands of times a second."""
+        key = (self.system_controller, self.healthy)
+        if self._status_body is None or self._status_key != key:
+            self._status_body = encode_json(self.status_document())
+            self._status_key = key
+        return self._status_body
+
+    def alarm_document(self) -> dict[str, int]:
+        """The `GET /v1/alarms/summary` answer."""
+        return dict(zip(ALARM_KEYS, self.alarms))
+
+    def fault_document(self, default_phase_seconds: float) -> dict[str, Any]:
+        """The faults as the simulator's control API shows them."""
+        return {
+            "reachable": self.reachable,
+            "healthy": self.healthy,
+            "alarms": self.alarm_document(),
+            "fail_phase": self.fail_phase,
+            "phase_seconds": default_phase_seconds if self.phase_seconds is None else self.phase_seconds,
+        }
