@@ -42,7 +42,6 @@ UPDATE_SCHEMA = {
         "name": {"type": "string"},
         "management-state": {"type": "string", "enum": ["managed", "unmanaged"]},
         "force": {"type": ["string", "boolean"]},
-        "deploy-status": {"type": "string", "enum": ["complete"]},
     },
 }
 

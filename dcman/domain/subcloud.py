@@ -74,6 +74,8 @@ class Subcloud:
     bootstrap_values: str | None
     bootstrap_address: str | None
     deploy_config: str | None
+    deploy_plan: str | None
+    deploy_progress: int | None
     sysadmin_password: str | None
     bmc_password: str | None
     created_at: datetime
@@ -220,17 +222,3 @@ def endpoints_kept_on_unmanage(deploy_status: str) -> tuple[str, ...]:
         return ()
     return ("dc-cert",)
 
-
-def check_deploy_status_change(subcloud: Subcloud, requested: Any, management_after: str) -> str:
-    """Marking a created subcloud `complete` by hand: the stand-in for the install, bootstrap
-    and config phases until dcman runs them. Allowed only for an unmanaged subcloud (§2.4 rule 5)."""
-    if requested != DeployStatus.COMPLETE:
-        raise InvalidInput(f"deploy-status can only be set to complete (not {requested!r}).")
-    if management_after != ManagementState.UNMANAGED:
-        raise StateRefused(f"Subcloud {subcloud.name} must stay unmanaged while its deploy status is set.")
-    if subcloud.deploy_status != DeployStatus.CREATE_COMPLETE:
-        raise StateRefused(
-            f"Subcloud {subcloud.name} can be marked complete only from create-complete "
-            f"(it is {subcloud.deploy_status})."
-        )
-    return DeployStatus.COMPLETE.value

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
+import shutil
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -12,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import audit_repository as audit_db
 from dcman.db import repository as repo
+from dcman.domain.deploy import full_plan
 from dcman.domain.errors import Conflict, InvalidInput, NotFound
 from dcman.domain.install_values import INSTALL_SECRET_KEYS, validate_install_values
 from dcman.domain.network import validate_bootstrap_network
@@ -20,7 +23,6 @@ from dcman.domain.subcloud import (
     NO_ERRORS,
     Subcloud,
     check_delete,
-    check_deploy_status_change,
     endpoints_kept_on_unmanage,
     check_management_change,
     check_rename,
@@ -35,7 +37,7 @@ from dcman.services.forms import as_text, decode_password, parse_yaml_mapping
 
 # Bootstrap values that are secrets: kept only encrypted, never in the stored values.
 BOOTSTRAP_SECRET_KEYS = ("sysadmin_password", "ansible_ssh_pass", "ansible_become_pass", "admin_password")
-UPDATABLE_FIELDS = ("description", "location", "group_id", "name", "management-state", "force", "deploy-status")
+UPDATABLE_FIELDS = ("description", "location", "group_id", "name", "management-state", "force")
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,10 @@ def _refuse_geo_options(form: Mapping[str, Any]) -> None:
             raise InvalidInput(f"Adding a subcloud with {option}=true is not supported by this site yet.")
 
 
-async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any]) -> SubcloudView:
-    """POST /subclouds: validate everything, then store the subcloud in `not-deployed`;
-    the deploy loop takes it from there (lifecycle reference §2.1)."""
+async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bool = True) -> SubcloudView:
+    """POST /subclouds: validate everything, then store the subcloud in `not-deployed` with
+    its deploy plan; the deploy loop takes it from there (lifecycle reference §2.1). The
+    phased deploy's create (`run_phases=False`) stops at create-complete."""
     _refuse_geo_options(form)
     values = parse_yaml_mapping("bootstrap_values", form.get("bootstrap_values"))
     if values is None:
@@ -170,6 +173,8 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any]) -> SubcloudVie
                     "bootstrap_values": json.dumps(stored_values, default=str),
                     "bootstrap_address": bootstrap_address,
                     "deploy_config": deploy_config,
+                    "deploy_plan": json.dumps(full_plan(install is not None, deploy_config is not None))
+                    if run_phases else None,
                     "sysadmin_password": ctx.secrets.encrypt(sysadmin_password),
                     "bmc_password": ctx.secrets.encrypt(bmc_password) if bmc_password else None,
                 },
@@ -208,9 +213,6 @@ async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any]) -
                 changes.update(check_management_change(subcloud, body["management-state"], body.get("force")))
             elif body.get("force") is not None:
                 raise InvalidInput("force is only accepted together with management-state managed.")
-            if body.get("deploy-status") is not None:
-                management_after = changes.get("management_state", subcloud.management_state)
-                changes["deploy_status"] = check_deploy_status_change(subcloud, body["deploy-status"], management_after)
             await repo.update_subcloud(conn, subcloud.id, changes)
             if "name" in changes:
                 await repo.rename_alarm_entities(conn, subcloud.id, subcloud.name, changes["name"])
@@ -229,6 +231,8 @@ async def delete_subcloud(ctx: SiteContext, ref: str) -> None:
         subcloud = await _require(conn, ref, for_update=True)
         check_delete(subcloud)
         await repo.delete_subcloud(conn, subcloud.id)
+    await asyncio.get_running_loop().run_in_executor(
+        None, shutil.rmtree, ctx.settings.data_dir / "logs" / subcloud.region_name, True)
     ctx.subclouds_changed()
 
 
