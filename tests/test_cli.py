@@ -98,7 +98,9 @@ SUBCLOUD = {
     "management-state": "unmanaged",
     "availability-status": "offline",
     "deploy-status": "not-deployed",
+    "error-description": "No errors present",
     "group_id": 1,
+    "deploy-progress": None,
     "endpoint_sync_status": [
         {"endpoint_type": "platform", "sync_status": "unknown"},
         {"endpoint_type": "identity", "sync_status": "in-sync"},
@@ -192,17 +194,18 @@ def test_token_request_is_keystone_v3_password_and_api_comes_from_catalog(fake: 
 
 
 def test_subcloud_list_shows_the_dcmanager_columns(fake: FakeSite) -> None:
-    fake.routes[("GET", "/v1.0/subclouds")] = lambda r: httpx.Response(
-        200, json={"subclouds": [dict(SUBCLOUD, sync_status="out-of-sync")]}
-    )
+    fake.routes[("GET", "/v1.0/subclouds")] = lambda r: httpx.Response(200, json={"subclouds": [
+        dict(SUBCLOUD, sync_status="out-of-sync", **{"deploy-status": "bootstrapping",
+                                                     "deploy-progress": 42})]})
     result = run(FAKE_ENV, "subcloud", "list")
     assert result.exit_code == 0, result.output
     header = next(line for line in result.stdout.splitlines() if "availability" in line)
     headings = [h.strip() for h in header.strip("┃│ ").replace("┃", "│").split("│")]
-    assert headings == ["id", "name", "management", "availability", "deploy status", "sync"]
+    assert headings == ["id", "name", "management", "availability", "deploy status", "progress",
+                        "sync"]
     row = next(line for line in result.stdout.splitlines() if "sc-fake" in line)
-    for value in ("7", "unmanaged", "offline", "not-deployed", "out-of-sync"):
-        assert value in row
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    assert cells == ["7", "sc-fake", "unmanaged", "offline", "bootstrapping", "42", "out-of-sync"]
 
 
 def test_show_detail_and_formats_keep_the_api_key_order(fake: FakeSite) -> None:
@@ -223,6 +226,7 @@ def test_show_detail_and_formats_keep_the_api_key_order(fake: FakeSite) -> None:
     assert "Field" in table.stdout and "Value" in table.stdout
     assert "platform_sync_status" in table.stdout
     assert "identity_sync_status" in table.stdout
+    assert "deploy-progress" in table.stdout
     assert table.stdout.index("management-state") < table.stdout.index("oam_floating_ip")
 
 
@@ -330,6 +334,11 @@ def test_subcloud_update_without_changes_is_a_usage_error(fake: FakeSite) -> Non
     assert result.exit_code == 2
     assert "Nothing to update" in result.stderr
     assert fake.requests == []
+    # the stand-in --deploy-status option is gone: the deploy phases set the status now
+    result = run(FAKE_ENV, "subcloud", "update", "sc-fake", "--deploy-status", "complete")
+    assert result.exit_code == 2
+    assert "No such option" in result.stderr and "--deploy-status" in result.stderr
+    assert fake.requests == []
 
 
 def test_subcloud_delete_prints_nothing(fake: FakeSite) -> None:
@@ -338,6 +347,314 @@ def test_subcloud_delete_prints_nothing(fake: FakeSite) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     assert fake.api_requests()[0].url.raw_path == b"/v1.0/subclouds/sc%20with%20space"
+
+
+# --- phased deploy, redeploy, errors and --wait --------------------------------------------
+
+
+def record_route(fake: FakeSite, method: str, path: str,
+                 answer: dict[str, Any] | None = None) -> list[httpx.Request]:
+    """Answer `method path` with a subcloud (SUBCLOUD by default) and record the requests."""
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=answer or SUBCLOUD)
+
+    fake.routes[(method, path)] = handle
+    return seen
+
+
+def test_deploy_create_sends_the_add_form_to_phased_subcloud_deploy(
+    fake: FakeSite, tmp_path: Path
+) -> None:
+    seen = record_route(fake, "POST", "/v1.0/phased-subcloud-deploy",
+                        dict(SUBCLOUD, **{"deploy-status": "not-deployed"}))
+    bootstrap = write_yaml(tmp_path / "bootstrap.yaml", bootstrap_values("sc-fake"))
+    install = write_yaml(tmp_path / "install.yaml", {"bmc_address": "10.0.0.9"})
+    deploy = write_yaml(tmp_path / "deploy.yaml", {"hosts": []})
+    result = run(
+        FAKE_ENV, "subcloud", "deploy", "create",
+        "--bootstrap-address", "10.10.10.12",
+        "--bootstrap-values", str(bootstrap),
+        "--install-values", str(install),
+        "--deploy-config", str(deploy),
+        "--sysadmin-password", "St8rlingX*",
+        "--bmc-password", "bmc-pw",
+        "--group", "GroupX",
+        "--description", "Ottawa Site",
+        "--location", "YOW",
+        "--release", "24.09",
+        "--format", "json",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["name"] == "sc-fake"
+    (request,) = seen
+    assert [r.url.path for r in fake.api_requests()] == ["/v1.0/phased-subcloud-deploy"]
+    assert request.headers["content-type"].startswith("multipart/form-data")
+    parts = _multipart_parts(request)
+    assert parts == {
+        "bootstrap-address": b"10.10.10.12",
+        "sysadmin_password": base64.b64encode(b"St8rlingX*"),
+        "bmc_password": base64.b64encode(b"bmc-pw"),
+        "group_id": b"GroupX",
+        "description": b"Ottawa Site",
+        "location": b"YOW",
+        "release": b"24.09",
+        "bootstrap_values": bootstrap.read_bytes(),
+        "install_values": install.read_bytes(),
+        "deploy_config": deploy.read_bytes(),
+    }
+
+
+def test_deploy_create_needs_what_add_needs(fake: FakeSite, tmp_path: Path) -> None:
+    result = run(FAKE_ENV, "subcloud", "deploy", "create", "--bootstrap-address", "1.2.3.4")
+    assert result.exit_code == 2 and "--bootstrap-values" in result.stderr
+    bootstrap = write_yaml(tmp_path / "b.yaml", bootstrap_values("sc-x"))
+    result = run(FAKE_ENV, "subcloud", "deploy", "create", "--bootstrap-address", "1.2.3.4",
+                 "--bootstrap-values", str(bootstrap))
+    assert result.exit_code == 2 and "--sysadmin-password" in result.stderr
+    assert fake.requests == []
+
+
+def test_deploy_phase_verbs_send_multipart_with_files_and_json_without(
+    fake: FakeSite, tmp_path: Path
+) -> None:
+    base = "/v1.0/phased-subcloud-deploy/sc-fake"
+    seen = {verb: record_route(fake, "PATCH", f"{base}/{verb}")
+            for verb in ("install", "bootstrap", "configure", "complete", "abort", "resume")}
+    install = write_yaml(tmp_path / "install.yaml", {"bmc_address": "10.0.0.9"})
+    bootstrap = write_yaml(tmp_path / "bootstrap.yaml", bootstrap_values("sc-fake"))
+    deploy = write_yaml(tmp_path / "deploy.yaml", {"hosts": []})
+    b64 = lambda text: base64.b64encode(text.encode())  # noqa: E731
+
+    def ok(*args: str) -> None:
+        result = run(FAKE_ENV, "subcloud", "deploy", *args)
+        assert result.exit_code == 0, (args, result.output)
+        assert "sc-fake" in result.stdout
+
+    ok("install", "sc-fake", "--install-values", str(install), "--bmc-password", "bmc-pw",
+       "--sysadmin-password", "St8rlingX*", "--release", "24.09")
+    ok("install", "sc-fake")
+    ok("bootstrap", "sc-fake", "--bootstrap-values", str(bootstrap),
+       "--bootstrap-address", "10.10.10.12", "--sysadmin-password", "pw")
+    ok("bootstrap", "sc-fake", "--bootstrap-address", "10.10.10.13")
+    ok("config", "sc-fake", "--deploy-config", str(deploy), "--sysadmin-password", "pw")
+    ok("config", "sc-fake", "--sysadmin-password", "pw")
+    ok("complete", "sc-fake")
+    ok("abort", "sc-fake")
+    ok("resume", "sc-fake", "--install-values", str(install), "--bootstrap-values", str(bootstrap),
+       "--deploy-config", str(deploy), "--bootstrap-address", "10.10.10.12",
+       "--bmc-password", "bmc-pw", "--sysadmin-password", "pw", "--release", "24.09")
+    ok("resume", "sc-fake")
+
+    def multipart(request: httpx.Request) -> dict[str, bytes]:
+        assert request.headers["content-type"].startswith("multipart/form-data")
+        return _multipart_parts(request)
+
+    def as_json(request: httpx.Request) -> Any:
+        assert request.headers["content-type"] == "application/json"
+        return json.loads(request.content)
+
+    first, second = seen["install"]
+    assert multipart(first) == {"install_values": install.read_bytes(), "bmc_password": b64("bmc-pw"),
+                                "sysadmin_password": b64("St8rlingX*"), "release": b"24.09"}
+    assert as_json(second) == {}
+    first, second = seen["bootstrap"]
+    assert multipart(first) == {"bootstrap_values": bootstrap.read_bytes(),
+                                "bootstrap-address": b"10.10.10.12", "sysadmin_password": b64("pw")}
+    assert as_json(second) == {"bootstrap-address": "10.10.10.13"}
+    first, second = seen["configure"]
+    assert multipart(first) == {"deploy_config": deploy.read_bytes(), "sysadmin_password": b64("pw")}
+    assert as_json(second) == {"sysadmin_password": b64("pw").decode()}
+    assert [as_json(r) for r in seen["complete"]] == [{}]
+    assert [as_json(r) for r in seen["abort"]] == [{}]
+    first, second = seen["resume"]
+    assert multipart(first) == {
+        "install_values": install.read_bytes(), "bootstrap_values": bootstrap.read_bytes(),
+        "deploy_config": deploy.read_bytes(), "bootstrap-address": b"10.10.10.12",
+        "bmc_password": b64("bmc-pw"), "sysadmin_password": b64("pw"), "release": b"24.09"}
+    assert as_json(second) == {}
+    assert all(r.method == "PATCH" for r in fake.api_requests())
+
+
+def test_redeploy_sends_patch_redeploy(fake: FakeSite, tmp_path: Path) -> None:
+    seen = record_route(fake, "PATCH", "/v1.0/subclouds/sc x/redeploy")
+    install = write_yaml(tmp_path / "install.yaml", {"bmc_address": "10.0.0.9"})
+    deploy = write_yaml(tmp_path / "deploy.yaml", {"hosts": []})
+    result = run(FAKE_ENV, "subcloud", "redeploy", "sc x", "--install-values", str(install),
+                 "--deploy-config", str(deploy), "--bmc-password", "b", "--sysadmin-password", "s",
+                 "--release", "24.09")
+    assert result.exit_code == 0, result.output
+    assert run(FAKE_ENV, "subcloud", "redeploy", "sc x").exit_code == 0
+    first, second = seen
+    assert first.url.raw_path == b"/v1.0/subclouds/sc%20x/redeploy"
+    assert _multipart_parts(first) == {
+        "install_values": install.read_bytes(), "deploy_config": deploy.read_bytes(),
+        "bmc_password": base64.b64encode(b"b"), "sysadmin_password": base64.b64encode(b"s"),
+        "release": b"24.09"}
+    assert json.loads(second.content) == {}
+
+
+@pytest.mark.parametrize("args, message", [
+    (("subcloud", "deploy", "install", "sc", "--bmc-password", "b"), "--bmc-password"),
+    (("subcloud", "deploy", "install", "sc", "--release", "24.09"), "--release"),
+    (("subcloud", "deploy", "resume", "sc", "--bmc-password", "b"), "--bmc-password"),
+    (("subcloud", "redeploy", "sc", "--release", "24.09"), "--release"),
+    (("subcloud", "deploy", "install"), "SUBCLOUD"),
+    (("subcloud", "deploy", "bootstrap", "sc", "--install-values", "x"), "No such option"),
+])
+def test_deploy_usage_errors_send_nothing(fake: FakeSite, args: tuple[str, ...],
+                                          message: str) -> None:
+    result = run(FAKE_ENV, *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert fake.requests == []
+
+
+def test_install_values_without_bmc_password_is_a_usage_error(
+    fake: FakeSite, tmp_path: Path
+) -> None:
+    install = write_yaml(tmp_path / "install.yaml", {"bmc_address": "10.0.0.9"})
+    result = run(FAKE_ENV, "subcloud", "deploy", "install", "sc", "--install-values", str(install))
+    assert result.exit_code == 2 and "--bmc-password" in result.stderr
+    assert fake.requests == []
+
+
+def test_subcloud_errors_prints_the_error_description(fake: FakeSite) -> None:
+    message = "bootstrap failed: simulated failure (fault fail_phase=bootstrap).\nsee the log"
+    fake.routes[("GET", "/v1.0/subclouds/sc-fake")] = lambda r: httpx.Response(
+        200, json=dict(SUBCLOUD, **{"deploy-status": "bootstrap-failed",
+                                    "error-description": message}))
+    result = run(FAKE_ENV, "subcloud", "errors", "sc-fake")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == message + "\n"
+
+    fake.routes[("GET", "/v1.0/subclouds/other")] = lambda r: httpx.Response(200, json=SUBCLOUD)
+    assert run(FAKE_ENV, "subcloud", "errors", "other").stdout == "No errors present\n"
+    assert_clean_error(run(FAKE_ENV, "subcloud", "errors", "nobody"), "No such route")
+
+
+@pytest.fixture
+def no_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dcman.cli import deploy
+
+    monkeypatch.setattr(deploy, "POLL_INTERVAL_S", 0.0)
+
+
+def states_route(fake: FakeSite, states: list[tuple[str, int | None]],
+                 **extra: Any) -> list[httpx.Request]:
+    """GET /subclouds/7 answers these (deploy-status, deploy-progress) in turn, then the last."""
+    polls: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        polls.append(request)
+        status, percent = states[min(len(polls), len(states)) - 1]
+        return httpx.Response(200, json=dict(SUBCLOUD, **extra, **{
+            "deploy-status": status, "deploy-progress": percent}))
+
+    fake.routes[("GET", "/v1.0/subclouds/7")] = handle
+    return polls
+
+
+def test_add_wait_follows_the_deploy_until_complete(
+    fake: FakeSite, tmp_path: Path, no_wait: None
+) -> None:
+    record_route(fake, "POST", "/v1.0/subclouds")
+    polls = states_route(fake, [("creating", None), ("create-complete", None),
+                                ("pre-bootstrap", 0), ("bootstrapping", 10), ("bootstrapping", 60),
+                                ("complete", 100)])
+    bootstrap = write_yaml(tmp_path / "b.yaml", bootstrap_values("sc-fake"))
+    result = run(FAKE_ENV, "subcloud", "add", "--bootstrap-address", "10.10.10.12",
+                 "--bootstrap-values", str(bootstrap), "--sysadmin-password", "pw", "--wait",
+                 "--format", "json")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)  # only the final subcloud is printed
+    assert shown["deploy-status"] == "complete" and shown["deploy-progress"] == 100
+    assert len(polls) == 6
+    assert all(r.url.path == "/v1.0/subclouds/7" for r in polls)  # by id, as answered
+    # without a terminal, each new deploy status is one line on stderr
+    assert result.stderr.splitlines() == [
+        "sc-fake: not-deployed", "sc-fake: creating", "sc-fake: create-complete",
+        "sc-fake: pre-bootstrap (0%)", "sc-fake: bootstrapping (10%)", "sc-fake: complete (100%)"]
+
+
+def test_add_wait_exits_1_with_the_error_description_on_failure(
+    fake: FakeSite, tmp_path: Path, no_wait: None
+) -> None:
+    record_route(fake, "POST", "/v1.0/subclouds")
+    message = "bootstrap failed: simulated failure (fault fail_phase=bootstrap)."
+    states_route(fake, [("bootstrapping", 30), ("bootstrap-failed", 55)],
+                 **{"error-description": message})
+    bootstrap = write_yaml(tmp_path / "b.yaml", bootstrap_values("sc-fake"))
+    result = run(FAKE_ENV, "subcloud", "add", "--bootstrap-address", "10.10.10.12",
+                 "--bootstrap-values", str(bootstrap), "--sysadmin-password", "pw", "--wait")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[-1] == f"Error: {message}"
+    assert "Traceback" not in result.output
+    assert "bootstrap-failed" in result.stdout  # the final subcloud is still shown
+
+
+@pytest.mark.parametrize("args, states, code", [
+    (("create", "--bootstrap-address", "1.2.3.4", "--bootstrap-values", "{bootstrap}",
+      "--sysadmin-password", "pw"), ["creating", "create-complete"], 0),
+    (("install", "sc-fake"), ["installing", "install-complete"], 0),
+    (("install", "sc-fake"), ["installing", "install-aborted"], 1),
+    (("bootstrap", "sc-fake"), ["bootstrapping", "bootstrap-complete"], 0),
+    (("bootstrap", "sc-fake"), ["pre-bootstrap-failed"], 1),
+    (("config", "sc-fake"), ["configuring", "complete"], 0),
+    (("config", "sc-fake"), ["configuring", "config-failed"], 1),
+    (("resume", "sc-fake"), ["installing", "install-complete", "bootstrapping", "complete"], 0),
+    (("abort", "sc-fake"), ["aborting-config", "config-aborted"], 0),
+    (("abort", "sc-fake"), ["aborting-config", "config-failed"], 1),
+])
+def test_deploy_verbs_wait_for_their_final_state(
+    fake: FakeSite, tmp_path: Path, no_wait: None, args: tuple[str, ...], states: list[str],
+    code: int,
+) -> None:
+    for verb in ("install", "bootstrap", "configure", "abort", "resume"):
+        record_route(fake, "PATCH", f"/v1.0/phased-subcloud-deploy/sc-fake/{verb}",
+                     dict(SUBCLOUD, **{"deploy-status": "pre-x"}))
+    record_route(fake, "POST", "/v1.0/phased-subcloud-deploy")
+    polls = states_route(fake, [(s, None) for s in states])
+    bootstrap = write_yaml(tmp_path / "b.yaml", bootstrap_values("sc-fake"))
+    args = tuple(a.format(bootstrap=bootstrap) for a in args)
+    result = run(FAKE_ENV, "subcloud", "deploy", *args, "--wait")
+    assert result.exit_code == code, result.output
+    assert len(polls) == len(states)
+    assert f"sc-fake: {states[-1]}" in result.stderr
+    if code:
+        assert result.stderr.splitlines()[-1].startswith("Error: ")
+
+
+def test_complete_wait_ends_at_once_when_the_answer_is_final(fake: FakeSite, no_wait: None) -> None:
+    record_route(fake, "PATCH", "/v1.0/phased-subcloud-deploy/sc-fake/complete",
+                 dict(SUBCLOUD, **{"deploy-status": "complete"}))
+    polls = states_route(fake, [("complete", None)])
+    result = run(FAKE_ENV, "subcloud", "deploy", "complete", "sc-fake", "--wait")
+    assert result.exit_code == 0, result.output
+    assert polls == []
+
+
+def test_wait_signs_in_again_when_the_token_expires(fake: FakeSite, no_wait: None) -> None:
+    record_route(fake, "PATCH", "/v1.0/phased-subcloud-deploy/sc-fake/resume",
+                 dict(SUBCLOUD, **{"deploy-status": "pre-bootstrap"}))
+    answers = iter([httpx.Response(401, json={"error_message": {"faultstring": "expired"}}),
+                    httpx.Response(200, json=dict(SUBCLOUD, **{"deploy-status": "complete"}))])
+    fake.routes[("GET", "/v1.0/subclouds/7")] = lambda r: next(answers)
+    result = run(FAKE_ENV, "subcloud", "deploy", "resume", "sc-fake", "--wait")
+    assert result.exit_code == 0, result.output
+    assert [r.url.path for r in fake.requests].count("/v3/auth/tokens") == 2
+
+
+def test_wait_failure_without_description_names_the_state(fake: FakeSite, no_wait: None) -> None:
+    record_route(fake, "PATCH", "/v1.0/subclouds/sc-fake/redeploy",
+                 dict(SUBCLOUD, **{"deploy-status": "pre-install"}))
+    states_route(fake, [("install-failed", None)])
+    result = run(FAKE_ENV, "subcloud", "redeploy", "sc-fake", "--wait")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        "Error: the deploy of subcloud sc-fake ended in install-failed")
 
 
 def test_group_add_defaults_and_update_body(fake: FakeSite) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 
 from dcman import __version__
+from dcman.api import deploy as deploy_api
 from dcman.api import errors, groups, identity, subclouds
 from dcman.api.auth import authenticated
 from dcman.api.state import site_context
@@ -32,7 +33,7 @@ async def start_site(settings: Settings) -> SiteContext:
     """Open the database, migrate it, and make sure the site identity and admin exist."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.effective_database_url)
-    await prepare_database(engine, settings.site_name)
+    site = await prepare_database(engine, settings.site_name)
     generated = await accounts.ensure_bootstrap_admin(engine, settings.admin_user, settings.admin_password)
     if generated:
         print(
@@ -48,6 +49,7 @@ async def start_site(settings: Settings) -> SiteContext:
         system_controller=parse_system_controller_network(
             settings.system_controller_subnet, settings.system_controller_pool
         ),
+        site_uuid=site["uuid"],
     )
 
 
@@ -92,6 +94,7 @@ def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bo
 
     v1.include_router(subclouds.router)
     v1.include_router(groups.router)
+    v1.include_router(deploy_api.router)
     app.include_router(identity.router)
     app.include_router(v1)
     return app

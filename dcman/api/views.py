@@ -55,6 +55,8 @@ def subcloud(view: SubcloudView, *, with_rollup: bool = False, detail: bool = Fa
         "group_id": s.group_id,
         "peer_group_id": s.peer_group_id,
         "rehome_data": s.rehome_data,
+        # dcman's addition: the running phase's progress (0-100), as its agent reports it.
+        "deploy-progress": s.deploy_progress,
     }
     if with_rollup:
         body["sync_status"] = rollup_sync_status(view.endpoint_statuses)

@@ -21,6 +21,7 @@ cli.add_command(serve)
 cli.add_command(user)
 
 cli.add_command(subcloud)
+from dcman.cli.deploy import deploy as _deploy; subcloud.add_command(_deploy)  # noqa: E402,E702
 cli.add_command(subcloud_group)
 cli.add_command(alarm)
 from dcman.cli.agent import agent, sim  # noqa: E402  (subcloud agent and fleet simulator)

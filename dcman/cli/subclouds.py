@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import sys
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import quote
 
 import click
@@ -19,6 +19,7 @@ LIST_COLUMNS: list[Column] = [
     ("management", "management-state"),
     ("availability", "availability-status"),
     ("deploy status", "deploy-status"),
+    ("progress", "deploy-progress"),
     ("sync", "sync_status"),
 ]
 
@@ -68,7 +69,51 @@ def _secret(value: str | None, option: str, prompt: str) -> str:
     raise click.UsageError(f"Missing option '{option}'.")
 
 
-_FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
+FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
+
+
+def phase_request(
+    *,
+    install_values: Path | None = None,
+    bootstrap_values: Path | None = None,
+    deploy_config: Path | None = None,
+    bmc_password: str | None = None,
+    sysadmin_password: str | None = None,
+    bootstrap_address: str | None = None,
+    release: str | None = None,
+) -> dict[str, Any]:
+    """The body of a deploy phase, resume or redeploy request, as `request()` keywords.
+
+    Multipart when a file is given (file parts `install_values`, `bootstrap_values`,
+    `deploy_config`), JSON otherwise; passwords are base64-encoded. A BMC password goes
+    with the install values (asked for on a terminal when omitted); the site takes a
+    release and a BMC password only together with new install values.
+    """
+    if install_values is None:
+        for option, value in (("--bmc-password", bmc_password), ("--release", release)):
+            if value is not None:
+                raise click.UsageError(f"{option} is only valid with --install-values.")
+    fields: dict[str, str] = {}
+    if sysadmin_password is not None:
+        fields["sysadmin_password"] = b64(sysadmin_password)
+    if install_values is not None:
+        fields["bmc_password"] = b64(_secret(bmc_password, "--bmc-password", "BMC password"))
+    if bootstrap_address is not None:
+        fields["bootstrap-address"] = bootstrap_address
+    if release is not None:
+        fields["release"] = release
+    files = {
+        part: read_part(path)
+        for part, path in (
+            ("install_values", install_values),
+            ("bootstrap_values", bootstrap_values),
+            ("deploy_config", deploy_config),
+        )
+        if path is not None
+    }
+    if files:
+        return {"data": fields, "files": files}
+    return {"json": fields}
 
 
 @click.group("subcloud")
@@ -96,41 +141,56 @@ def show(subcloud_ref: str, detail: bool, output_format: str) -> None:
     show_subcloud(get_client().get_object(path), output_format)
 
 
-@subcloud.command("add")
-@click.option(
-    "--bootstrap-address", required=True, help="IP address for initial subcloud controller."
-)
-@click.option(
-    "--bootstrap-values",
-    required=True,
-    type=_FILE,
-    help="YAML file with the parameters of the subcloud's bootstrap.",
-)
-@click.option(
-    "--deploy-config",
-    type=_FILE,
-    help="YAML file with the parameters of the initial configuration and unlock.",
-)
-@click.option(
-    "--install-values",
-    type=_FILE,
-    help="YAML file with the parameters of the remote install.",
-)
-@click.option(
-    "--sysadmin-password",
-    help="sysadmin password of the subcloud (asked for on a terminal when omitted).",
-)
-@click.option(
-    "--bmc-password",
-    help="BMC password of the subcloud; only with --install-values "
-    "(asked for on a terminal when omitted).",
-)
-@click.option("--group", help="Name or ID of the subcloud group.")
-@click.option("--description", help="Description of the subcloud.")
-@click.option("--location", help="Location of the subcloud.")
-@click.option("--release", help="Software release to deploy the subcloud with.")
-@format_option
-def add(
+def read_part(path: Path) -> tuple[str, bytes, str]:
+    """A file given on the command line as a multipart file part."""
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise click.FileError(str(path), hint=exc.strerror or str(exc)) from None
+    return (path.name, content, "application/x-yaml")
+
+
+def add_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of `subcloud add`, shared with `subcloud deploy create`."""
+    for option in reversed([
+        click.option(
+            "--bootstrap-address", required=True, help="IP address for initial subcloud controller."
+        ),
+        click.option(
+            "--bootstrap-values",
+            required=True,
+            type=FILE,
+            help="YAML file with the parameters of the subcloud's bootstrap.",
+        ),
+        click.option(
+            "--deploy-config",
+            type=FILE,
+            help="YAML file with the parameters of the initial configuration and unlock.",
+        ),
+        click.option(
+            "--install-values",
+            type=FILE,
+            help="YAML file with the parameters of the remote install.",
+        ),
+        click.option(
+            "--sysadmin-password",
+            help="sysadmin password of the subcloud (asked for on a terminal when omitted).",
+        ),
+        click.option(
+            "--bmc-password",
+            help="BMC password of the subcloud; only with --install-values "
+            "(asked for on a terminal when omitted).",
+        ),
+        click.option("--group", help="Name or ID of the subcloud group."),
+        click.option("--description", help="Description of the subcloud."),
+        click.option("--location", help="Location of the subcloud."),
+        click.option("--release", help="Software release to deploy the subcloud with."),
+    ]):
+        command = option(command)
+    return command
+
+
+def add_request(
     bootstrap_address: str,
     bootstrap_values: Path,
     deploy_config: Path | None,
@@ -141,9 +201,8 @@ def add(
     description: str | None,
     location: str | None,
     release: str | None,
-    output_format: str,
-) -> None:
-    """Add a new subcloud."""
+) -> dict[str, Any]:
+    """The multipart `data=`/`files=` of a subcloud add (or a phased deploy's create)."""
     if bmc_password is not None and install_values is None:
         raise click.UsageError("--bmc-password is only valid with --install-values.")
     data: dict[str, str] = {
@@ -169,13 +228,107 @@ def add(
         ("deploy_config", deploy_config),
     ):
         if path is not None:
-            try:
-                content = path.read_bytes()
-            except OSError as exc:
-                raise click.FileError(str(path), hint=exc.strerror or str(exc)) from None
-            files[part] = (path.name, content, "application/x-yaml")
-    answer = get_client().post("/subclouds", data=data, files=files)
-    show_subcloud(SiteClient.expect_object(answer, "POST", "/subclouds"), output_format)
+            files[part] = read_part(path)
+    return {"data": data, "files": files}
+
+
+def wait_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add `--wait`: follow the deploy with a progress bar until it ends."""
+    return click.option(
+        "--wait",
+        is_flag=True,
+        help="Wait until the deploy ends, showing its progress; exit 1 if it fails.",
+    )(command)
+
+
+def deploy_answer(
+    client: SiteClient,
+    answer: Any,
+    method: str,
+    path: str,
+    output_format: str,
+    wait: bool,
+    expected: frozenset[str],
+) -> None:
+    """Show the subcloud a deploy request answered; with --wait, follow the deploy first."""
+    subcloud_obj = SiteClient.expect_object(answer, method, path)
+    if wait:
+        from dcman.cli.deploy import follow  # deploy.py builds on this module
+
+        follow(client, subcloud_obj, expected, output_format)
+    else:
+        show_subcloud(subcloud_obj, output_format)
+
+
+@subcloud.command("add")
+@add_options
+@wait_option
+@format_option
+def add(output_format: str, wait: bool, **options: Any) -> None:
+    """Add a new subcloud (and deploy it: install, bootstrap, config)."""
+    client = get_client()
+    answer = client.post("/subclouds", **add_request(**options))
+    deploy_answer(client, answer, "POST", "/subclouds", output_format, wait, frozenset({"complete"}))
+
+
+@subcloud.command("redeploy")
+@click.argument("subcloud_ref", metavar="SUBCLOUD")
+@click.option(
+    "--install-values", type=FILE, help="YAML file with the parameters of the remote install."
+)
+@click.option(
+    "--bootstrap-values",
+    type=FILE,
+    help="YAML file with the parameters of the subcloud's bootstrap.",
+)
+@click.option(
+    "--deploy-config",
+    type=FILE,
+    help="YAML file with the parameters of the initial configuration and unlock.",
+)
+@click.option(
+    "--bmc-password",
+    help="BMC password of the subcloud; only with --install-values "
+    "(asked for on a terminal when omitted).",
+)
+@click.option("--sysadmin-password", help="sysadmin password of the subcloud.")
+@click.option("--release", help="Software release to redeploy the subcloud with.")
+@wait_option
+@format_option
+def redeploy(
+    subcloud_ref: str,
+    install_values: Path | None,
+    bootstrap_values: Path | None,
+    deploy_config: Path | None,
+    bmc_password: str | None,
+    sysadmin_password: str | None,
+    release: str | None,
+    wait: bool,
+    output_format: str,
+) -> None:
+    """Redeploy an offline, unmanaged subcloud: install, bootstrap and config again."""
+    body = phase_request(
+        install_values=install_values,
+        bootstrap_values=bootstrap_values,
+        deploy_config=deploy_config,
+        bmc_password=bmc_password,
+        sysadmin_password=sysadmin_password,
+        release=release,
+    )
+    path = f"/subclouds/{ref_path(subcloud_ref)}/redeploy"
+    client = get_client()
+    answer = client.patch(path, **body)
+    deploy_answer(client, answer, "PATCH", path, output_format, wait, frozenset({"complete"}))
+
+
+@subcloud.command("errors")
+@click.argument("subcloud_ref", metavar="SUBCLOUD")
+def errors(subcloud_ref: str) -> None:
+    """Show the error description of a subcloud's last deploy failure."""
+    path = f"/subclouds/{ref_path(subcloud_ref)}"
+    shown = get_client().get_object(path)
+    description = shown.get("error-description")
+    click.echo(description if description not in (None, "") else "No errors present")
 
 
 @subcloud.command("update")
@@ -184,8 +337,6 @@ def add(
 @click.option("--location", help="New location of the subcloud.")
 @click.option("--group", help="Name or ID of the subcloud's new group.")
 @click.option("--name", help="New name of the subcloud.")
-@click.option("--deploy-status", type=click.Choice(["complete"]),
-              help="Mark a create-complete subcloud deployed (until dcman runs the deploy phases).")
 @format_option
 def update(
     subcloud_ref: str,
@@ -193,7 +344,6 @@ def update(
     location: str | None,
     group: str | None,
     name: str | None,
-    deploy_status: str | None,
     output_format: str,
 ) -> None:
     """Update the attributes of a subcloud."""
@@ -204,13 +354,12 @@ def update(
             ("location", location),
             ("group_id", group),
             ("name", name),
-            ("deploy-status", deploy_status),
         )
         if value is not None
     }
     if not body:
         raise click.UsageError(
-            "Nothing to update: give --description, --location, --group, --name or --deploy-status."
+            "Nothing to update: give --description, --location, --group or --name."
         )
     _patch_and_show(subcloud_ref, body, output_format)
 

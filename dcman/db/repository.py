@@ -9,13 +9,13 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, false, func, insert, or_, select, update
+from sqlalchemy import and_, delete, false, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import tables as t
 from dcman.domain.groups import SubcloudGroup
 from dcman.domain.network import OtherSubcloudNetwork
-from dcman.domain.states import CloudStatus, EndpointType, SyncStatus
+from dcman.domain.states import CloudStatus, DeployStatus, EndpointType, SyncStatus
 from dcman.domain.subcloud import Subcloud
 
 
@@ -147,6 +147,23 @@ async def delete_subcloud(conn: AsyncConnection, subcloud_id: int) -> None:
     await conn.execute(delete(t.subcloud_alarms).where(t.subcloud_alarms.c.subcloud_id == subcloud_id))
     await conn.execute(delete(t.fault_alarms).where(t.fault_alarms.c.subcloud_id == subcloud_id))
     await conn.execute(delete(t.subclouds).where(t.subclouds.c.id == subcloud_id))
+
+
+async def subclouds_with_deploy_work(conn: AsyncConnection, exclude: list[int], limit: int) -> list[int]:
+    """Subclouds the deploy reconciler has something to do for: a step under way, or a
+    resting state with steps left in its plan."""
+    from dcman.domain.deploy import PHASES, RESTING
+
+    c = t.subclouds.c
+    busy = {DeployStatus.NOT_DEPLOYED.value, DeployStatus.CREATING.value}
+    for states in PHASES.values():
+        busy.update({states.pre.value, states.running.value, states.aborting.value})
+    resting_with_plan = and_(c.deploy_status.in_([s.value for s in RESTING]), c.deploy_plan.is_not(None),
+                             c.deploy_plan != "[]")
+    query = select(c.id).where(or_(c.deploy_status.in_(busy), resting_with_plan)).order_by(c.id).limit(limit)
+    if exclude:
+        query = query.where(c.id.not_in(exclude))
+    return list((await conn.execute(query)).scalars())
 
 
 async def subcloud_ids_in_state(conn: AsyncConnection, deploy_status: str, limit: int = 100) -> list[int]:

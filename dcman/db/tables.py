@@ -81,6 +81,10 @@ subclouds = Table(
     Column("bootstrap_values", Text),
     Column("bootstrap_address", String(255)),
     Column("deploy_config", Text),
+    # The deploy steps still to run (JSON list of dcman.domain.deploy.Step), and the
+    # running phase's progress as its agent last reported it.
+    Column("deploy_plan", Text),
+    Column("deploy_progress", Integer),
     Column("sysadmin_password", Text),
     Column("bmc_password", Text),
     Column("created_at", DateTime, nullable=False),

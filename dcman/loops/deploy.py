@@ -1,33 +1,48 @@
-"""The deploy reconciler: drives each new subcloud through its deploy steps.
+"""The deploy reconciler: drives each subcloud through its deploy plan.
 
-In this slice a subcloud goes `not-deployed → creating → create-complete`. Each transition
-is a compare-and-set on the row, so two processes (or a restart) never take a step twice.
+`not-deployed → creating → create-complete`, then each step of the stored plan: a phase X
+goes `pre-X → X-ing → X-complete` (config ends in `complete`) on the subcloud's agent,
+or to `pre-X-failed`, `X-failed`, or via `aborting-X` to `X-aborted`. Every transition is
+a compare-and-set on the row, so an operator's abort, a second process or a restart never
+takes a step twice; at start-up, steps cut short by a crash move to their failure state.
+At most PARALLELISM subclouds are driven at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from pathlib import Path
+from typing import Any
 
 from dcman.db import repository as repo
-from dcman.domain.deploy import RECOVERY
+from dcman.domain.deploy import ALLOWED_FROM, PHASES, RECOVERY, RESTING, PhaseStates, Step, error_text, phase_of
 from dcman.domain.states import DeployStatus
-from dcman.domain.subcloud import NO_ERRORS
+from dcman.domain.subcloud import NO_ERRORS, Subcloud
+from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
 from dcman.services.context import SiteContext
 
 log = logging.getLogger("dcman.deploy")
-IDLE_TICK_S = 2.0
-BATCH = 100
+IDLE_TICK_S = 1.0
+POLL_S = 0.5
+PARALLELISM = 200
+# An installing node reboots: tolerate this many polls in a row without an answer.
+MAX_LOST_POLLS = 60
+
+
+def phase_log(ctx: SiteContext, subcloud: Subcloud, step: str) -> Path:
+    """The full log of one phase of one subcloud, in the data directory."""
+    return ctx.settings.data_dir / "logs" / subcloud.region_name / f"{step}.log"
 
 
 async def recover_interrupted(ctx: SiteContext) -> None:
-    """At start-up: steps cut short by a crash go to their failure state."""
+    """At start-up: steps cut short by a crash go to their failure state (§2.3.4)."""
     async with ctx.engine.begin() as conn:
         for running, failed in RECOVERY.items():
             for subcloud_id in await repo.subcloud_ids_in_state(conn, running.value, limit=1_000_000):
                 await repo.update_subcloud(
-                    conn,
-                    subcloud_id,
+                    conn, subcloud_id,
                     {"deploy_status": failed.value,
                      "error_description": f"The site restarted while the subcloud was {running.value}."},
                     only_if={"deploy_status": running.value},
@@ -35,43 +50,209 @@ async def recover_interrupted(ctx: SiteContext) -> None:
                 log.warning("subcloud %s: %s interrupted by a restart -> %s", subcloud_id, running, failed)
 
 
-async def _create(ctx: SiteContext, subcloud_id: int) -> None:
-    """The create step: claim the subcloud, prepare it, mark it create-complete."""
-    async with ctx.engine.begin() as conn:
-        claimed = await repo.update_subcloud(
-            conn, subcloud_id, {"deploy_status": DeployStatus.CREATING.value},
-            only_if={"deploy_status": DeployStatus.NOT_DEPLOYED.value},
-        )
-    if not claimed:
-        return
-    log.info("subcloud %s: not-deployed -> creating", subcloud_id)
-    # Nothing has to be set up on the site for a subcloud: its agent URL derives from its
-    # management start address. The phases that follow come with the deploy orchestration.
-    async with ctx.engine.begin() as conn:
-        await repo.update_subcloud(
-            conn, subcloud_id,
-            {"deploy_status": DeployStatus.CREATE_COMPLETE.value, "error_description": NO_ERRORS},
-            only_if={"deploy_status": DeployStatus.CREATING.value},
-        )
-    log.info("subcloud %s: creating -> create-complete", subcloud_id)
+def plan_of(subcloud: Subcloud) -> list[str]:
+    return json.loads(subcloud.deploy_plan) if subcloud.deploy_plan else []
+
+
+class Driver:
+    """Takes one subcloud as far as it can go now, one compare-and-set step at a time."""
+
+    def __init__(self, ctx: SiteContext, client: AgentClient, subcloud_id: int) -> None:
+        self.ctx, self.client, self.id = ctx, client, subcloud_id
+        self.lost_polls = 0
+
+    async def load(self) -> Subcloud | None:
+        async with self.ctx.engine.connect() as conn:
+            return await repo.get_subcloud(conn, self.id)
+
+    async def move(self, subcloud: Subcloud, to: str, **columns: Any) -> bool:
+        async with self.ctx.engine.begin() as conn:
+            moved = await repo.update_subcloud(conn, self.id, {"deploy_status": to, **columns},
+                                               only_if={"deploy_status": subcloud.deploy_status})
+        if moved:
+            log.info("subcloud %s: %s -> %s", subcloud.name, subcloud.deploy_status, to)
+            if to in (DeployStatus.COMPLETE, DeployStatus.INSTALLING, DeployStatus.CONFIGURING):
+                self.ctx.audit_wakeup.set()  # newly audited states
+        return moved
+
+    async def write_log(self, subcloud: Subcloud, step: str, line: str) -> None:
+        path = phase_log(self.ctx, subcloud, step)
+
+        def append() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(f"{repo.utcnow():%Y-%m-%d %H:%M:%S} {line}\n")
+
+        await asyncio.get_running_loop().run_in_executor(None, append)
+
+    def auth(self, subcloud: Subcloud) -> str:
+        return basic_auth(self.ctx.secrets.decrypt(subcloud.sysadmin_password or ""))
+
+    def payload(self, subcloud: Subcloud, step: Step) -> dict[str, Any]:
+        body: dict[str, Any] = {"system_controller": self.ctx.site_uuid, "name": subcloud.name,
+                                "region_name": subcloud.region_name, "software_version": subcloud.software_version}
+        if step is Step.INSTALL:
+            install = json.loads(subcloud.data_install or "{}")
+            if subcloud.bmc_password:
+                install["bmc_password"] = self.ctx.secrets.decrypt(subcloud.bmc_password)
+            body["install_values"] = install
+        elif step is Step.BOOTSTRAP:
+            body["bootstrap_values"] = json.loads(subcloud.bootstrap_values or "{}")
+            body["bootstrap_address"] = subcloud.bootstrap_address
+        else:
+            body["deploy_config"] = subcloud.deploy_config
+        return body
+
+    async def run(self) -> None:
+        while (subcloud := await self.load()) is not None:
+            if not await self.step(subcloud):
+                return
+
+    async def step(self, subcloud: Subcloud) -> bool:
+        """One step; False when there is nothing to do now."""
+        status = subcloud.deploy_status
+        if status == DeployStatus.NOT_DEPLOYED:
+            return await self.move(subcloud, DeployStatus.CREATING.value)
+        if status == DeployStatus.CREATING:
+            # Nothing to set up on the site: the agent URL derives from the management address.
+            return await self.move(subcloud, DeployStatus.CREATE_COMPLETE.value, error_description=NO_ERRORS)
+        plan = plan_of(subcloud)
+        if status in RESTING:
+            if not plan:
+                return False
+            head = Step(plan[0])
+            if head is Step.COMPLETE:
+                return await self.move(subcloud, DeployStatus.COMPLETE.value, deploy_plan=json.dumps(plan[1:]))
+            if status not in {s.value for s in ALLOWED_FROM[head]}:
+                return False
+            return await self.move(subcloud, PHASES[head].pre.value, deploy_progress=0)
+        found = phase_of(status)
+        if found is None:
+            return False
+        step, states = found
+        if status == states.pre:
+            return await self.start_phase(subcloud, step, states)
+        if status == states.running:
+            return await self.poll(subcloud, step, states, plan)
+        return await self.abort(subcloud, step, states, plan)
+
+    async def start_phase(self, subcloud: Subcloud, step: Step, states: PhaseStates) -> bool:
+        address, auth = subcloud.management_start_ip, self.auth(subcloud)
+        try:
+            answer = await self.client.post(address, auth, f"/v1/phases/{step}", self.payload(subcloud, step))
+            if answer.status == 409:  # the agent still runs it (a restart caught us): adopt it
+                current = await self.client.get(address, auth, "/v1/phases/current")
+                adopted = isinstance(current.body, dict) and current.body.get("phase") == step \
+                    and current.body.get("state") == "running"
+                if not adopted:
+                    raise AgentError(f"the subcloud is busy with another phase: {current.body}")
+            elif answer.status != 202:
+                raise AgentError(f"the agent refused the {step} phase ({answer.status}): {answer.body}")
+        except (AgentError, ValueError) as exc:
+            message = f"Cannot start {step}: {exc}"
+            await self.write_log(subcloud, step, message)
+            return await self.move(subcloud, states.pre_failed.value, error_description=error_text(message))
+        await self.write_log(subcloud, step, f"{step} started on {address}")
+        return await self.move(subcloud, states.running.value, error_description=NO_ERRORS, deploy_progress=0)
+
+    async def current(self, subcloud: Subcloud) -> dict[str, Any] | None:
+        try:
+            answer = await self.client.get(subcloud.management_start_ip, self.auth(subcloud), "/v1/phases/current")
+        except AgentError:
+            self.lost_polls += 1
+            return None
+        self.lost_polls = 0
+        return answer.body if isinstance(answer.body, dict) else None
+
+    async def finish(self, subcloud: Subcloud, step: Step, states: PhaseStates, plan: list[str],
+                     body: dict[str, Any]) -> bool:
+        state, message = body.get("state"), str(body.get("message") or "")
+        progress = body.get("progress") if isinstance(body.get("progress"), int) else subcloud.deploy_progress
+        await self.write_log(subcloud, step, f"{step} {state} at {progress}%: {message}")
+        if state == "succeeded":
+            rest = plan[1:] if plan and plan[0] == step else plan
+            return await self.move(subcloud, states.done.value, deploy_plan=json.dumps(rest), deploy_progress=100,
+                                   error_description=NO_ERRORS)
+        if state == "aborted":
+            return await self.move(subcloud, states.aborted.value, error_description=f"{step} aborted.",
+                                   deploy_progress=progress)
+        return await self.move(subcloud, states.failed.value, error_description=error_text(message),
+                               deploy_progress=progress)
+
+    async def poll(self, subcloud: Subcloud, step: Step, states: PhaseStates, plan: list[str]) -> bool:
+        await asyncio.sleep(POLL_S)
+        body = await self.current(subcloud)
+        if body is None:
+            if self.lost_polls < MAX_LOST_POLLS:
+                return True
+            return await self.move(subcloud, states.failed.value,
+                                   error_description=f"Lost contact with the subcloud during {step}.")
+        if body.get("phase") != step:
+            return await self.move(subcloud, states.failed.value,
+                                   error_description=f"The subcloud no longer runs {step} (it reports {body}).")
+        if body.get("state") == "running":
+            progress = body.get("progress")
+            if isinstance(progress, int) and progress != subcloud.deploy_progress:
+                async with self.ctx.engine.begin() as conn:
+                    await repo.update_subcloud(conn, self.id, {"deploy_progress": progress},
+                                               only_if={"deploy_status": states.running.value})
+            return True
+        return await self.finish(subcloud, step, states, plan, body)
+
+    async def abort(self, subcloud: Subcloud, step: Step, states: PhaseStates, plan: list[str]) -> bool:
+        try:
+            await self.client.post(subcloud.management_start_ip, self.auth(subcloud), "/v1/phases/current/abort", {})
+        except AgentError:
+            pass  # the poll below decides
+        await asyncio.sleep(POLL_S)
+        body = await self.current(subcloud)
+        if body is None:
+            if self.lost_polls < MAX_LOST_POLLS:
+                return True
+            return await self.move(subcloud, states.failed.value,
+                                   error_description=f"Lost contact with the subcloud while aborting {step}.")
+        if body.get("state") == "running":
+            return True
+        return await self.finish(subcloud, step, states, plan, body)
+
+
+class DeployLoop:
+    def __init__(self, ctx: SiteContext, client: AgentClient | None = None) -> None:
+        self.ctx = ctx
+        self.client = client or AgentClient(ctx.settings.subcloud_agent_port, ctx.settings.subcloud_agent_scheme,
+                                            timeout=10.0)
+        self.drivers: dict[int, asyncio.Task] = {}
+
+    def _start(self, subcloud_id: int) -> None:
+        async def drive() -> None:
+            try:
+                await Driver(self.ctx, self.client, subcloud_id).run()
+            except Exception:  # one subcloud's trouble must not stop the others
+                log.exception("driving subcloud %s failed", subcloud_id)
+            finally:
+                self.drivers.pop(subcloud_id, None)
+                self.ctx.deploy_wakeup.set()
+
+        self.drivers[subcloud_id] = asyncio.create_task(drive())
+
+    async def run(self) -> None:
+        await recover_interrupted(self.ctx)
+        while True:
+            self.ctx.deploy_wakeup.clear()
+            try:
+                room = PARALLELISM - len(self.drivers)
+                if room > 0:
+                    async with self.ctx.engine.connect() as conn:
+                        pending = await repo.subclouds_with_deploy_work(conn, exclude=list(self.drivers), limit=room)
+                    for subcloud_id in pending:
+                        self._start(subcloud_id)
+            except Exception:  # a database hiccup must not kill the loop; the next tick retries
+                log.exception("deploy reconciler tick failed")
+            try:
+                await asyncio.wait_for(self.ctx.deploy_wakeup.wait(), IDLE_TICK_S)
+            except TimeoutError:
+                pass
 
 
 async def run(ctx: SiteContext) -> None:
-    """Reconcile forever; woken early by `ctx.deploy_wakeup` when a subcloud is added."""
-    await recover_interrupted(ctx)
-    while True:
-        ctx.deploy_wakeup.clear()
-        pending: list[int] = []
-        try:
-            async with ctx.engine.connect() as conn:
-                pending = await repo.subcloud_ids_in_state(conn, DeployStatus.NOT_DEPLOYED.value, BATCH)
-            for subcloud_id in pending:
-                await _create(ctx, subcloud_id)
-        except Exception:  # a database hiccup must not kill the loop; next tick retries
-            log.exception("deploy reconciler tick failed")
-        if len(pending) == BATCH:  # more are waiting: no pause
-            continue
-        try:
-            await asyncio.wait_for(ctx.deploy_wakeup.wait(), IDLE_TICK_S)
-        except TimeoutError:
-            pass
+    await DeployLoop(ctx).run()

@@ -18,6 +18,7 @@ class SiteContext:
     engine: AsyncEngine
     secrets: SecretBox
     system_controller: SystemControllerNetwork
+    site_uuid: str = ""
     # Set when a subcloud needs the deploy loop now rather than at its next tick.
     deploy_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # Set when an operator changed subclouds, so the audit reloads them now.

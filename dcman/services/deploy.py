@@ -1,0 +1,176 @@
+"""Phased deploy use cases (`/phased-subcloud-deploy`) and redeploy: each checks the
+reference's precondition table, stores what the phase needs, and sets the first state;
+the deploy reconciler does the rest."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any, Mapping
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dcman.db import repository as repo
+from dcman.domain.deploy import (
+    PHASES,
+    Step,
+    check_abort,
+    check_phase_request,
+    check_redeploy,
+    full_plan,
+    resume_plan,
+)
+from dcman.domain.errors import InvalidInput
+from dcman.domain.install_values import INSTALL_SECRET_KEYS, validate_install_values
+from dcman.domain.network import validate_bootstrap_network
+from dcman.domain.states import DeployStatus
+from dcman.domain.subcloud import NO_ERRORS, Subcloud, validate_release
+from dcman.services.context import SiteContext
+from dcman.services.forms import as_text, decode_password, parse_yaml_mapping
+from dcman.services.subclouds import BOOTSTRAP_SECRET_KEYS, SubcloudView, _require, _view, add_subcloud
+
+
+async def create(ctx: SiteContext, form: Mapping[str, Any]) -> SubcloudView:
+    """POST /phased-subcloud-deploy: the subcloud is created and waits at create-complete."""
+    return await add_subcloud(ctx, form, run_phases=False)
+
+
+def _secrets(ctx: SiteContext, form: Mapping[str, Any]) -> dict[str, Any]:
+    """A new sysadmin password, when the request brings one."""
+    if form.get("sysadmin_password") is None:
+        return {}
+    return {"sysadmin_password": ctx.secrets.encrypt(decode_password("sysadmin_password", form["sysadmin_password"]))}
+
+
+def _install(ctx: SiteContext, subcloud: Subcloud, form: Mapping[str, Any]) -> dict[str, Any]:
+    """Install values from the request (validated, BMC password encrypted apart). Without new
+    values, a new BMC password or release applies to the stored ones."""
+    values = parse_yaml_mapping("install_values", form.get("install_values"))
+    if values is None:
+        if form.get("bmc_password") is None and form.get("release") is None:
+            return {}
+        if not subcloud.data_install:
+            raise InvalidInput(f"Subcloud {subcloud.name} has no install values for a bmc_password or release "
+                               "to apply to; send install_values.")
+        values = json.loads(subcloud.data_install)
+        values["bmc_password"] = form.get("bmc_password") or base64.b64encode(
+            ctx.secrets.decrypt(subcloud.bmc_password or "").encode()).decode()
+    release = validate_release(form.get("release") or subcloud.software_version)
+    if form.get("bmc_password") is not None:
+        values["bmc_password"] = form["bmc_password"]
+    values = validate_install_values(values, release)
+    bmc_password = decode_password("bmc_password", values["bmc_password"])
+    return {"data_install": json.dumps({k: v for k, v in values.items() if k not in INSTALL_SECRET_KEYS}),
+            "bmc_password": ctx.secrets.encrypt(bmc_password), "software_version": release}
+
+
+async def _bootstrap(ctx: SiteContext, conn: AsyncConnection, subcloud: Subcloud,
+                     form: Mapping[str, Any]) -> dict[str, Any]:
+    """New bootstrap values: same name, and the whole network validation against the others."""
+    values = parse_yaml_mapping("bootstrap_values", form.get("bootstrap_values"))
+    changes: dict[str, Any] = {}
+    if form.get("bootstrap-address") is not None:
+        changes["bootstrap_address"] = str(form["bootstrap-address"]).strip()
+    if values is None:
+        return changes
+    if values.get("name") != subcloud.name:
+        raise InvalidInput(f"The bootstrap values name {values.get('name')!r} must be the subcloud's name, "
+                           f"{subcloud.name}.")
+    network = validate_bootstrap_network(values, ctx.system_controller, ())
+    candidates = await repo.overlap_candidates(conn, network.management_start_ip, network.management_end_ip,
+                                               str(values["external_oam_subnet"]).strip(), except_id=subcloud.id)
+    validate_bootstrap_network(values, ctx.system_controller, candidates)
+    stored = {k: v for k, v in values.items() if k not in BOOTSTRAP_SECRET_KEYS}
+    changes.update(vars(network))
+    changes.update(repo.network_keys(network.management_subnet, network.management_start_ip,
+                                     network.management_end_ip))
+    changes.update(bootstrap_values=json.dumps(stored, default=str),
+                   external_oam_floating_address=str(values.get("external_oam_floating_address", "")).strip())
+    return changes
+
+
+def _deploy_config(form: Mapping[str, Any]) -> dict[str, Any]:
+    text = as_text("deploy_config", form.get("deploy_config"))
+    if text is None:
+        return {}
+    parse_yaml_mapping("deploy_config", text)
+    return {"deploy_config": text}
+
+
+async def _start(ctx: SiteContext, ref: str, form: Mapping[str, Any], decide) -> SubcloudView:  # type: ignore[no-untyped-def]
+    """Check and start one operation in one transaction; `decide(conn, subcloud)` returns the
+    columns to write (including the new deploy_status) or raises."""
+    async with ctx.engine.begin() as conn:
+        await repo.lock_subcloud_changes(conn)
+        subcloud = await _require(conn, ref, for_update=True)
+        changes = await decide(conn, subcloud)
+        changes.update(_secrets(ctx, form))
+        await repo.update_subcloud(conn, subcloud.id, changes)
+        view = await _view(conn, await _require(conn, str(subcloud.id)))
+    ctx.subclouds_changed()
+    return view
+
+
+def _first_state(plan: list[Step]) -> dict[str, Any]:
+    """The state an operation starts in and the plan left for the reconciler."""
+    head = plan[0]
+    if head is Step.COMPLETE:
+        return {"deploy_status": DeployStatus.COMPLETE.value, "deploy_plan": json.dumps([s.value for s in plan[1:]])}
+    return {"deploy_status": PHASES[head].pre.value, "deploy_plan": json.dumps([s.value for s in plan]),
+            "deploy_progress": 0, "error_description": NO_ERRORS}
+
+
+async def start_phase(ctx: SiteContext, ref: str, step: Step, form: Mapping[str, Any]) -> SubcloudView:
+    """PATCH /phased-subcloud-deploy/{sc}/install|bootstrap|configure|complete."""
+
+    async def decide(conn: AsyncConnection, subcloud: Subcloud) -> dict[str, Any]:
+        check_phase_request(subcloud.name, subcloud.deploy_status, step)
+        changes: dict[str, Any] = {}
+        if step is Step.INSTALL:
+            changes = _install(ctx, subcloud, form)
+            if not changes and not subcloud.data_install:
+                raise InvalidInput(f"Installing subcloud {subcloud.name} needs install values; none are stored or given.")
+        elif step is Step.BOOTSTRAP:
+            changes = await _bootstrap(ctx, conn, subcloud, form)
+        elif step is Step.CONFIG:
+            changes = _deploy_config(form)
+            if not changes and not subcloud.deploy_config:
+                raise InvalidInput(f"Configuring subcloud {subcloud.name} needs a deploy_config; none is stored or given.")
+        return {**changes, **_first_state([step])}
+
+    return await _start(ctx, ref, form, decide)
+
+
+async def abort(ctx: SiteContext, ref: str) -> SubcloudView:
+    async def decide(conn: AsyncConnection, subcloud: Subcloud) -> dict[str, Any]:
+        states = check_abort(subcloud.name, subcloud.deploy_status)
+        return {"deploy_status": states.aborting.value}
+
+    return await _start(ctx, ref, {}, decide)
+
+
+async def resume(ctx: SiteContext, ref: str, form: Mapping[str, Any]) -> SubcloudView:
+    async def decide(conn: AsyncConnection, subcloud: Subcloud) -> dict[str, Any]:
+        changes = {**_install(ctx, subcloud, form), **await _bootstrap(ctx, conn, subcloud, form),
+                   **_deploy_config(form)}
+        has_install = bool(changes.get("data_install") or subcloud.data_install)
+        has_config = bool(changes.get("deploy_config") or subcloud.deploy_config)
+        plan = resume_plan(subcloud.deploy_status, has_install, has_config)
+        return {**changes, **_first_state(plan)}
+
+    return await _start(ctx, ref, form, decide)
+
+
+async def redeploy(ctx: SiteContext, ref: str, form: Mapping[str, Any]) -> SubcloudView:
+    """PATCH /subclouds/{sc}/redeploy: install, bootstrap and config again, from scratch."""
+
+    async def decide(conn: AsyncConnection, subcloud: Subcloud) -> dict[str, Any]:
+        changes = {**_install(ctx, subcloud, form), **await _bootstrap(ctx, conn, subcloud, form),
+                   **_deploy_config(form)}
+        has_install = bool(changes.get("data_install") or subcloud.data_install)
+        check_redeploy(subcloud.name, subcloud.deploy_status, subcloud.availability_status,
+                       subcloud.management_state, has_install)
+        plan = full_plan(True, bool(changes.get("deploy_config") or subcloud.deploy_config))
+        return {**changes, **_first_state(plan), "first_identity_sync_complete": False}
+
+    return await _start(ctx, ref, form, decide)
