@@ -151,3 +151,56 @@ fault_alarms = Table(
     Column("timestamp", DateTime, nullable=False),
     UniqueConstraint("alarm_id", "entity_instance_id", name="uq_fault_alarm"),
 )
+
+system_peers = Table(
+    "system_peers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("peer_uuid", String(36), nullable=False, unique=True),
+    Column("peer_name", String(255), nullable=False, unique=True),
+    Column("manager_endpoint", String(255), nullable=False),
+    Column("manager_username", String(255), nullable=False),
+    Column("manager_password", Text, nullable=False),  # Fernet token
+    Column("peer_controller_gateway_address", String(64), nullable=False),
+    Column("administrative_state", String(16), nullable=False),
+    Column("heartbeat_interval", Integer, nullable=False),
+    Column("heartbeat_failure_threshold", Integer, nullable=False),
+    Column("heartbeat_failure_policy", String(16), nullable=False),
+    Column("heartbeat_maintenance_timeout", Integer, nullable=False),
+    Column("availability_state", String(16), nullable=False),
+    Column("heartbeat_failures", Integer, nullable=False, default=0),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime),
+)
+
+subcloud_peer_groups = Table(
+    "subcloud_peer_groups",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("peer_group_name", String(255), nullable=False, unique=True),
+    Column("group_priority", Integer, nullable=False),
+    Column("group_state", String(16), nullable=False),
+    Column("max_subcloud_rehoming", Integer, nullable=False),
+    Column("system_leader_id", String(36), nullable=False),
+    Column("system_leader_name", String(255), nullable=False),
+    Column("migration_status", String(32)),
+    # Set when the peer sharing this group was lost; the peer-group audit clears it.
+    Column("needs_audit", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime),
+)
+
+peer_group_associations = Table(
+    "peer_group_associations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("peer_group_id", Integer, ForeignKey("subcloud_peer_groups.id"), nullable=False, index=True),
+    Column("system_peer_id", Integer, ForeignKey("system_peers.id"), nullable=False, index=True),
+    Column("peer_group_priority", Integer, nullable=False),
+    Column("association_type", String(16), nullable=False),
+    Column("sync_status", String(16), nullable=False),
+    Column("sync_message", Text),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime),
+    UniqueConstraint("peer_group_id", "system_peer_id", name="uq_association_group_peer"),
+)

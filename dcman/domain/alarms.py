@@ -9,6 +9,8 @@ from enum import StrEnum
 class AlarmId(StrEnum):
     SUBCLOUD_OFFLINE = "280.001"
     SUBCLOUD_RESOURCE_OUT_OF_SYNC = "280.002"
+    SYSTEM_PEER_HEARTBEAT_FAILED = "280.004"
+    PEER_GROUP_NOT_MANAGED = "280.005"
 
 
 class Severity(StrEnum):
@@ -41,3 +43,16 @@ def out_of_sync_alarm(name: str, endpoint: str) -> Alarm:
         Severity.MAJOR,
         f"{name} {endpoint} sync_status is out-of-sync",
     )
+
+
+def peer_entity(peer_uuid: str) -> str:
+    return f"peer={peer_uuid}"
+
+
+def heartbeat_alarm(peer_uuid: str, peer_name: str, led_groups: list[str]) -> Alarm:
+    """280.004: critical when the lost peer leads some of this site's peer groups."""
+    if led_groups:
+        return Alarm(AlarmId.SYSTEM_PEER_HEARTBEAT_FAILED, peer_entity(peer_uuid), Severity.CRITICAL,
+                     f"System peer {peer_name} heartbeat failed; it leads peer group(s) {', '.join(led_groups)}")
+    return Alarm(AlarmId.SYSTEM_PEER_HEARTBEAT_FAILED, peer_entity(peer_uuid), Severity.MAJOR,
+                 f"System peer {peer_name} heartbeat failed")

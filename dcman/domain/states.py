@@ -115,3 +115,44 @@ class CloudStatus(StrEnum):
 class Role(StrEnum):
     ADMIN = "admin"
     READER = "reader"
+
+
+class AdministrativeState(StrEnum):
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+
+
+class PeerAvailability(StrEnum):
+    CREATED = "created"
+    AVAILABLE = "available"
+    UNAVAILABLE = "unavailable"
+
+
+class HeartbeatFailurePolicy(StrEnum):
+    ALARM = "alarm"  # the only one acted on, as in the reference
+    REHOME = "rehome"
+    DELEGATE = "delegate"
+
+
+class GroupState(StrEnum):
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+
+
+class MigrationStatus(StrEnum):
+    NONE = "none"
+    MIGRATING = "migrating"
+    COMPLETE = "complete"
+
+
+class AssociationType(StrEnum):
+    PRIMARY = "primary"
+    NON_PRIMARY = "non-primary"
+
+
+class AssociationSyncStatus(StrEnum):
+    SYNCING = "syncing"
+    IN_SYNC = "in-sync"
+    OUT_OF_SYNC = "out-of-sync"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
