@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 
 from dcman import __version__
 from dcman.api import deploy as deploy_api
-from dcman.api import errors, groups, identity, subclouds
+from dcman.api import associations, errors, groups, identity, peer_groups, subclouds, system_peers
 from dcman.api.auth import authenticated
 from dcman.api.state import site_context
 from dcman.config import Settings
@@ -95,6 +95,9 @@ def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bo
     v1.include_router(subclouds.router)
     v1.include_router(groups.router)
     v1.include_router(deploy_api.router)
+    v1.include_router(system_peers.router)
+    v1.include_router(peer_groups.router)
+    v1.include_router(associations.router)
     app.include_router(identity.router)
     app.include_router(v1)
     return app

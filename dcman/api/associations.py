@@ -1,0 +1,7 @@
+"""/v1.0/associations (being written)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["associations"])
