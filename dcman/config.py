@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     system_controller_pool: str | None = None
     token_lifetime: int = 3600
     secret_key: str | None = None
+    peer_ca_file: str | None = None
 
     @field_validator("bind")
     @classmethod

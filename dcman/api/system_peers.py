@@ -1,7 +1,118 @@
-"""/v1.0/system-peers (being written)."""
+"""/v1.0/system-peers (geo-redundancy reference §1; API reference "System peers")."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any, Mapping
 
-router = APIRouter(tags=["system-peers"])
+from fastapi import APIRouter, Depends, Request, Response
+
+from dcman.api.bodies import read_body
+from dcman.api.state import site_context
+from dcman.api.views import timestamp
+from dcman.domain.peers import (
+    HEARTBEAT_FAILURE_THRESHOLD,
+    HEARTBEAT_INTERVAL,
+    HEARTBEAT_MAINTENANCE_TIMEOUT,
+    REQUIRED_FIELDS,
+    SystemPeer,
+)
+from dcman.services import system_peers
+from dcman.services.context import SiteContext
+
+router = APIRouter(prefix="/system-peers", tags=["system-peers"])
+
+
+def _range(bounds: tuple[int, int, int]) -> dict[str, Any]:
+    return {"type": "integer", "minimum": bounds[0], "maximum": bounds[1]}
+
+
+PEER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "peer_uuid": {"type": "string", "format": "uuid"},
+        "peer_name": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_-]{0,62}$"},
+        "manager_endpoint": {"type": "string", "pattern": "^https?://[a-z][a-z0-9.-]{0,30}(:[1-9][0-9]{0,3})?/v3$"},
+        "manager_username": {"type": "string", "minLength": 1, "maxLength": 255},
+        # base64 of ASCII text: whole 4-character groups of known 3-letter words
+        "manager_password": {"type": "string", "description": "base64", "pattern": "^(YWJj|ZGVm|MTIz|UGFz|c3dk){1,8}$"},
+        "peer_controller_gateway_address": {"type": "string", "format": "ipv4"},
+        "administrative_state": {"type": "string", "enum": ["enabled", "disabled"]},
+        "heartbeat_interval": _range(HEARTBEAT_INTERVAL),
+        "heartbeat_failure_threshold": _range(HEARTBEAT_FAILURE_THRESHOLD),
+        "heartbeat_failure_policy": {"type": "string", "enum": ["alarm", "rehome", "delegate"]},
+        "heartbeat_maintenance_timeout": _range(HEARTBEAT_MAINTENANCE_TIMEOUT),
+    },
+    "additionalProperties": False,
+}
+NEW_PEER_SCHEMA = {**PEER_SCHEMA, "required": list(REQUIRED_FIELDS)}
+UPDATE_PEER_SCHEMA = {**PEER_SCHEMA, "minProperties": 1}
+
+
+def _body(schema: dict) -> dict:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def peer_view(p: SystemPeer) -> dict[str, Any]:
+    """A system peer as the reference shows it; the password never leaves the site."""
+    return {
+        "id": p.id,
+        "peer-uuid": p.peer_uuid,
+        "peer-name": p.peer_name,
+        "manager-endpoint": p.manager_endpoint,
+        "manager-username": p.manager_username,
+        "peer-controller-gateway-address": p.peer_controller_gateway_address,
+        "administrative-state": p.administrative_state,
+        "heartbeat-interval": p.heartbeat_interval,
+        "heartbeat-failure-threshold": p.heartbeat_failure_threshold,
+        "heartbeat-failure-policy": p.heartbeat_failure_policy,
+        "heartbeat-maintenance-timeout": p.heartbeat_maintenance_timeout,
+        "availability-state": p.availability_state,
+        "created-at": timestamp(p.created_at),
+        "updated-at": timestamp(p.updated_at),
+    }
+
+
+def peer_group_view(g: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": g["id"],
+        "peer_group_name": g["peer_group_name"],
+        "group_priority": g["group_priority"],
+        "group_state": g["group_state"],
+        "max_subcloud_rehoming": g["max_subcloud_rehoming"],
+        "system_leader_id": g["system_leader_id"],
+        "system_leader_name": g["system_leader_name"],
+        "migration_status": g["migration_status"],
+        "created-at": timestamp(g["created_at"]),
+        "updated-at": timestamp(g["updated_at"]),
+    }
+
+
+@router.get("")
+async def list_peers(ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    return {"system_peers": [peer_view(p) for p in await system_peers.list_peers(ctx)]}
+
+
+@router.post("", openapi_extra=_body(NEW_PEER_SCHEMA))
+async def create_peer(request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    return peer_view(await system_peers.create_peer(ctx, await read_body(request, allow_form=False)))
+
+
+@router.get("/{peer_ref}")
+async def show_peer(peer_ref: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    return peer_view(await system_peers.get_peer(ctx, peer_ref))
+
+
+@router.patch("/{peer_ref}", openapi_extra=_body(UPDATE_PEER_SCHEMA))
+async def update_peer(peer_ref: str, request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    return peer_view(await system_peers.update_peer(ctx, peer_ref, await read_body(request, allow_form=False)))
+
+
+@router.delete("/{peer_ref}")
+async def delete_peer(peer_ref: str, ctx: SiteContext = Depends(site_context)) -> Response:
+    await system_peers.delete_peer(ctx, peer_ref)
+    return Response(status_code=200)
+
+
+@router.get("/{peer_ref}/subcloud-peer-groups")
+async def peer_groups(peer_ref: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    return {"subcloud_peer_groups": [peer_group_view(g) for g in await system_peers.peer_groups_of_peer(ctx, peer_ref)]}

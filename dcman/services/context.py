@@ -24,6 +24,14 @@ class SiteContext:
     # Set when an operator changed subclouds, so the audit reloads them now.
     audit_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
+    # Set when system peers or associations change, so the peer loops look again now.
+    peers_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    sync_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def peers_changed(self) -> None:
+        self.peers_wakeup.set()
+        self.sync_wakeup.set()
+
     def subclouds_changed(self) -> None:
         self.deploy_wakeup.set()
         self.audit_wakeup.set()

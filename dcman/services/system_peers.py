@@ -1,0 +1,122 @@
+"""System peer use cases (geo-redundancy reference §1), one transaction each."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dcman.db import peer_repository as repo
+from dcman.domain.errors import Conflict, InvalidInput, NotFound
+from dcman.domain.peers import (
+    SystemPeer,
+    check_not_this_site,
+    check_peer_delete,
+    validate_new_peer,
+    validate_peer_update,
+)
+from dcman.services.context import SiteContext
+from dcman.services.forms import decode_password
+
+
+async def _require(conn: AsyncConnection, ref: str | int) -> SystemPeer:
+    peer = await repo.get_peer(conn, ref)
+    if peer is None:
+        raise NotFound(f"System peer {ref} not found.")
+    return peer
+
+
+def _body(body: Any) -> dict[str, Any]:
+    if not isinstance(body, Mapping):
+        raise InvalidInput("The request body must be a JSON object.")
+    body = dict(body)
+    if body.get("manager_password") is not None:
+        body["manager_password"] = decode_password("manager_password", body["manager_password"])
+    return body
+
+
+def _changed(ctx: SiteContext) -> None:
+    """Wake the peer monitor, when the site has one, so it sees the change at once."""
+    notify = getattr(ctx, "peers_changed", None)
+    if callable(notify):
+        notify()
+
+
+async def _check_unique(conn: AsyncConnection, values: dict[str, Any], except_id: int | None = None) -> None:
+    if "peer_uuid" in values and await repo.peer_uuid_taken(conn, values["peer_uuid"], except_id):
+        raise Conflict(f"A system peer with peer_uuid {values['peer_uuid']} already exists.")
+    if "peer_name" in values and await repo.peer_name_taken(conn, values["peer_name"], except_id):
+        raise Conflict(f"A system peer named {values['peer_name']} already exists.")
+
+
+def _conflict(values: dict[str, Any]) -> Conflict:
+    return Conflict(
+        f"A system peer with peer_uuid {values.get('peer_uuid')} or name {values.get('peer_name')} already exists."
+    )
+
+
+async def list_peers(ctx: SiteContext) -> list[SystemPeer]:
+    async with ctx.engine.connect() as conn:
+        return await repo.list_peers(conn)
+
+
+async def get_peer(ctx: SiteContext, ref: str) -> SystemPeer:
+    async with ctx.engine.connect() as conn:
+        return await _require(conn, ref)
+
+
+async def create_peer(ctx: SiteContext, body: Any) -> SystemPeer:
+    values = validate_new_peer(_body(body))
+    check_not_this_site(values["peer_uuid"], ctx.site_uuid)
+    values["manager_password"] = ctx.secrets.encrypt(values["manager_password"])
+    try:
+        async with ctx.engine.begin() as conn:
+            await _check_unique(conn, values)
+            peer_id = await repo.insert_peer(conn, values)
+            peer = await _require(conn, peer_id)
+    except IntegrityError:
+        raise _conflict(values) from None
+    _changed(ctx)
+    return peer
+
+
+async def update_peer(ctx: SiteContext, ref: str, body: Any) -> SystemPeer:
+    changes = validate_peer_update(_body(body))
+    if "peer_uuid" in changes:
+        check_not_this_site(changes["peer_uuid"], ctx.site_uuid)
+    if "manager_password" in changes:
+        changes["manager_password"] = ctx.secrets.encrypt(changes["manager_password"])
+    try:
+        async with ctx.engine.begin() as conn:
+            peer = await _require(conn, ref)
+            await _check_unique(conn, changes, except_id=peer.id)
+            await repo.update_peer(conn, peer.id, changes)
+            peer = await _require(conn, peer.id)
+    except IntegrityError:
+        raise _conflict(changes) from None
+    _changed(ctx)
+    return peer
+
+
+async def delete_peer(ctx: SiteContext, ref: str) -> None:
+    try:
+        async with ctx.engine.begin() as conn:
+            peer = await _require(conn, ref)
+            check_peer_delete(peer, await repo.count_peer_associations(conn, peer.id))
+            await repo.delete_peer(conn, peer.id)
+    except IntegrityError:  # an association was added meanwhile
+        raise InvalidInput(f"System peer {ref} is associated with subcloud peer groups; "
+                           "delete the associations first.") from None
+    _changed(ctx)
+
+
+async def peer_groups_of_peer(ctx: SiteContext, ref: str) -> list[dict[str, Any]]:
+    async with ctx.engine.connect() as conn:
+        peer = await _require(conn, ref)
+        return await repo.peer_groups_of_peer(conn, peer.id)
+
+
+def manager_password(ctx: SiteContext, peer: SystemPeer) -> str:
+    """The clear password of the account on the peer (for the peer-site client)."""
+    return ctx.secrets.decrypt(peer.manager_password)
