@@ -20,7 +20,7 @@ from dcman.api.state import site_context
 from dcman.config import Settings
 from dcman.db.engine import create_engine
 from dcman.domain.network import parse_system_controller_network
-from dcman.loops import audit, deploy
+from dcman.loops import association_sync, audit, deploy, peer_monitor
 from dcman.services import accounts
 from dcman.services.context import SiteContext
 from dcman.services.secrets import SecretBox
@@ -64,7 +64,12 @@ def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bo
             ctx = await start_site(settings)
         app.state.ctx = ctx
         tasks = (
-            [asyncio.create_task(deploy.run(ctx), name="deploy"), asyncio.create_task(audit.run(ctx), name="audit")]
+            [
+                asyncio.create_task(deploy.run(ctx), name="deploy"),
+                asyncio.create_task(audit.run(ctx), name="audit"),
+                asyncio.create_task(peer_monitor.run(ctx), name="peer-monitor"),
+                asyncio.create_task(association_sync.run(ctx), name="association-sync"),
+            ]
             if run_loops
             else []
         )

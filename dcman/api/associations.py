@@ -1,7 +1,81 @@
-"""/v1.0/associations (being written)."""
+"""/v1.0/peer-group-associations."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
 
-router = APIRouter(tags=["associations"])
+from fastapi import APIRouter, Depends, Request, Response
+
+from dcman.api.auth import from_peer
+from dcman.api.bodies import read_body
+from dcman.api.state import site_context
+from dcman.api.views import timestamp
+from dcman.db.geo_repository import Association
+from dcman.services import associations
+from dcman.services.context import SiteContext
+
+router = APIRouter(prefix="/peer-group-associations", tags=["peer-group-associations"])
+
+NEW_SCHEMA = {
+    "type": "object",
+    "required": ["peer_group_id", "system_peer_id"],
+    "properties": {
+        "peer_group_id": {"type": "integer", "minimum": 1},
+        "system_peer_id": {"type": "integer", "minimum": 1},
+        "peer_group_priority": {"type": "integer", "minimum": 1, "maximum": 65536},
+    },
+}
+UPDATE_SCHEMA = {"type": "object", "properties": {"peer_group_priority": NEW_SCHEMA["properties"]["peer_group_priority"]}}
+
+
+def _body(schema: dict) -> dict:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def view(a: Association) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "peer-group-id": a.peer_group_id,
+        "system-peer-id": a.system_peer_id,
+        "peer-group-priority": a.peer_group_priority,
+        "association-type": a.association_type,
+        "sync-status": a.sync_status,
+        "sync-message": a.sync_message,
+        "created-at": timestamp(a.created_at),
+        "updated-at": timestamp(a.updated_at),
+    }
+
+
+@router.get("")
+async def list_associations(ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    return {"peer_group_associations": [view(a) for a in await associations.list_associations(ctx)]}
+
+
+@router.post("", openapi_extra=_body(NEW_SCHEMA))
+async def create(request: Request, ctx: SiteContext = Depends(site_context),
+                 peer: bool = Depends(from_peer)) -> dict[str, Any]:
+    return view(await associations.create_association(ctx, await read_body(request, allow_form=False), peer))
+
+
+@router.get("/{association_id}")
+async def show(association_id: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    return view(await associations.get_association(ctx, association_id))
+
+
+@router.patch("/{association_id}", openapi_extra=_body(UPDATE_SCHEMA))
+async def update(association_id: str, request: Request, ctx: SiteContext = Depends(site_context),
+                 peer: bool = Depends(from_peer)) -> dict[str, Any]:
+    body = await read_body(request, allow_form=False)
+    return view(await associations.update_association(ctx, association_id, body, peer))
+
+
+@router.patch("/{association_id}/sync")
+async def sync(association_id: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    return view(await associations.request_sync(ctx, association_id))
+
+
+@router.delete("/{association_id}")
+async def delete(association_id: str, ctx: SiteContext = Depends(site_context),
+                 peer: bool = Depends(from_peer)) -> Response:
+    await associations.delete_association(ctx, association_id, peer)
+    return Response(status_code=200)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import Depends, Request
 
 from dcman.api.state import site_context
-from dcman.domain.accounts import Principal, authorize
+from dcman.domain.accounts import Principal, authorize, is_peer_request
 from dcman.services import accounts
 from dcman.services.context import SiteContext
 
@@ -17,3 +17,8 @@ async def authenticated(request: Request, ctx: SiteContext = Depends(site_contex
     issued = await accounts.validate(ctx.engine, request.headers.get("x-auth-token"))
     authorize(issued.principal, mutating=request.method not in READ_METHODS)
     return issued.principal
+
+
+async def from_peer(request: Request, principal: Principal = Depends(authenticated)) -> bool:
+    """Whether this request comes from a peer site (and may bypass the peer-group rules)."""
+    return is_peer_request(principal, request.headers.get("user-agent"))

@@ -1,7 +1,92 @@
-"""/v1.0/peer-groups (being written)."""
+"""/v1.0/subcloud-peer-groups (geo-redundancy reference §1)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
 
-router = APIRouter(tags=["peer-groups"])
+from fastapi import APIRouter, Depends, Request, Response
+
+from dcman.api import views
+from dcman.api.bodies import read_body
+from dcman.api.state import site_context
+from dcman.domain.peer_groups import MAX_PRIORITY, MAX_REHOMING, SubcloudPeerGroup
+from dcman.services import peer_groups
+from dcman.services.context import SiteContext
+
+router = APIRouter(prefix="/subcloud-peer-groups", tags=["subcloud-peer-groups"])
+
+PEER_GROUP_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "peer-group-name": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "[^0-9]"},
+        "group-priority": {"type": "integer", "minimum": 0, "maximum": MAX_PRIORITY},
+        "group-state": {"type": "string", "enum": ["enabled", "disabled"]},
+        "max-subcloud-rehoming": {"type": "integer", "minimum": 1, "maximum": MAX_REHOMING},
+        "system-leader-id": {"type": "string", "format": "uuid"},
+        "system-leader-name": {"type": "string", "minLength": 1, "maxLength": 255},
+    },
+}
+NEW_PEER_GROUP_SCHEMA = {**PEER_GROUP_SCHEMA, "required": ["peer-group-name"]}
+UPDATE_PEER_GROUP_SCHEMA = {
+    **PEER_GROUP_SCHEMA,
+    "properties": {**PEER_GROUP_SCHEMA["properties"],
+                   "migration_status": {"type": "string", "enum": ["none", "migrating", "complete"]}},
+    "minProperties": 1,
+}
+
+
+def _body(schema: dict) -> dict:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def peer_group(g: SubcloudPeerGroup) -> dict[str, Any]:
+    return {
+        "id": g.id,
+        "peer_group_name": g.peer_group_name,
+        "group_priority": g.group_priority,
+        "group_state": g.group_state,
+        "max_subcloud_rehoming": g.max_subcloud_rehoming,
+        "system_leader_id": g.system_leader_id,
+        "system_leader_name": g.system_leader_name,
+        "migration_status": g.migration_status,
+        "created-at": views.timestamp(g.created_at),
+        "updated-at": views.timestamp(g.updated_at),
+    }
+
+
+@router.get("")
+async def list_peer_groups(ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    return {"subcloud_peer_groups": [peer_group(g) for g in await peer_groups.list_peer_groups(ctx)]}
+
+
+@router.post("", openapi_extra=_body(NEW_PEER_GROUP_SCHEMA))
+async def create_peer_group(request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    return peer_group(await peer_groups.create_peer_group(ctx, await read_body(request, allow_form=False)))
+
+
+@router.get("/{group_ref}")
+async def show_peer_group(group_ref: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    return peer_group(await peer_groups.get_peer_group(ctx, group_ref))
+
+
+@router.patch("/{group_ref}", openapi_extra=_body(UPDATE_PEER_GROUP_SCHEMA))
+async def update_peer_group(group_ref: str, request: Request,
+                            ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    body = await read_body(request, allow_form=False)
+    return peer_group(await peer_groups.update_peer_group(ctx, group_ref, body))
+
+
+@router.delete("/{group_ref}")
+async def delete_peer_group(group_ref: str, ctx: SiteContext = Depends(site_context)) -> Response:
+    await peer_groups.delete_peer_group(ctx, group_ref)
+    return Response(status_code=200)
+
+
+@router.get("/{group_ref}/subclouds")
+async def peer_group_subclouds(group_ref: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    return {"subclouds": [views.subcloud(view) for view in await peer_groups.group_subclouds(ctx, group_ref)]}
+
+
+@router.get("/{group_ref}/status")
+async def peer_group_status(group_ref: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    return await peer_groups.group_status(ctx, group_ref)

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from dcman.api import views
+from dcman.api.auth import from_peer
 from dcman.api.bodies import read_body
 from dcman.api.state import site_context
 from dcman.services import subclouds
@@ -31,6 +32,7 @@ ADD_FORM_SCHEMA = {
         "release": {"type": "string"},
         "migrate": {"type": "string", "enum": ["true", "false"]},
         "secondary": {"type": "string", "enum": ["true", "false"]},
+        "region_name": {"type": "string"},
     },
 }
 UPDATE_SCHEMA = {
@@ -42,6 +44,7 @@ UPDATE_SCHEMA = {
         "name": {"type": "string"},
         "management-state": {"type": "string", "enum": ["managed", "unmanaged"]},
         "force": {"type": ["string", "boolean"]},
+        "peer_group": {"type": ["string", "integer"]},
     },
 }
 
@@ -54,8 +57,9 @@ async def list_subclouds(ctx: SiteContext = Depends(site_context)) -> dict[str, 
 
 @router.post("/subclouds", openapi_extra={"requestBody": {
     "required": True, "content": {"multipart/form-data": {"schema": ADD_FORM_SCHEMA}}}})
-async def add_subcloud(request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    view = await subclouds.add_subcloud(ctx, await read_body(request))
+async def add_subcloud(request: Request, ctx: SiteContext = Depends(site_context),
+                       peer: bool = Depends(from_peer)) -> dict[str, Any]:
+    view = await subclouds.add_subcloud(ctx, await read_body(request), from_peer=peer)
     return views.subcloud(view)
 
 
@@ -71,15 +75,16 @@ async def show_subcloud_detail(subcloud_ref: str, ctx: SiteContext = Depends(sit
 
 @router.patch("/subclouds/{subcloud_ref}", openapi_extra={"requestBody": {
     "required": True, "content": {"application/json": {"schema": UPDATE_SCHEMA}}}})
-async def update_subcloud(subcloud_ref: str, request: Request,
-                          ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    view = await subclouds.update_subcloud(ctx, subcloud_ref, await read_body(request))
+async def update_subcloud(subcloud_ref: str, request: Request, ctx: SiteContext = Depends(site_context),
+                          peer: bool = Depends(from_peer)) -> dict[str, Any]:
+    view = await subclouds.update_subcloud(ctx, subcloud_ref, await read_body(request), from_peer=peer)
     return views.subcloud(view)
 
 
 @router.delete("/subclouds/{subcloud_ref}")
-async def delete_subcloud(subcloud_ref: str, ctx: SiteContext = Depends(site_context)) -> Response:
-    await subclouds.delete_subcloud(ctx, subcloud_ref)
+async def delete_subcloud(subcloud_ref: str, ctx: SiteContext = Depends(site_context),
+                          peer: bool = Depends(from_peer)) -> Response:
+    await subclouds.delete_subcloud(ctx, subcloud_ref, from_peer=peer)
     return Response(status_code=200)
 
 

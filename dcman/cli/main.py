@@ -4,6 +4,17 @@ from __future__ import annotations
 
 import click
 
+from dcman.cli.agent import agent, sim
+from dcman.cli.alarms import alarm
+from dcman.cli.associations import peer_group_association
+from dcman.cli.deploy import deploy
+from dcman.cli.groups import subcloud_group
+from dcman.cli.peer_groups import subcloud_peer_group
+from dcman.cli.peers import site, system_peer
+from dcman.cli.serve import serve
+from dcman.cli.subclouds import subcloud
+from dcman.cli.users import user
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="dcman")
@@ -11,21 +22,10 @@ def cli() -> None:
     """dcman: a geo-redundant Distributed Cloud manager."""
 
 
-from dcman.cli.alarms import alarm  # noqa: E402  (client command groups)
-from dcman.cli.groups import subcloud_group  # noqa: E402
-from dcman.cli.serve import serve  # noqa: E402
-from dcman.cli.subclouds import subcloud  # noqa: E402
-from dcman.cli.users import user  # noqa: E402
-
-cli.add_command(serve)
-cli.add_command(user)
-
-cli.add_command(subcloud)
-from dcman.cli.deploy import deploy as _deploy; subcloud.add_command(_deploy)  # noqa: E402,E702
-cli.add_command(subcloud_group)
-cli.add_command(alarm)
-from dcman.cli.agent import agent, sim  # noqa: E402  (subcloud agent and fleet simulator)
-cli.add_command(agent); cli.add_command(sim)  # noqa: E702
+subcloud.add_command(deploy)
+for command in (serve, user, agent, sim, site, subcloud, subcloud_group, alarm, system_peer,
+                subcloud_peer_group, peer_group_association):
+    cli.add_command(command)
 
 
 def main() -> None:

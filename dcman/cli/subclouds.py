@@ -337,6 +337,7 @@ def errors(subcloud_ref: str) -> None:
 @click.option("--location", help="New location of the subcloud.")
 @click.option("--group", help="Name or ID of the subcloud's new group.")
 @click.option("--name", help="New name of the subcloud.")
+@click.option("--peer-group", help="Name or ID of the subcloud peer group to join, or none to leave it.")
 @format_option
 def update(
     subcloud_ref: str,
@@ -344,6 +345,7 @@ def update(
     location: str | None,
     group: str | None,
     name: str | None,
+    peer_group: str | None,
     output_format: str,
 ) -> None:
     """Update the attributes of a subcloud."""
@@ -354,12 +356,13 @@ def update(
             ("location", location),
             ("group_id", group),
             ("name", name),
+            ("peer_group", peer_group),
         )
         if value is not None
     }
     if not body:
         raise click.UsageError(
-            "Nothing to update: give --description, --location, --group or --name."
+            "Nothing to update: give --description, --location, --group, --name or --peer-group."
         )
     _patch_and_show(subcloud_ref, body, output_format)
 

@@ -6,6 +6,7 @@ Lifecycle reference §2.4 (management state), §2.6 (update), §2.8 (rename), §
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from dcman.domain.errors import Conflict, InvalidInput, StateRefused
+from dcman.domain.peer_groups import SubcloudPeerGroup
 from dcman.domain.states import (
     ACTIVE_DEPLOY_STATES,
     AvailabilityStatus,
@@ -101,6 +103,15 @@ def validate_subcloud_name(name: Any) -> str:
     if any(ch.isspace() or ch == "/" for ch in name):
         raise InvalidInput(f"The subcloud name {name!r} must not contain spaces or '/'.")
     return name
+
+
+def validate_region_name(region: Any) -> str:
+    """A region name carried over from a peer site (§2.10): any non-reserved name."""
+    if not isinstance(region, str) or not region.strip() or len(region) > MAX_TEXT:
+        raise InvalidInput("A secondary subcloud needs the region_name it has on its primary site.")
+    if region in RESERVED_REGION_NAMES:
+        raise InvalidInput(f"The region name {region} is reserved for the system controller.")
+    return region.strip()
 
 
 def validate_release(release: Any) -> str:
@@ -222,3 +233,71 @@ def endpoints_kept_on_unmanage(deploy_status: str) -> tuple[str, ...]:
         return ()
     return ("dc-cert",)
 
+
+# --- peer-group membership (geo-redundancy reference §6 rules 3-5, lifecycle §2.6) -------------
+
+
+def check_join_peer_group(subcloud: Subcloud, group: SubcloudPeerGroup | None, ref: Any,
+                          current: SubcloudPeerGroup | None, site_uuid: str) -> None:
+    """Rule 4: `peer_group: <id|name>`; `current` is the group the subcloud is in now, if any."""
+    if current is not None and current.group_priority > 0:
+        raise InvalidInput(f"Subcloud {subcloud.name} cannot move to another peer group: its peer group "
+                           f"{current.peer_group_name} has priority {current.group_priority} > 0 on this site.")
+    if group is None:
+        raise InvalidInput(f"Invalid peer group {ref}: no such subcloud peer group.")
+    if group.group_priority > 0:
+        raise InvalidInput(f"Subclouds join peer group {group.peer_group_name} only on its primary site "
+                           f"(priority 0); its priority here is {group.group_priority}.")
+    if not group.led_by(site_uuid):
+        raise InvalidInput(f"Peer group {group.peer_group_name} is not led by this site but by "
+                           f"{group.system_leader_name}; subclouds join it there.")
+    problems = []
+    if subcloud.deploy_status != DeployStatus.COMPLETE:
+        problems.append(f"its deploy status is {subcloud.deploy_status}, not complete")
+    if subcloud.management_state != ManagementState.MANAGED:
+        problems.append(f"it is {subcloud.management_state}, not managed")
+    if subcloud.availability_status != AvailabilityStatus.ONLINE:
+        problems.append(f"it is {subcloud.availability_status}, not online")
+    if problems:
+        raise InvalidInput(f"Only deployed, managed and online subclouds can join a peer group; subcloud "
+                           f"{subcloud.name}: {'; '.join(problems)}.")
+
+
+def check_leave_peer_group(subcloud: Subcloud, group: SubcloudPeerGroup | None, site_uuid: str,
+                           available_peers: int) -> None:
+    """Rule 5: `peer_group: "none"`; `available_peers` counts the available system peers
+    associated with the group."""
+    if group is None:
+        return
+    if not group.led_by(site_uuid):
+        raise InvalidInput(f"Subcloud {subcloud.name} cannot leave peer group {group.peer_group_name}: "
+                           f"the group is led by {group.system_leader_name}, not by this site.")
+    if group.group_priority > 0 and available_peers:
+        raise InvalidInput(f"Subcloud {subcloud.name} cannot leave peer group {group.peer_group_name} "
+                           f"(priority {group.group_priority}) while a system peer associated with the group "
+                           "is available.")
+
+
+def check_update_in_peer_group(subcloud: Subcloud, group: SubcloudPeerGroup | None, site_uuid: str) -> None:
+    """The general guard (rule 3): an update that does not change the peer group of a member
+    only where the group's priority is 0 and this site leads it."""
+    if group is None:
+        return
+    if group.group_priority > 0 or not group.led_by(site_uuid):
+        raise InvalidInput(f"Subcloud {subcloud.name} is in peer group {group.peer_group_name}; it can be "
+                           "updated only where the group's priority is 0 and this site is the group's leader.")
+
+
+def rehome_data_on_join(subcloud: Subcloud) -> str | None:
+    """What the peer site needs to take the subcloud over, saved when it joins a group
+    (unless already saved): its stored bootstrap values (no secrets) and bootstrap address."""
+    if subcloud.rehome_data:
+        return None
+    try:
+        payload = json.loads(subcloud.bootstrap_values) if subcloud.bootstrap_values else {}
+    except ValueError:
+        payload = {}
+    if not isinstance(payload, dict):
+        payload = {}
+    payload["bootstrap-address"] = subcloud.bootstrap_address
+    return json.dumps({"saved_payload": payload}, default=str)

@@ -35,3 +35,4 @@ class SiteContext:
     def subclouds_changed(self) -> None:
         self.deploy_wakeup.set()
         self.audit_wakeup.set()
+        self.sync_wakeup.set()

@@ -13,6 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import audit_repository as audit_db
+from dcman.db import geo_repository as geo
+from dcman.db import peer_group_repository as pg_repo
 from dcman.db import repository as repo
 from dcman.domain.deploy import full_plan
 from dcman.domain.errors import Conflict, InvalidInput, NotFound
@@ -26,8 +28,13 @@ from dcman.domain.subcloud import (
     endpoints_kept_on_unmanage,
     check_management_change,
     check_rename,
+    check_join_peer_group,
+    check_leave_peer_group,
+    check_update_in_peer_group,
+    rehome_data_on_join,
     new_region_name,
     parse_bool,
+    validate_region_name,
     validate_release,
     validate_subcloud_name,
     validate_text,
@@ -37,7 +44,7 @@ from dcman.services.forms import as_text, decode_password, parse_yaml_mapping
 
 # Bootstrap values that are secrets: kept only encrypted, never in the stored values.
 BOOTSTRAP_SECRET_KEYS = ("sysadmin_password", "ansible_ssh_pass", "ansible_become_pass", "admin_password")
-UPDATABLE_FIELDS = ("description", "location", "group_id", "name", "management-state", "force")
+UPDATABLE_FIELDS = ("description", "location", "group_id", "name", "management-state", "force", "peer_group")
 
 
 @dataclass(frozen=True)
@@ -98,18 +105,24 @@ def _bootstrap_address(value: Any) -> str:
         raise InvalidInput(f"The bootstrap-address {value!r} is not a valid IP address.") from None
 
 
-def _refuse_geo_options(form: Mapping[str, Any]) -> None:
-    """Migrate and secondary adds belong to geo-redundancy, which this site does not do yet."""
-    for option in ("migrate", "secondary"):
-        if form.get(option) is not None and parse_bool(option, form[option]):
-            raise InvalidInput(f"Adding a subcloud with {option}=true is not supported by this site yet.")
+def _secondary(form: Mapping[str, Any], from_peer: bool) -> bool:
+    """A secondary add is how a peer site's association sync copies a subcloud here
+    (geo-redundancy reference §3); migrate adds come with peer-group migration."""
+    if form.get("migrate") is not None and parse_bool("migrate", form["migrate"]):
+        raise InvalidInput("Adding a subcloud with migrate=true is not supported by this site yet.")
+    if form.get("secondary") is None or not parse_bool("secondary", form["secondary"]):
+        return False
+    if not from_peer:
+        raise InvalidInput("A secondary subcloud is added only by a peer site's association sync.")
+    return True
 
 
-async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bool = True) -> SubcloudView:
+async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bool = True,
+                       from_peer: bool = False) -> SubcloudView:
     """POST /subclouds: validate everything, then store the subcloud in `not-deployed` with
     its deploy plan; the deploy loop takes it from there (lifecycle reference §2.1). The
     phased deploy's create (`run_phases=False`) stops at create-complete."""
-    _refuse_geo_options(form)
+    secondary = _secondary(form, from_peer)
     values = parse_yaml_mapping("bootstrap_values", form.get("bootstrap_values"))
     if values is None:
         raise InvalidInput("The bootstrap_values file is required.")
@@ -119,7 +132,8 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
         parse_yaml_mapping("deploy_config", deploy_config)
     name = validate_subcloud_name(values.get("name"))
     bootstrap_address = _bootstrap_address(form.get("bootstrap-address"))
-    sysadmin_password = decode_password("sysadmin_password", form.get("sysadmin_password"))
+    sysadmin_password = None if secondary and not form.get("sysadmin_password") else decode_password(
+        "sysadmin_password", form.get("sysadmin_password"))
     release = validate_release(form.get("release"))
     description = validate_text("description", form.get("description") or "")
     location = validate_text("location", form.get("location") or "")
@@ -143,9 +157,14 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
             validate_bootstrap_network(values, ctx.system_controller, candidates)
             if await repo.name_or_region_taken(conn, name):
                 raise Conflict(f"A subcloud named {name} already exists.")
-            region = new_region_name()
-            while await repo.region_taken(conn, region):
+            if secondary:  # the subcloud keeps the region it has on the primary site
+                region = validate_region_name(form.get("region_name"))
+                if await repo.region_taken(conn, region):
+                    raise Conflict(f"A subcloud with region name {region} already exists.")
+            else:
                 region = new_region_name()
+                while await repo.region_taken(conn, region):
+                    region = new_region_name()
             subcloud_id = await repo.insert_subcloud(
                 conn,
                 {
@@ -156,7 +175,7 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
                     "software_version": release,
                     "management_state": ManagementState.UNMANAGED.value,
                     "availability_status": AvailabilityStatus.OFFLINE.value,
-                    "deploy_status": DeployStatus.NOT_DEPLOYED.value,
+                    "deploy_status": (DeployStatus.SECONDARY if secondary else DeployStatus.NOT_DEPLOYED).value,
                     "error_description": NO_ERRORS,
                     "management_subnet": network.management_subnet,
                     "management_start_ip": network.management_start_ip,
@@ -174,8 +193,10 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
                     "bootstrap_address": bootstrap_address,
                     "deploy_config": deploy_config,
                     "deploy_plan": json.dumps(full_plan(install is not None, deploy_config is not None))
-                    if run_phases else None,
-                    "sysadmin_password": ctx.secrets.encrypt(sysadmin_password),
+                    if run_phases and not secondary else None,
+                    "rehome_data": json.dumps({"saved_payload": {**stored_values, "bootstrap-address": bootstrap_address}},
+                                              default=str) if secondary else None,
+                    "sysadmin_password": ctx.secrets.encrypt(sysadmin_password) if sysadmin_password else None,
                     "bmc_password": ctx.secrets.encrypt(bmc_password) if bmc_password else None,
                 },
             )
@@ -186,7 +207,36 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
     return view
 
 
-async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any]) -> SubcloudView:
+async def _peer_group_change(ctx: SiteContext, conn: AsyncConnection, subcloud: Subcloud, ref: Any,
+                             from_peer: bool = False) -> dict[str, Any]:
+    """`peer_group: <id|name|"none">`: join, move or leave (geo-redundancy §6 rules 4 and 5).
+    A peer site's sync places its secondary copies without these rules."""
+    if from_peer:
+        if isinstance(ref, str) and ref.strip().lower() == "none":
+            return {"peer_group_id": None}
+        group = await pg_repo.get_peer_group(conn, str(ref).strip()) if str(ref).strip() else None
+        if group is None:
+            raise InvalidInput(f"Invalid peer group {ref!r}: no such subcloud peer group.")
+        return {"peer_group_id": group.id}
+    current = None
+    if subcloud.peer_group_id is not None:
+        current = await pg_repo.get_peer_group(conn, subcloud.peer_group_id, for_update=True)
+    if isinstance(ref, str) and ref.strip().lower() == "none":
+        available = await pg_repo.count_available_peers(conn, current.id) if current is not None else 0
+        check_leave_peer_group(subcloud, current, ctx.site_uuid, available)
+        return {"peer_group_id": None}
+    if isinstance(ref, bool) or not isinstance(ref, (str, int)) or not str(ref).strip():
+        raise InvalidInput(f"Invalid peer group {ref!r}; give a peer group id or name, or none.")
+    group = await pg_repo.get_peer_group(conn, str(ref).strip(), for_update=True)
+    check_join_peer_group(subcloud, group, ref, current, ctx.site_uuid)
+    changes: dict[str, Any] = {"peer_group_id": group.id}
+    rehome_data = rehome_data_on_join(subcloud)
+    if rehome_data is not None:
+        changes["rehome_data"] = rehome_data
+    return changes
+
+
+async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any], from_peer: bool = False) -> SubcloudView:
     """PATCH /subclouds/{ref}: every check passes before anything is written (§2.4, §2.6–2.8)."""
     unsupported = sorted(set(body) - set(UPDATABLE_FIELDS))
     if unsupported:
@@ -195,7 +245,7 @@ async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any]) -
         )
     if not any(body.get(field) is not None for field in UPDATABLE_FIELDS if field != "force"):
         raise InvalidInput("Nothing to update; give at least one of description, location, group_id, name, "
-                           "management-state.")
+                           "management-state, peer_group.")
     try:
         async with ctx.engine.begin() as conn:
             await repo.lock_subcloud_changes(conn)  # a rename checks every other name
@@ -210,10 +260,19 @@ async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any]) -
             if body.get("group_id") is not None:
                 changes["group_id"] = await _resolve_group(conn, body["group_id"])
             if body.get("management-state") is not None:
-                changes.update(check_management_change(subcloud, body["management-state"], body.get("force")))
+                changes.update(check_management_change(subcloud, body["management-state"], body.get("force"),
+                                                       from_peer=from_peer))
             elif body.get("force") is not None:
                 raise InvalidInput("force is only accepted together with management-state managed.")
+            if body.get("peer_group") is not None:
+                changes.update(await _peer_group_change(ctx, conn, subcloud, body["peer_group"], from_peer))
+            elif subcloud.peer_group_id is not None and not from_peer:  # the general guard (§6 rule 3)
+                group = await pg_repo.get_peer_group(conn, subcloud.peer_group_id)
+                check_update_in_peer_group(subcloud, group, ctx.site_uuid)
             await repo.update_subcloud(conn, subcloud.id, changes)
+            if not from_peer:  # the leader changed a protected subcloud: the peer's copy must follow
+                for group_id in {subcloud.peer_group_id, changes.get("peer_group_id")} - {None}:
+                    await geo.mark_group_out_of_sync(conn, group_id, f"Subcloud {subcloud.name} changed.")
             if "name" in changes:
                 await repo.rename_alarm_entities(conn, subcloud.id, subcloud.name, changes["name"])
             if changes.get("management_state") == ManagementState.UNMANAGED:
@@ -226,10 +285,10 @@ async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any]) -
     return view
 
 
-async def delete_subcloud(ctx: SiteContext, ref: str) -> None:
+async def delete_subcloud(ctx: SiteContext, ref: str, from_peer: bool = False) -> None:
     async with ctx.engine.begin() as conn:
         subcloud = await _require(conn, ref, for_update=True)
-        check_delete(subcloud)
+        check_delete(subcloud, from_peer)
         await repo.delete_subcloud(conn, subcloud.id)
     await asyncio.get_running_loop().run_in_executor(
         None, shutil.rmtree, ctx.settings.data_dir / "logs" / subcloud.region_name, True)

@@ -1,0 +1,111 @@
+"""The peer monitor: one heartbeat task per system peer (geo-redundancy reference §2).
+
+Every `heartbeat_interval` the task asks the peer site for its subcloud peer groups. After
+`heartbeat_failure_threshold` failures in a row the peer is `unavailable`: alarm 280.004 is
+raised (critical when the peer leads local peer groups), its associations go out of sync
+and the groups shared with it are flagged for audit. The first success after that makes it
+`available` again, clears the alarm and wakes the association sync. The task re-reads its
+peer every beat, so interval and threshold changes apply at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from dcman.db import audit_repository as audit_db
+from dcman.db import geo_repository as geo
+from dcman.db import peer_repository as peers_db
+from dcman.db.repository import utcnow
+from dcman.domain.alarms import AlarmId, heartbeat_alarm, peer_entity
+from dcman.domain.peers import SystemPeer
+from dcman.domain.states import AdministrativeState, PeerAvailability
+from dcman.drivers.peer_client import PeerClient, PeerError
+from dcman.services.context import SiteContext
+
+log = logging.getLogger("dcman.peers")
+
+
+def client_for(ctx: SiteContext, peer: SystemPeer) -> PeerClient:
+    return PeerClient(peer.manager_endpoint, peer.manager_username, ctx.secrets.decrypt(peer.manager_password),
+                      ca_file=ctx.settings.peer_ca_file, timeout=min(10.0, peer.heartbeat_interval / 2), retries=0)
+
+
+async def _load(ctx: SiteContext, peer_id: int) -> SystemPeer | None:
+    async with ctx.engine.connect() as conn:
+        return await peers_db.get_peer(conn, peer_id)
+
+
+async def record_beat(ctx: SiteContext, peer: SystemPeer, ok: bool) -> None:
+    """Apply one heartbeat's outcome to the peer, its alarm, associations and groups."""
+    failures = 0 if ok else peer.heartbeat_failures + 1
+    state = peer.availability_state
+    if ok and state != PeerAvailability.AVAILABLE:
+        state = PeerAvailability.AVAILABLE.value
+    elif not ok and failures >= peer.heartbeat_failure_threshold and state != PeerAvailability.UNAVAILABLE:
+        state = PeerAvailability.UNAVAILABLE.value
+    if state == peer.availability_state and failures == peer.heartbeat_failures:
+        return
+    now = utcnow()
+    async with ctx.engine.begin() as conn:
+        await peers_db.set_peer_health(conn, peer.id, state, failures)
+        if state != peer.availability_state:
+            log.warning("system peer %s: %s -> %s", peer.peer_name, peer.availability_state, state)
+            if state == PeerAvailability.UNAVAILABLE:
+                led = await geo.groups_led_by(conn, peer.peer_uuid)
+                await audit_db.raise_alarms(conn, [(None, heartbeat_alarm(peer.peer_uuid, peer.peer_name, led))], now)
+                await geo.mark_peer_associations(conn, peer.id, "out-of-sync",
+                                                 f"System peer {peer.peer_name} is unavailable.")
+                await geo.flag_shared_groups_for_audit(conn, peer.id)
+            else:
+                await geo.clear_alarm(conn, AlarmId.SYSTEM_PEER_HEARTBEAT_FAILED, peer_entity(peer.peer_uuid))
+    if state == PeerAvailability.AVAILABLE and peer.availability_state != PeerAvailability.AVAILABLE:
+        ctx.sync_wakeup.set()  # the association sync catches up now
+
+
+async def monitor(ctx: SiteContext, peer_id: int) -> None:
+    client: PeerClient | None = None
+    key = None
+    try:
+        while (peer := await _load(ctx, peer_id)) is not None:
+            if peer.administrative_state == AdministrativeState.ENABLED:
+                if key != (peer.manager_endpoint, peer.manager_username, peer.manager_password):
+                    if client is not None:
+                        await client.close()
+                    client, key = client_for(ctx, peer), (peer.manager_endpoint, peer.manager_username,
+                                                         peer.manager_password)
+                try:
+                    await client.call("GET", "/subcloud-peer-groups")
+                    ok = True
+                except (PeerError, ValueError) as exc:
+                    log.info("heartbeat to %s failed: %s", peer.peer_name, exc)
+                    ok = False
+                try:
+                    await record_beat(ctx, peer, ok)
+                except Exception:
+                    log.exception("recording a heartbeat of %s failed", peer.peer_name)
+            await asyncio.sleep(peer.heartbeat_interval)
+    finally:
+        if client is not None:
+            await client.close()
+
+
+async def run(ctx: SiteContext) -> None:
+    """Keep one monitor task per system peer, started and stopped as peers come and go."""
+    tasks: dict[int, asyncio.Task] = {}
+    while True:
+        ctx.peers_wakeup.clear()
+        try:
+            async with ctx.engine.connect() as conn:
+                ids = {p.id for p in await peers_db.list_peers(conn)}
+            for peer_id in ids - tasks.keys():
+                tasks[peer_id] = asyncio.create_task(monitor(ctx, peer_id), name=f"peer-{peer_id}")
+            for peer_id in list(tasks):
+                if peer_id not in ids or tasks[peer_id].done():
+                    tasks.pop(peer_id).cancel()
+        except Exception:
+            log.exception("peer monitor tick failed")
+        try:
+            await asyncio.wait_for(ctx.peers_wakeup.wait(), 2.0)
+        except TimeoutError:
+            pass

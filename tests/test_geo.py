@@ -1,0 +1,125 @@
+"""Two real sites and a simulator: system peers watch each other, and an association copies a
+peer group and its subclouds from the primary site to the peer site."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from conftest import ADMIN_PASSWORD, ADMIN_USER, RunningSite, start_site_process, stop_site_process, token_for
+from simfleet import Fleet, running_fleet, wait_until
+
+
+@dataclass
+class Site:
+    running: RunningSite
+    token: str
+
+    def call(self, method: str, path: str, **kw) -> httpx.Response:
+        return httpx.request(method, self.running.url + "/v1.0" + path, headers={"X-Auth-Token": self.token},
+                             timeout=20, **kw)
+
+    def get(self, path: str) -> dict:
+        response = self.call("GET", path)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+def register(on: Site, other: Site) -> dict:
+    identity = other.get("/system")
+    response = on.call("POST", "/system-peers", json={
+        "peer_uuid": identity["uuid"], "peer_name": identity["name"],
+        "manager_endpoint": other.running.url + "/v3", "manager_username": ADMIN_USER,
+        "manager_password": base64.b64encode(ADMIN_PASSWORD.encode()).decode(),
+        "peer_controller_gateway_address": "127.0.0.1", "heartbeat_interval": 10,
+        "heartbeat_failure_threshold": 1})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory) -> Iterator[tuple[Fleet, Site, Site]]:
+    with running_fleet(tmp_path_factory.mktemp("geo"), 4) as fleet:
+        site1 = Site(fleet.site, fleet.token)
+        running2 = start_site_process(tmp_path_factory.mktemp("site2"), fleet.site_env)
+        site2 = Site(running2, token_for(running2))
+        try:
+            yield fleet, site1, site2
+        finally:
+            stop_site_process(site2.running)
+
+
+def peer_state(site: Site, peer: str) -> str:
+    return site.get(f"/system-peers/{peer}")["availability-state"]
+
+
+def test_peers_registered_both_ways_become_available(sites):
+    fleet, site1, site2 = sites
+    peer2 = register(site1, site2)
+    peer1 = register(site2, site1)
+    assert peer2["availability-state"] == "created"
+    wait_until(lambda: peer_state(site1, peer2["peer-uuid"]) == "available", timeout=30)
+    wait_until(lambda: peer_state(site2, peer1["peer-uuid"]) == "available", timeout=30)
+
+
+def test_an_association_copies_the_group_and_its_subclouds_to_the_peer_as_secondary(sites):
+    fleet, site1, site2 = sites
+    fleet.deployed("sim-00001")
+    assert site1.call("PATCH", "/subclouds/sim-00001", json={"management-state": "managed"}).status_code == 200
+    group = site1.call("POST", "/subcloud-peer-groups", json={"peer-group-name": "pg1"})
+    assert group.status_code == 200, group.text
+    joined = site1.call("PATCH", "/subclouds/sim-00001", json={"peer_group": "pg1"})
+    assert joined.status_code == 200, joined.text
+    peer2 = site1.get("/system-peers")["system_peers"][0]
+    created = site1.call("POST", "/peer-group-associations", json={
+        "peer_group_id": group.json()["id"], "system_peer_id": peer2["id"], "peer_group_priority": 2})
+    assert created.status_code == 200, created.text
+    association = created.json()
+
+    wait_until(lambda: site1.get(f"/peer-group-associations/{association['id']}")["sync-status"] == "in-sync",
+               timeout=30)
+    remote_group = site2.get("/subcloud-peer-groups/pg1")
+    assert remote_group["group_priority"] == 2
+    [remote] = site2.get("/subcloud-peer-groups/pg1/subclouds")["subclouds"]
+    local = site1.get("/subclouds/sim-00001")
+    assert (remote["name"], remote["region-name"], remote["deploy-status"]) == (
+        "sim-00001", local["region-name"], "secondary")
+    [remote_association] = site2.get("/peer-group-associations")["peer_group_associations"]
+    assert (remote_association["association-type"], remote_association["sync-status"]) == ("non-primary", "in-sync")
+
+
+def test_a_subcloud_update_on_the_leader_goes_out_of_sync_and_back(sites):
+    fleet, site1, site2 = sites
+    [association] = site1.get("/peer-group-associations")["peer_group_associations"]
+    updated = site1.call("PATCH", "/subclouds/sim-00001", json={"description": "moved to rack 7"})
+    assert updated.status_code == 200, updated.text
+    assert site1.get(f"/peer-group-associations/{association['id']}")["sync-status"] in ("out-of-sync", "in-sync")
+    wait_until(lambda: site2.get("/subclouds/sim-00001")["description"] == "moved to rack 7", timeout=30)
+    wait_until(lambda: site1.get(f"/peer-group-associations/{association['id']}")["sync-status"] == "in-sync",
+               timeout=30)
+
+
+def test_a_stopped_peer_becomes_unavailable_with_alarm_280_004_and_recovers(sites):
+    fleet, site1, site2 = sites
+    peer2 = site1.get("/system-peers")["system_peers"][0]
+    stop_site_process(site2.running)
+    wait_until(lambda: peer_state(site1, peer2["peer-uuid"]) == "unavailable", timeout=40)
+    alarms = site1.get(f"/fault-alarms?entity=peer={peer2['peer-uuid']}")["alarms"]
+    assert [a["alarm_id"] for a in alarms] == ["280.004"]
+    [association] = site1.get("/peer-group-associations")["peer_group_associations"]
+    assert association["sync-status"] == "out-of-sync"
+
+    site2.running = start_site_process(site2.running.data_dir, fleet.site_env)
+    site2.token = token_for(site2.running)
+    # The peer's endpoint moved with the restart (a new port): the operator updates it.
+    site1.call("PATCH", f"/system-peers/{peer2['id']}", json={"manager_endpoint": site2.running.url + "/v3"})
+    wait_until(lambda: peer_state(site1, peer2["peer-uuid"]) == "available", timeout=40)
+    assert site1.get(f"/fault-alarms?entity=peer={peer2['peer-uuid']}")["alarms"] == []
+    wait_until(lambda: site1.get("/peer-group-associations")["peer_group_associations"][0]["sync-status"]
+               == "in-sync", timeout=30)
+
+
