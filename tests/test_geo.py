@@ -4,13 +4,15 @@ peer group and its subclouds from the primary site to the peer site."""
 from __future__ import annotations
 
 import base64
+import json
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 
-from conftest import ADMIN_PASSWORD, ADMIN_USER, RunningSite, start_site_process, stop_site_process, token_for
+from conftest import ADMIN_PASSWORD, ADMIN_USER, DCMAN, RunningSite, start_site_process, stop_site_process, token_for
 from simfleet import Fleet, running_fleet, wait_until
 
 
@@ -91,6 +93,11 @@ def test_an_association_copies_the_group_and_its_subclouds_to_the_peer_as_second
     [remote_association] = site2.get("/peer-group-associations")["peer_group_associations"]
     assert (remote_association["association-type"], remote_association["sync-status"]) == ("non-primary", "in-sync")
 
+    shown = subprocess.run([DCMAN, "peer-group-association", "--url", site2.running.url, "--password",
+                            ADMIN_PASSWORD, "list", "--format", "json"], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)[0]["association-type"] == "non-primary"
+
 
 def test_a_subcloud_update_on_the_leader_goes_out_of_sync_and_back(sites):
     fleet, site1, site2 = sites
@@ -123,3 +130,16 @@ def test_a_stopped_peer_becomes_unavailable_with_alarm_280_004_and_recovers(site
                == "in-sync", timeout=30)
 
 
+
+
+def test_deleting_the_association_removes_the_copies_on_the_peer(sites):
+    fleet, site1, site2 = sites
+    [association] = site1.get("/peer-group-associations")["peer_group_associations"]
+    deleted = site1.call("DELETE", f"/peer-group-associations/{association['id']}")
+    assert deleted.status_code == 200, deleted.text
+    assert site1.get("/peer-group-associations")["peer_group_associations"] == []
+    assert site2.call("GET", "/subcloud-peer-groups/pg1").status_code == 404
+    assert site2.get("/peer-group-associations")["peer_group_associations"] == []
+    assert [s["name"] for s in site2.get("/subclouds")["subclouds"]] == []
+    # The primary site keeps its group and its subcloud.
+    assert site1.get("/subclouds/sim-00001")["peer_group_id"] == site1.get("/subcloud-peer-groups/pg1")["id"]
