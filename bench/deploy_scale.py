@@ -22,10 +22,8 @@ import asyncio
 import base64
 import json
 import os
-import socket
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -35,10 +33,10 @@ from pathlib import Path
 import httpx
 import yaml
 
-DCMAN = str(Path(sys.executable).with_name("dcman"))
+from processes import DCMAN, cpu_seconds, free_port, log, peak_rss_mb, wait_http
+
 PASSWORD = "bench-Admin-1"
 SYSADMIN_PASSWORD = base64.b64encode(b"St8rlingX*").decode()
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 RUNNING_PHASES = ("installing", "bootstrapping", "configuring")
 WATCH_EVERY_S = 0.2
 INSTALL_VALUES = {
@@ -53,38 +51,14 @@ INSTALL_VALUES = {
 DEPLOY_CONFIG = "deployment: {profile: edge}\n"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
-def wait_http(url: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within {timeout}s")
 
 
 @dataclass

@@ -6,7 +6,7 @@ import base64
 import json
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 
 from dcman.db import peer_repository
 from dcman.db import tables as t
@@ -197,7 +197,7 @@ async def test_update_validates_and_changes_the_peer(api):
 
 async def test_delete_and_delete_refused_while_associated(api):
     first = await create(api)
-    second = await create(api, peer_uuid="11111111-2222-3333-4444-555555555555", peer_name="Second")
+    await create(api, peer_uuid="11111111-2222-3333-4444-555555555555", peer_name="Second")
     now = utcnow()
     async with api.ctx.engine.begin() as conn:
         group_id = (await conn.execute(insert(t.subcloud_peer_groups).values(

@@ -17,18 +17,12 @@ from dcman.services.context import SiteContext
 
 router = APIRouter(tags=["phased-subcloud-deploy"])
 
-_FILE = {"type": "string", "format": "binary"}
+# A phase takes the files and passwords of an add, and nothing that names a new subcloud.
 PHASE_FORM_SCHEMA = {
     "type": "object",
-    "properties": {
-        "bootstrap_values": _FILE,
-        "install_values": _FILE,
-        "deploy_config": _FILE,
-        "bootstrap-address": {"type": "string"},
-        "sysadmin_password": {"type": "string", "description": "base64"},
-        "bmc_password": {"type": "string", "description": "base64"},
-        "release": {"type": "string"},
-    },
+    "properties": {key: ADD_FORM_SCHEMA["properties"][key] for key in (
+        "bootstrap_values", "install_values", "deploy_config", "bootstrap-address", "sysadmin_password",
+        "bmc_password", "release")},
 }
 
 

@@ -179,14 +179,18 @@ class Driver:
         return await self.move(subcloud, states.failed.value, error_description=error_text(message),
                                deploy_progress=progress)
 
+    async def lost(self, subcloud: Subcloud, states: PhaseStates, doing: str) -> bool:
+        """No answer from the agent: keep waiting (an installing node reboots), then fail."""
+        if self.lost_polls < MAX_LOST_POLLS:
+            return True
+        return await self.move(subcloud, states.failed.value,
+                               error_description=f"Lost contact with the subcloud {doing}.")
+
     async def poll(self, subcloud: Subcloud, step: Step, states: PhaseStates, plan: list[str]) -> bool:
         await asyncio.sleep(POLL_S)
         body = await self.current(subcloud)
         if body is None:
-            if self.lost_polls < MAX_LOST_POLLS:
-                return True
-            return await self.move(subcloud, states.failed.value,
-                                   error_description=f"Lost contact with the subcloud during {step}.")
+            return await self.lost(subcloud, states, f"during {step}")
         if body.get("phase") != step:
             return await self.move(subcloud, states.failed.value,
                                    error_description=f"The subcloud no longer runs {step} (it reports {body}).")
@@ -207,10 +211,7 @@ class Driver:
         await asyncio.sleep(POLL_S)
         body = await self.current(subcloud)
         if body is None:
-            if self.lost_polls < MAX_LOST_POLLS:
-                return True
-            return await self.move(subcloud, states.failed.value,
-                                   error_description=f"Lost contact with the subcloud while aborting {step}.")
+            return await self.lost(subcloud, states, f"while aborting {step}")
         if body.get("state") == "running":
             return True
         return await self.finish(subcloud, step, states, plan, body)
