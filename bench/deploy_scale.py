@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import base64
 import json
-import os
 import sqlite3
 import subprocess
 import tempfile
@@ -33,9 +32,8 @@ from pathlib import Path
 import httpx
 import yaml
 
-from processes import DCMAN, cpu_seconds, free_port, log, peak_rss_mb, wait_http
+from processes import SiteWithSim, cpu_seconds, log, peak_rss_mb
 
-PASSWORD = "bench-Admin-1"
 SYSADMIN_PASSWORD = base64.b64encode(b"St8rlingX*").decode()
 RUNNING_PHASES = ("installing", "bootstrapping", "configuring")
 WATCH_EVERY_S = 0.2
@@ -76,56 +74,10 @@ class Watch:
     done: threading.Event = field(default_factory=threading.Event)
 
 
-class Bench:
+class Bench(SiteWithSim):
     def __init__(self, args: argparse.Namespace, work: Path) -> None:
+        super().__init__(work, args.count, args.interval, ("--phase-seconds", str(args.phase_seconds)))
         self.args = args
-        self.work = work
-        self.agent_port, self.control_port, self.site_port = free_port(), free_port(), free_port()
-        self.control = f"http://127.0.0.1:{self.control_port}"
-        self.site_url = f"http://127.0.0.1:{self.site_port}"
-        self.db_path = work / "site" / "dcman.sqlite"
-
-    # --- processes ---------------------------------------------------------------------------
-
-    def start(self) -> None:
-        env = os.environ.copy()
-        self.sim = subprocess.Popen(
-            [DCMAN, "sim", "--count", str(self.args.count), "--port", str(self.agent_port),
-             "--control", f"127.0.0.1:{self.control_port}", "--phase-seconds", str(self.args.phase_seconds)],
-            stdout=(self.work / "sim.log").open("wb"), stderr=subprocess.STDOUT, env=env)
-        wait_http(self.control + "/sim")
-        site_env = {**env, "DCMAN_DATA_DIR": str(self.work / "site"), "DCMAN_BIND": f"127.0.0.1:{self.site_port}",
-                    "DCMAN_ADMIN_PASSWORD": PASSWORD, "DCMAN_AUDIT_INTERVAL": str(self.args.interval),
-                    "DCMAN_SUBCLOUD_AGENT_PORT": str(self.agent_port), "DCMAN_SUBCLOUD_AGENT_SCHEME": "http",
-                    "DCMAN_TOKEN_LIFETIME": "86400"}
-        for key in ("DCMAN_DATABASE_URL", "DCMAN_CONFIG_FILE"):  # SQLite in the data directory
-            site_env.pop(key, None)
-        self.site = subprocess.Popen([DCMAN, "serve"], stdout=(self.work / "site.log").open("wb"),
-                                     stderr=subprocess.STDOUT, env=site_env)
-        wait_http(self.site_url + "/")
-        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "password": PASSWORD, "domain": {"name": "Default"}}}}}}
-        self.token = httpx.post(self.site_url + "/v3/auth/tokens", json=body).headers["X-Subject-Token"]
-
-    def stop(self) -> None:
-        for process in (self.site, self.sim):
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-    # --- the simulator -----------------------------------------------------------------------
-
-    def sim_items(self) -> list[dict]:
-        items: list[dict] = []
-        while len(items) < self.args.count:
-            page = httpx.get(self.control + "/sim/subclouds", params={"offset": len(items), "limit": 500},
-                             timeout=120).json()["subclouds"]
-            if not page:
-                break
-            items.extend(page)
-        return items
 
     # --- the site ----------------------------------------------------------------------------
 

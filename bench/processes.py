@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -47,3 +48,57 @@ def wait_http(url: str, timeout: float = 120.0) -> None:
             pass
         time.sleep(0.2)
     raise SystemExit(f"{url} did not answer within {timeout}s")
+
+
+ADMIN_PASSWORD = "bench-Admin-1"
+
+
+class SiteWithSim:
+    """A `dcman sim --count N` and a `dcman serve` (SQLite in `work/site`) that audits it."""
+
+    def __init__(self, work: Path, count: int, interval: float, sim_args: tuple[str, ...] = ()) -> None:
+        self.work, self.fleet_size, self.interval, self.sim_args = work, count, interval, sim_args
+        self.agent_port, self.control_port, self.site_port = free_port(), free_port(), free_port()
+        self.control = f"http://127.0.0.1:{self.control_port}"
+        self.site_url = f"http://127.0.0.1:{self.site_port}"
+        self.db_path = work / "site" / "dcman.sqlite"
+        self.token = ""
+
+    def start(self) -> None:
+        env = os.environ.copy()
+        self.sim = subprocess.Popen(
+            [DCMAN, "sim", "--count", str(self.fleet_size), "--port", str(self.agent_port),
+             "--control", f"127.0.0.1:{self.control_port}", *self.sim_args],
+            stdout=(self.work / "sim.log").open("wb"), stderr=subprocess.STDOUT, env=env)
+        wait_http(self.control + "/sim")
+        site_env = {**env, "DCMAN_DATA_DIR": str(self.work / "site"), "DCMAN_BIND": f"127.0.0.1:{self.site_port}",
+                    "DCMAN_ADMIN_PASSWORD": ADMIN_PASSWORD, "DCMAN_AUDIT_INTERVAL": str(self.interval),
+                    "DCMAN_SUBCLOUD_AGENT_PORT": str(self.agent_port), "DCMAN_SUBCLOUD_AGENT_SCHEME": "http",
+                    "DCMAN_TOKEN_LIFETIME": "86400"}
+        for key in ("DCMAN_DATABASE_URL", "DCMAN_CONFIG_FILE"):  # SQLite in the data directory
+            site_env.pop(key, None)
+        self.site = subprocess.Popen([DCMAN, "serve"], stdout=(self.work / "site.log").open("wb"),
+                                     stderr=subprocess.STDOUT, env=site_env)
+        wait_http(self.site_url + "/")
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "password": ADMIN_PASSWORD, "domain": {"name": "Default"}}}}}}
+        self.token = httpx.post(self.site_url + "/v3/auth/tokens", json=body).headers["X-Subject-Token"]
+
+    def stop(self) -> None:
+        for process in (self.site, self.sim):
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def sim_items(self, page: int = 5000) -> list[dict]:
+        """Every simulated subcloud, from the control API, a page at a time."""
+        items: list[dict] = []
+        while len(items) < self.fleet_size:
+            batch = httpx.get(self.control + "/sim/subclouds", params={"offset": len(items), "limit": page},
+                              timeout=120).json()["subclouds"]
+            if not batch:
+                break
+            items.extend(batch)
+        return items
