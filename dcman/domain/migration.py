@@ -77,7 +77,12 @@ def check_peer_deploy_status(subcloud: Subcloud, value: Any, from_peer: bool) ->
 
 def migration_finished(members: list[Subcloud]) -> bool:
     """No subcloud of the group is queued or being rehomed any more."""
-    return not any(s.deploy_status in REHOMING_NOW or s.deploy_plan == REHOME_PLAN for s in members)
+    return not any(s.deploy_status in REHOMING_NOW or is_queued(s) for s in members)
+
+
+def is_queued(subcloud: Subcloud) -> bool:
+    """Waiting for its turn to be rehomed (the migrate request queued it)."""
+    return subcloud.deploy_plan == REHOME_PLAN and subcloud.deploy_status in MIGRATABLE
 
 
 # --- the peer-group audit (§5) --------------------------------------------------------------

@@ -26,6 +26,7 @@ from dcman.domain.migration import (
     audit_peer_group,
     check_migrate,
     choose_for_migration,
+    is_queued,
     lower_priority_alarm_entity,
     migration_finished,
 )
@@ -139,7 +140,7 @@ class Migrations:
         running = sum(1 for s in members if s.deploy_status in (DeployStatus.PRE_REHOME, DeployStatus.REHOMING))
         room = group.max_subcloud_rehoming - running
         available = [p for p in peers if p.availability_state == PeerAvailability.AVAILABLE]
-        for s in [s for s in members if s.deploy_plan == REHOME_PLAN and s.deploy_status != DeployStatus.PRE_REHOME]:
+        for s in [s for s in members if is_queued(s)]:
             if room <= 0:
                 break
             problem = await self._release_on_peers(ctx, s, available)

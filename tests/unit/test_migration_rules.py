@@ -16,6 +16,7 @@ from dcman.domain.migration import (
     check_migrate,
     check_peer_deploy_status,
     choose_for_migration,
+    is_queued,
     migration_finished,
 )
 from dcman.domain.peer_groups import SubcloudPeerGroup
@@ -70,6 +71,8 @@ def test_only_a_peer_sets_rehome_pending_and_it_unmanages_the_copy():
 def test_a_migration_is_finished_when_nothing_is_queued_or_rehoming():
     assert not migration_finished([subcloud(1, plan=REHOME_PLAN)])
     assert not migration_finished([subcloud(1, "rehoming")])
+    # A subcloud being rehomed keeps its plan until done, but is not queued a second time.
+    assert not is_queued(subcloud(1, "rehoming", plan=REHOME_PLAN)) and is_queued(subcloud(1, plan=REHOME_PLAN))
     assert migration_finished([subcloud(1, "complete", "managed"), subcloud(2, "rehome-failed")])
 
 
