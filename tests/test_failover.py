@@ -182,3 +182,16 @@ def test_scenario_4_the_leader_with_priority_0_removes_a_subcloud_from_the_group
     left = site1.call("PATCH", "/subclouds/sim-00002", json={"peer_group": "none"})
     assert left.status_code == 200, left.text
     assert_one_manager(running(site1, site2), fleet.control)
+
+
+def test_the_audit_verb_with_the_peer_migrating_makes_the_local_copies_let_go(sites):
+    """What a site restarted in the middle of its peer's migration does (§5 step 2)."""
+    fleet, site1, site2 = sites
+    uuid2 = site2.get("/system")["uuid"]
+    remote = site2.get("/subcloud-peer-groups/pg1")
+    audited = site1.call("PATCH", "/subcloud-peer-groups/pg1/audit",
+                         json={**remote, "migration_status": "migrating", "peer_uuid": uuid2})
+    assert audited.status_code == 200, audited.text
+    assert states(site1) == {"sim-00001": ("rehome-pending", "unmanaged")}
+    assert site2.get("/subcloud-peer-groups/pg1")["migration_status"] in (None, "none")  # not reset: still migrating
+    assert_one_manager(running(site1, site2), fleet.control)

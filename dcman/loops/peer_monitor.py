@@ -67,7 +67,9 @@ async def record_beat(ctx: SiteContext, peer: SystemPeer, ok: bool) -> None:
 
 async def audit_shared_groups(ctx: SiteContext, peer_id: int, remote_groups: list[dict]) -> None:
     """§2.3: each local group shared with the peer is audited against the peer's copy when it
-    is flagged "needs audit" or when the peer's copy says its migration is complete."""
+    is flagged "needs audit" or when the peer's copy says its migration is complete; dcman
+    also audits while the peer's copy is migrating, so a site that restarts in the middle of
+    its peer's migration lets go of the subclouds at once instead of managing them too."""
     try:
         async with ctx.engine.connect() as conn:
             peer = await peers_db.get_peer(conn, peer_id)
@@ -80,7 +82,7 @@ async def audit_shared_groups(ctx: SiteContext, peer_id: int, remote_groups: lis
         return
     for remote in remote_groups:
         group = local.get(remote.get("peer_group_name")) if isinstance(remote, dict) else None
-        if group is None or not (group.needs_audit or remote.get("migration_status") == "complete"):
+        if group is None or not (group.needs_audit or remote.get("migration_status") in ("migrating", "complete")):
             continue
         try:
             await audit_group(ctx, group, peer, remote)
