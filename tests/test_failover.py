@@ -9,6 +9,7 @@ import base64
 import subprocess
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from conftest import ADMIN_PASSWORD, DCMAN, start_site_process, stop_site_process, token_for
@@ -189,8 +190,11 @@ def test_the_audit_verb_with_the_peer_migrating_makes_the_local_copies_let_go(si
     fleet, site1, site2 = sites
     uuid2 = site2.get("/system")["uuid"]
     remote = site2.get("/subcloud-peer-groups/pg1")
-    audited = site1.call("PATCH", "/subcloud-peer-groups/pg1/audit",
-                         json={**remote, "migration_status": "migrating", "peer_uuid": uuid2})
+    body = {**remote, "migration_status": "migrating", "peer_uuid": uuid2}
+    refused = site1.call("PATCH", "/subcloud-peer-groups/pg1/audit", json=body)
+    assert refused.status_code == 400 and "peer site only" in refused.text
+    audited = httpx.patch(site1.running.url + "/v1.0/subcloud-peer-groups/pg1/audit", json=body, timeout=20,
+                          headers={"X-Auth-Token": site1.token, "User-Agent": "dcmanager/1.0"})
     assert audited.status_code == 200, audited.text
     assert states(site1) == {"sim-00001": ("rehome-pending", "unmanaged")}
     assert site2.get("/subcloud-peer-groups/pg1")["migration_status"] in (None, "none")  # not reset: still migrating

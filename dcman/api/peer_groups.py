@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from dcman.api import views
+from dcman.api.auth import from_peer
 from dcman.api.bodies import read_body
 from dcman.api.state import site_context
 from dcman.domain.peer_groups import MAX_PRIORITY, MAX_REHOMING, SubcloudPeerGroup
@@ -104,7 +105,7 @@ async def migrate_peer_group(group_ref: str, request: Request,
 
 
 @router.patch("/{group_ref}/audit")
-async def audit_peer_group(group_ref: str, request: Request,
-                           ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+async def audit_peer_group(group_ref: str, request: Request, ctx: SiteContext = Depends(site_context),
+                           peer: bool = Depends(from_peer)) -> dict[str, Any]:
     """Called by a peer site with its copy of the group and its peer_uuid (reference §5)."""
-    return await migration.audit_from_peer(ctx, group_ref, await read_body(request, allow_form=False))
+    return await migration.audit_from_peer(ctx, group_ref, await read_body(request, allow_form=False), peer)

@@ -102,6 +102,12 @@ class AuditOutcome:
         return bool(self.updates or self.deletes)
 
 
+def check_audit_request(from_peer: bool) -> None:
+    """Only a peer site sends its copy of a group to be audited against (§5)."""
+    if not from_peer:
+        raise InvalidInput("The peer group audit is called by a peer site only.")
+
+
 def lower_priority_alarm_entity(group_name: str, peer_uuid: str) -> str:
     return f"peer_group={group_name},peer={peer_uuid}"
 

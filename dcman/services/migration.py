@@ -24,6 +24,7 @@ from dcman.domain.migration import (
     ONLINE_TIMEOUT_S,
     REHOME_PLAN,
     audit_peer_group,
+    check_audit_request,
     check_migrate,
     choose_for_migration,
     is_queued,
@@ -207,8 +208,9 @@ class Migrations:
 # --- the peer-group audit (§5) --------------------------------------------------------------
 
 
-async def audit_from_peer(ctx: SiteContext, ref: str, body: Any) -> dict[str, Any]:
+async def audit_from_peer(ctx: SiteContext, ref: str, body: Any, from_peer: bool) -> dict[str, Any]:
     """PATCH …/{group}/audit: the peer sends its copy of the group and its uuid."""
+    check_audit_request(from_peer)
     if not isinstance(body, Mapping) or not isinstance(body.get("peer_uuid"), str):
         raise InvalidInput("The audit needs the peer's copy of the group and its peer_uuid.")
     async with ctx.engine.connect() as conn:

@@ -13,6 +13,7 @@ from dcman.domain.errors import InvalidInput, StateRefused
 from dcman.domain.migration import (
     REHOME_PLAN,
     audit_peer_group,
+    check_audit_request,
     check_migrate,
     check_peer_deploy_status,
     choose_for_migration,
@@ -121,3 +122,9 @@ def test_audit_clears_280_005_when_the_peer_is_the_better_site_and_changes_nothi
     assert not calm.changed and calm.group_changes == {} and calm.reset_remote
     assert not audit_peer_group(group(2), {"migration_status": "none"}, [subcloud(1, "complete", "managed")],
                                 None, PEER, "site1").changed
+
+
+def test_only_a_peer_site_asks_for_an_audit():
+    with pytest.raises(InvalidInput):
+        check_audit_request(False)
+    check_audit_request(True)
