@@ -20,7 +20,7 @@ from dcman.api.state import site_context
 from dcman.config import Settings
 from dcman.db.engine import create_engine
 from dcman.domain.network import parse_system_controller_network
-from dcman.loops import association_sync, audit, deploy, peer_monitor
+from dcman.loops import association_sync, audit, deploy, migration, peer_monitor
 from dcman.services import accounts
 from dcman.services.context import SiteContext
 from dcman.services.secrets import SecretBox
@@ -69,6 +69,7 @@ def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bo
                 asyncio.create_task(audit.run(ctx), name="audit"),
                 asyncio.create_task(peer_monitor.run(ctx), name="peer-monitor"),
                 asyncio.create_task(association_sync.run(ctx), name="association-sync"),
+                asyncio.create_task(migration.run(ctx), name="migration"),
             ]
             if run_loops
             else []

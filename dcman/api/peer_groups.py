@@ -7,10 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from dcman.api import views
+from dcman.api.auth import from_peer
 from dcman.api.bodies import read_body
 from dcman.api.state import site_context
 from dcman.domain.peer_groups import MAX_PRIORITY, MAX_REHOMING, SubcloudPeerGroup
-from dcman.services import peer_groups
+from dcman.services import migration, peer_groups
 from dcman.services.context import SiteContext
 
 router = APIRouter(prefix="/subcloud-peer-groups", tags=["subcloud-peer-groups"])
@@ -90,3 +91,21 @@ async def peer_group_subclouds(group_ref: str, ctx: SiteContext = Depends(site_c
 @router.get("/{group_ref}/status")
 async def peer_group_status(group_ref: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return await peer_groups.group_status(ctx, group_ref)
+
+
+MIGRATE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {"sysadmin_password": {"type": "string"}},
+                                  "required": ["sysadmin_password"]}
+
+
+@router.patch("/{group_ref}/migrate", openapi_extra=_body(MIGRATE_SCHEMA))
+async def migrate_peer_group(group_ref: str, request: Request,
+                             ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+    body = await read_body(request, allow_form=False)
+    return peer_group(await migration.migrate(ctx, group_ref, body))
+
+
+@router.patch("/{group_ref}/audit")
+async def audit_peer_group(group_ref: str, request: Request, ctx: SiteContext = Depends(site_context),
+                           peer: bool = Depends(from_peer)) -> dict[str, Any]:
+    """Called by a peer site with its copy of the group and its peer_uuid (reference §5)."""
+    return await migration.audit_from_peer(ctx, group_ref, await read_body(request, allow_form=False), peer)

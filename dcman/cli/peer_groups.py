@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import time
 from typing import Any
 
 import click
@@ -120,3 +122,28 @@ def list_subclouds(group: str, output_format: str) -> None:
 def status(group: str, output_format: str) -> None:
     """Show the rehoming status counts of a subcloud peer group's subclouds."""
     render_one(get_client().get_object(_path(group, "/status")), output_format)
+
+
+@subcloud_peer_group.command("migrate")
+@click.argument("group", metavar="GROUP")
+@click.option("--sysadmin-password", required=True, help="The subclouds' sysadmin password.")
+@click.option("--wait", is_flag=True, help="Wait until the migration is no longer running.")
+@click.option("--timeout", type=float, default=1800.0, show_default=True, help="Seconds --wait waits at most.")
+@format_option
+def migrate(group: str, sysadmin_password: str, wait: bool, timeout: float, output_format: str) -> None:
+    """Migrate (rehome) the subclouds of a peer group to this site."""
+    client = get_client()
+    password = base64.b64encode(sysadmin_password.encode()).decode("ascii")
+    answer = client.patch(_path(group, "/migrate"), json={"sysadmin_password": password})
+    shown = SiteClient.expect_object(answer, "PATCH", _path(group, "/migrate"))
+    if wait:
+        deadline = time.monotonic() + timeout
+        while shown.get("migration_status") == "migrating":
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"The migration of peer group {group} is still running after "
+                                           f"{timeout:g} s.")
+            time.sleep(1.0)
+            shown = client.get_object(_path(group))
+        render_one(client.get_object(_path(group, "/status")), output_format)
+        return
+    render_one(shown, output_format)

@@ -17,6 +17,7 @@ class Step(StrEnum):
     BOOTSTRAP = "bootstrap"
     CONFIG = "config"
     COMPLETE = "complete"
+    REHOME = "rehome"  # a peer-group migration takes the subcloud over (geo-redundancy §4)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ PHASES: dict[Step, PhaseStates] = {
                                 S.BOOTSTRAP_FAILED, S.ABORTING_BOOTSTRAP, S.BOOTSTRAP_ABORTED),
     Step.CONFIG: PhaseStates(S.PRE_CONFIG, S.PRE_CONFIG_FAILED, S.CONFIGURING, S.COMPLETE,
                              S.CONFIG_FAILED, S.ABORTING_CONFIG, S.CONFIG_ABORTED),
+    # A rehome is not aborted: its "aborting" state is its running state, never entered by abort.
+    Step.REHOME: PhaseStates(S.PRE_REHOME, S.REHOME_PREP_FAILED, S.REHOMING, S.COMPLETE,
+                             S.REHOME_FAILED, S.REHOMING, S.REHOME_FAILED),
 }
 
 # Where each phased-deploy operation may start from (§2.3.2).
@@ -117,8 +121,8 @@ def check_phase_request(name: str, status: str, step: Step) -> None:
 
 
 def check_abort(name: str, status: str) -> PhaseStates:
-    for states in PHASES.values():
-        if status == states.running:
+    for step, states in PHASES.items():
+        if status == states.running and step is not Step.REHOME:
             return states
     raise StateRefused(f"Subcloud {name} can be aborted only while installing, bootstrapping or configuring "
                        f"(it is {status}).")

@@ -2,7 +2,8 @@
 
 `not-deployed → creating → create-complete`, then each step of the stored plan: a phase X
 goes `pre-X → X-ing → X-complete` (config ends in `complete`) on the subcloud's agent,
-or to `pre-X-failed`, `X-failed`, or via `aborting-X` to `X-aborted`. Every transition is
+or to `pre-X-failed`, `X-failed`, or via `aborting-X` to `X-aborted`. A migration's rehome is one
+more such phase: `pre-rehome → rehoming → complete`, or `rehome-prep-failed` / `rehome-failed`. Every transition is
 a compare-and-set on the row, so an operator's abort, a second process or a restart never
 takes a step twice; at start-up, steps cut short by a crash move to their failure state.
 At most PARALLELISM subclouds are driven at once.
@@ -27,6 +28,7 @@ log = logging.getLogger("dcman.deploy")
 IDLE_TICK_S = 1.0
 POLL_S = 0.5
 PARALLELISM = 200
+REHOME_ENDED_FAILED = frozenset({DeployStatus.REHOME_FAILED, DeployStatus.REHOME_PREP_FAILED})
 # An installing node reboots: tolerate this many polls in a row without an answer.
 MAX_LOST_POLLS = 60
 
@@ -44,7 +46,8 @@ async def recover_interrupted(ctx: SiteContext) -> None:
                 await repo.update_subcloud(
                     conn, subcloud_id,
                     {"deploy_status": failed.value,
-                     "error_description": f"The site restarted while the subcloud was {running.value}."},
+                     "error_description": f"The site restarted while the subcloud was {running.value}.",
+                     **({"deploy_plan": None} if failed in REHOME_ENDED_FAILED else {})},
                     only_if={"deploy_status": running.value},
                 )
                 log.warning("subcloud %s: %s interrupted by a restart -> %s", subcloud_id, running, failed)
@@ -66,6 +69,8 @@ class Driver:
             return await repo.get_subcloud(conn, self.id)
 
     async def move(self, subcloud: Subcloud, to: str, **columns: Any) -> bool:
+        if to in REHOME_ENDED_FAILED:  # a failed rehome waits for the next migrate, not for the queue
+            columns["deploy_plan"] = None
         async with self.ctx.engine.begin() as conn:
             moved = await repo.update_subcloud(conn, self.id, {"deploy_status": to, **columns},
                                                only_if={"deploy_status": subcloud.deploy_status})
@@ -96,7 +101,7 @@ class Driver:
             if subcloud.bmc_password:
                 install["bmc_password"] = self.ctx.secrets.decrypt(subcloud.bmc_password)
             body["install_values"] = install
-        elif step is Step.BOOTSTRAP:
+        elif step in (Step.BOOTSTRAP, Step.REHOME):
             body["bootstrap_values"] = json.loads(subcloud.bootstrap_values or "{}")
             body["bootstrap_address"] = subcloud.bootstrap_address
         else:
@@ -171,8 +176,9 @@ class Driver:
         await self.write_log(subcloud, step, f"{step} {state} at {progress}%: {message}")
         if state == "succeeded":
             rest = plan[1:] if plan and plan[0] == step else plan
+            extra = {"rehomed": True} if step is Step.REHOME else {}
             return await self.move(subcloud, states.done.value, deploy_plan=json.dumps(rest), deploy_progress=100,
-                                   error_description=NO_ERRORS)
+                                   error_description=NO_ERRORS, **extra)
         if state == "aborted":
             return await self.move(subcloud, states.aborted.value, error_description=f"{step} aborted.",
                                    deploy_progress=progress)

@@ -15,6 +15,7 @@ import logging
 
 from dcman.db import audit_repository as audit_db
 from dcman.db import geo_repository as geo
+from dcman.db import peer_group_repository as pg_repo
 from dcman.db import peer_repository as peers_db
 from dcman.db.repository import utcnow
 from dcman.domain.alarms import AlarmId, heartbeat_alarm, peer_entity
@@ -22,6 +23,7 @@ from dcman.domain.peers import SystemPeer
 from dcman.domain.states import AdministrativeState, PeerAvailability
 from dcman.drivers.peer_client import PeerClient, PeerError
 from dcman.services.context import SiteContext
+from dcman.services.migration import audit_group
 
 log = logging.getLogger("dcman.peers")
 
@@ -63,6 +65,31 @@ async def record_beat(ctx: SiteContext, peer: SystemPeer, ok: bool) -> None:
         ctx.sync_wakeup.set()  # the association sync catches up now
 
 
+async def audit_shared_groups(ctx: SiteContext, peer_id: int, remote_groups: list[dict]) -> None:
+    """§2.3: each local group shared with the peer is audited against the peer's copy when it
+    is flagged "needs audit" or when the peer's copy says its migration is complete; dcman
+    also audits while the peer's copy is migrating, so a site that restarts in the middle of
+    its peer's migration lets go of the subclouds at once instead of managing them too."""
+    try:
+        async with ctx.engine.connect() as conn:
+            peer = await peers_db.get_peer(conn, peer_id)
+            shared = {a.peer_group_id for a in await geo.list_associations(conn) if a.system_peer_id == peer_id}
+            local = {g.peer_group_name: g for g in await pg_repo.list_peer_groups(conn) if g.id in shared}
+    except Exception:
+        log.exception("listing the groups shared with peer %s failed", peer_id)
+        return
+    if peer is None or peer.availability_state != PeerAvailability.AVAILABLE:
+        return
+    for remote in remote_groups:
+        group = local.get(remote.get("peer_group_name")) if isinstance(remote, dict) else None
+        if group is None or not (group.needs_audit or remote.get("migration_status") in ("migrating", "complete")):
+            continue
+        try:
+            await audit_group(ctx, group, peer, remote)
+        except Exception as exc:  # the next beat retries
+            log.warning("audit of peer group %s against %s failed: %s", group.peer_group_name, peer.peer_name, exc)
+
+
 async def monitor(ctx: SiteContext, peer_id: int) -> None:
     client: PeerClient | None = None
     key = None
@@ -74,16 +101,21 @@ async def monitor(ctx: SiteContext, peer_id: int) -> None:
                         await client.close()
                     client, key = client_for(ctx, peer), (peer.manager_endpoint, peer.manager_username,
                                                          peer.manager_password)
+                remote_groups = None
                 try:
-                    await client.call("GET", "/subcloud-peer-groups")
+                    remote_groups = (await client.call("GET", "/subcloud-peer-groups"))["subcloud_peer_groups"]
                     ok = True
                 except (PeerError, ValueError) as exc:
                     log.info("heartbeat to %s failed: %s", peer.peer_name, exc)
                     ok = False
+                except (KeyError, TypeError):
+                    ok = True  # it answered; its list is just not readable
                 try:
                     await record_beat(ctx, peer, ok)
                 except Exception:
                     log.exception("recording a heartbeat of %s failed", peer.peer_name)
+                if ok and remote_groups:
+                    await audit_shared_groups(ctx, peer.id, remote_groups)
             await asyncio.sleep(peer.heartbeat_interval)
     finally:
         if client is not None:

@@ -186,6 +186,11 @@ async def _push(ctx: SiteContext, client: PeerClient, association: geo.Associati
     remote = await _remote_group(client, group.peer_group_name)
     if remote is None:
         remote = await client.call("POST", "/subcloud-peer-groups", json=fields)
+    elif remote.get("migration_status") == "complete":
+        # The peer took the group over while this site was away: its audit of this site
+        # (geo-redundancy §5) comes first, then the sync carries the new leader.
+        raise PeerError(f"Peer group {group.peer_group_name} was migrated to the peer site; waiting for the "
+                        "peer-group audit.")
     elif remote["group_priority"] == 0:
         raise PeerError(f"Peer group {group.peer_group_name} has priority 0 on the peer site too; a group "
                         "cannot be primary on both sites.")

@@ -27,6 +27,8 @@ class SiteContext:
     # Set when system peers or associations change, so the peer loops look again now.
     peers_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     sync_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set when a peer-group migration was asked for, so the migration loop starts now.
+    migration_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
     def peers_changed(self) -> None:
         self.peers_wakeup.set()

@@ -18,6 +18,7 @@ from dcman.db import peer_group_repository as pg_repo
 from dcman.db import repository as repo
 from dcman.domain.deploy import full_plan
 from dcman.domain.errors import Conflict, InvalidInput, NotFound
+from dcman.domain.migration import check_peer_deploy_status
 from dcman.domain.install_values import INSTALL_SECRET_KEYS, validate_install_values
 from dcman.domain.network import validate_bootstrap_network
 from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState
@@ -44,7 +45,8 @@ from dcman.services.forms import as_text, decode_password, parse_yaml_mapping
 
 # Bootstrap values that are secrets: kept only encrypted, never in the stored values.
 BOOTSTRAP_SECRET_KEYS = ("sysadmin_password", "ansible_ssh_pass", "ansible_become_pass", "admin_password")
-UPDATABLE_FIELDS = ("description", "location", "group_id", "name", "management-state", "force", "peer_group")
+UPDATABLE_FIELDS = ("description", "location", "group_id", "name", "management-state", "force", "peer_group",
+                    "deploy_status")  # deploy_status: rehome-pending, from a peer site's migration only
 
 
 @dataclass(frozen=True)
@@ -264,6 +266,8 @@ async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any], f
                                                        from_peer=from_peer))
             elif body.get("force") is not None:
                 raise InvalidInput("force is only accepted together with management-state managed.")
+            if body.get("deploy_status") is not None:
+                changes.update(check_peer_deploy_status(subcloud, body["deploy_status"], from_peer))
             if body.get("peer_group") is not None:
                 changes.update(await _peer_group_change(ctx, conn, subcloud, body["peer_group"], from_peer))
             elif subcloud.peer_group_id is not None and not from_peer:  # the general guard (§6 rule 3)

@@ -1,0 +1,151 @@
+"""Rules of peer-group migration and of the peer-group audit (geo-redundancy reference §4,
+§5): which subclouds a migration takes, what a peer may ask of a subcloud's copy, and what
+the audit of a local group against the peer's copy changes. Pure functions, no I/O."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from dcman.domain.alarms import Alarm, AlarmId, Severity
+from dcman.domain.errors import InvalidInput, StateRefused
+from dcman.domain.peer_groups import SubcloudPeerGroup
+from dcman.domain.states import DeployStatus, ManagementState, MigrationStatus
+from dcman.domain.subcloud import Subcloud
+
+# The deploy plan that queues a subcloud for rehoming by the migration.
+REHOME_PLAN = '["rehome"]'
+MIGRATABLE = frozenset({DeployStatus.SECONDARY.value, DeployStatus.REHOME_FAILED.value,
+                        DeployStatus.REHOME_PREP_FAILED.value})
+REHOMING_NOW = frozenset({DeployStatus.PRE_REHOME.value, DeployStatus.REHOMING.value})
+# How long a rehomed subcloud may take to come online before the migration stops waiting.
+ONLINE_TIMEOUT_S = 120.0
+
+
+def check_migrate(group: SubcloudPeerGroup, member_count: int, password: Any) -> None:
+    """§4 step 1: the refusals, each one sentence."""
+    if not member_count:
+        raise InvalidInput(f"Subcloud peer group {group.peer_group_name} has no subclouds to migrate.")
+    if group.migrating:
+        raise InvalidInput(f"Subcloud peer group {group.peer_group_name} is already migrating.")
+    if password is None or (isinstance(password, str) and not password.strip()):
+        raise InvalidInput("The sysadmin_password (base64) is required to migrate a subcloud peer group.")
+
+
+def has_rehome_data(subcloud: Subcloud) -> bool:
+    try:
+        payload = (json.loads(subcloud.rehome_data) if subcloud.rehome_data else {}).get("saved_payload")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(payload, dict) and bool(payload.get("bootstrap-address"))
+
+
+@dataclass
+class MigrationChoice:
+    queued: list[int] = field(default_factory=list)       # go to the rehome queue
+    prep_failed: list[int] = field(default_factory=list)  # no rehome data
+    skipped: list[int] = field(default_factory=list)      # not in a migratable state
+
+
+def choose_for_migration(members: list[Subcloud]) -> MigrationChoice:
+    """§4 step 2 and 6: secondary, rehome-failed and rehome-prep-failed subclouds are
+    migrated; one without rehome data goes to rehome-prep-failed; others are skipped."""
+    choice = MigrationChoice()
+    for subcloud in members:
+        if subcloud.deploy_status not in MIGRATABLE:
+            choice.skipped.append(subcloud.id)
+        elif not has_rehome_data(subcloud):
+            choice.prep_failed.append(subcloud.id)
+        else:
+            choice.queued.append(subcloud.id)
+    return choice
+
+
+def check_peer_deploy_status(subcloud: Subcloud, value: Any, from_peer: bool) -> dict[str, str]:
+    """`deploy_status: rehome-pending` in a subcloud update: only a peer site taking the
+    subcloud over may ask it, and the copy is unmanaged with it (§4 step 4)."""
+    if not from_peer:
+        raise InvalidInput("The deploy_status of a subcloud is set only by a peer site's migration.")
+    if value != DeployStatus.REHOME_PENDING:
+        raise InvalidInput(f"A peer site may only set deploy_status {DeployStatus.REHOME_PENDING}, not {value!r}.")
+    if subcloud.deploy_status in REHOMING_NOW:
+        raise StateRefused(f"Subcloud {subcloud.name} is being rehomed to this site ({subcloud.deploy_status}).")
+    return {"deploy_status": DeployStatus.REHOME_PENDING.value,
+            "management_state": ManagementState.UNMANAGED.value}
+
+
+def migration_finished(members: list[Subcloud]) -> bool:
+    """No subcloud of the group is queued or being rehomed any more."""
+    return not any(s.deploy_status in REHOMING_NOW or is_queued(s) for s in members)
+
+
+def is_queued(subcloud: Subcloud) -> bool:
+    """Waiting for its turn to be rehomed (the migrate request queued it)."""
+    return subcloud.deploy_plan == REHOME_PLAN and subcloud.deploy_status in MIGRATABLE
+
+
+# --- the peer-group audit (§5) --------------------------------------------------------------
+
+
+@dataclass
+class AuditOutcome:
+    updates: dict[int, dict[str, str]] = field(default_factory=dict)  # subcloud id -> columns
+    deletes: list[int] = field(default_factory=list)                 # set secondary, then deleted
+    group_changes: dict[str, Any] = field(default_factory=dict)
+    alarm: Alarm | None = None      # 280.005 to raise
+    clear_alarm: str | None = None  # entity of 280.005 to clear
+    reset_remote: bool = False      # PATCH the peer's group migration_status none
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.updates or self.deletes)
+
+
+def check_audit_request(from_peer: bool) -> None:
+    """Only a peer site sends its copy of a group to be audited against (§5)."""
+    if not from_peer:
+        raise InvalidInput("The peer group audit is called by a peer site only.")
+
+
+def lower_priority_alarm_entity(group_name: str, peer_uuid: str) -> str:
+    return f"peer_group={group_name},peer={peer_uuid}"
+
+
+def audit_peer_group(local: SubcloudPeerGroup, remote: dict[str, Any], local_members: list[Subcloud],
+                     remote_members: list[dict[str, Any]] | None, peer_uuid: str, peer_name: str) -> AuditOutcome:
+    """What the audit of `local` against the peer's copy `remote` changes (§5).
+    `remote_members` (the peer's subclouds of the group) is needed only when the remote
+    migration is complete."""
+    out = AuditOutcome()
+    if local.migrating:
+        return out
+    remote_status = remote.get("migration_status")
+    if remote_status == MigrationStatus.MIGRATING:
+        for s in local_members:
+            if s.deploy_status != DeployStatus.REHOME_PENDING or s.management_state != ManagementState.UNMANAGED:
+                out.updates[s.id] = {"deploy_status": DeployStatus.REHOME_PENDING.value,
+                                     "management_state": ManagementState.UNMANAGED.value}
+        return out
+    if remote_status != MigrationStatus.COMPLETE:
+        return out
+    by_region = {m.get("region-name"): m for m in (remote_members or [])}
+    for s in local_members:
+        there = by_region.get(s.region_name)
+        if there is None:
+            out.deletes.append(s.id)
+        elif there.get("management-state") == ManagementState.MANAGED and s.deploy_status not in (
+                DeployStatus.SECONDARY, DeployStatus.SECONDARY_FAILED):
+            out.updates[s.id] = {"deploy_status": DeployStatus.SECONDARY.value,
+                                 "management_state": ManagementState.UNMANAGED.value}
+    if out.changed:
+        entity = lower_priority_alarm_entity(local.peer_group_name, peer_uuid)
+        remote_priority = remote.get("group_priority")
+        if isinstance(remote_priority, int) and local.group_priority < remote_priority:
+            out.alarm = Alarm(AlarmId.PEER_GROUP_NOT_MANAGED, entity, Severity.MAJOR,
+                              "subcloud peer group managed by remote system with a lower priority")
+        else:
+            out.clear_alarm = entity
+        out.group_changes = {"system_leader_id": peer_uuid, "system_leader_name": peer_name}
+    out.reset_remote = True
+    return out

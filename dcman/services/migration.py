@@ -1,0 +1,264 @@
+"""Peer-group migration and the peer-group audit (geo-redundancy reference §4, §5).
+
+`migrate` only writes the desired state: the group becomes `migrating` and its chosen
+subclouds get the rehome plan. `advance` (run by the migration loop) then asks the
+available peers to let each subcloud go, moves it to `pre-rehome` for the deploy
+reconciler, manages it once rehomed and online, and ends the migration. Everything it
+needs is in the database, so a restart carries on where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Mapping
+
+from dcman.db import audit_repository as audit_db
+from dcman.db import geo_repository as geo
+from dcman.db import peer_group_repository as pg_repo
+from dcman.db import peer_repository as peers_db
+from dcman.db import repository as repo
+from dcman.domain.alarms import AlarmId
+from dcman.domain.errors import InvalidInput, NotFound
+from dcman.domain.migration import (
+    ONLINE_TIMEOUT_S,
+    REHOME_PLAN,
+    audit_peer_group,
+    check_audit_request,
+    check_migrate,
+    choose_for_migration,
+    is_queued,
+    lower_priority_alarm_entity,
+    migration_finished,
+)
+from dcman.domain.peer_groups import SubcloudPeerGroup
+from dcman.domain.peers import SystemPeer
+from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState, MigrationStatus, PeerAvailability
+from dcman.domain.subcloud import NO_ERRORS, Subcloud
+from dcman.drivers.peer_client import PeerClient, PeerError
+from dcman.services.context import SiteContext
+from dcman.services.forms import decode_password
+
+log = logging.getLogger("dcman.migration")
+
+
+def peer_client(ctx: SiteContext, peer: SystemPeer) -> PeerClient:
+    return PeerClient(peer.manager_endpoint, peer.manager_username, ctx.secrets.decrypt(peer.manager_password),
+                      ca_file=ctx.settings.peer_ca_file, timeout=10.0, retries=1)
+
+
+async def _group(conn: Any, ref: str) -> SubcloudPeerGroup:
+    group = await pg_repo.get_peer_group(conn, ref)
+    if group is None:
+        raise NotFound(f"Subcloud peer group {ref} not found.")
+    return group
+
+
+async def _peers_of(conn: Any, group_id: int) -> list[SystemPeer]:
+    peers = []
+    for association in await geo.list_associations(conn, group_id):
+        peer = await peers_db.get_peer(conn, association.system_peer_id)
+        if peer is not None:
+            peers.append(peer)
+    return peers
+
+
+def group_copy(group: SubcloudPeerGroup) -> dict[str, Any]:
+    """This site's copy of a group, as the peer's audit reads it."""
+    return {"peer_group_name": group.peer_group_name, "group_priority": group.group_priority,
+            "group_state": group.group_state, "max_subcloud_rehoming": group.max_subcloud_rehoming,
+            "system_leader_id": group.system_leader_id, "system_leader_name": group.system_leader_name,
+            "migration_status": group.migration_status}
+
+
+# --- migrate (§4) ---------------------------------------------------------------------------
+
+
+async def migrate(ctx: SiteContext, ref: str, body: Any) -> SubcloudPeerGroup:
+    if not isinstance(body, Mapping):
+        raise InvalidInput("The request body must be a JSON object.")
+    async with ctx.engine.begin() as conn:
+        group = await pg_repo.get_peer_group(conn, ref, for_update=True)
+        if group is None:
+            raise NotFound(f"Subcloud peer group {ref} not found.")
+        members = await pg_repo.subclouds_of_group(conn, group.id)
+        check_migrate(group, len(members), body.get("sysadmin_password"))
+        password = decode_password("sysadmin_password", body.get("sysadmin_password"))
+        choice = choose_for_migration(members)
+        for subcloud_id in choice.prep_failed:
+            await repo.update_subcloud(conn, subcloud_id, {
+                "deploy_status": DeployStatus.REHOME_PREP_FAILED.value, "deploy_plan": None,
+                "error_description": "The subcloud has no rehome data; it cannot be migrated."})
+        secret = ctx.secrets.encrypt(password)
+        for subcloud_id in choice.queued:
+            await repo.update_subcloud(conn, subcloud_id, {"deploy_plan": REHOME_PLAN, "sysadmin_password": secret,
+                                                           "error_description": NO_ERRORS})
+        await pg_repo.update_peer_group(conn, group.id, {"migration_status": MigrationStatus.MIGRATING.value})
+        updated = await _group(conn, str(group.id))
+    log.info("peer group %s: migrating %d subcloud(s), %d without rehome data, %d skipped",
+             group.peer_group_name, len(choice.queued), len(choice.prep_failed), len(choice.skipped))
+    ctx.migration_wakeup.set()
+    return updated
+
+
+class Migrations:
+    """The state the migration loop keeps between rounds: only timers, rebuilt after a restart."""
+
+    def __init__(self) -> None:
+        self.waiting_online: dict[int, float] = {}
+
+    async def advance(self, ctx: SiteContext) -> bool:
+        """One round over every migrating group; True while some work remains."""
+        async with ctx.engine.connect() as conn:
+            groups = [g for g in await pg_repo.list_peer_groups(conn) if g.migrating]
+        busy = False
+        for group in groups:
+            try:
+                busy = await self._advance_group(ctx, group) or busy
+            except Exception:
+                log.exception("migration of peer group %s: round failed", group.peer_group_name)
+                busy = True
+        return busy
+
+    async def _advance_group(self, ctx: SiteContext, group: SubcloudPeerGroup) -> bool:
+        async with ctx.engine.connect() as conn:
+            members = await pg_repo.subclouds_of_group(conn, group.id)
+            peers = await _peers_of(conn, group.id)
+        # Rehomed and complete: managed here once seen online (or given up after a timeout).
+        waiting = False
+        for s in members:
+            if s.deploy_status == DeployStatus.COMPLETE and s.rehomed and s.management_state == ManagementState.UNMANAGED:
+                if s.availability_status == AvailabilityStatus.ONLINE:
+                    async with ctx.engine.begin() as conn:
+                        await repo.update_subcloud(conn, s.id, {"management_state": ManagementState.MANAGED.value},
+                                                   only_if={"deploy_status": DeployStatus.COMPLETE.value})
+                    self.waiting_online.pop(s.id, None)
+                    log.info("subcloud %s rehomed and online: managed", s.name)
+                    ctx.subclouds_changed()
+                else:
+                    since = self.waiting_online.setdefault(s.id, time.monotonic())
+                    waiting = waiting or time.monotonic() - since < ONLINE_TIMEOUT_S
+        running = sum(1 for s in members if s.deploy_status in (DeployStatus.PRE_REHOME, DeployStatus.REHOMING))
+        room = group.max_subcloud_rehoming - running
+        available = [p for p in peers if p.availability_state == PeerAvailability.AVAILABLE]
+        for s in [s for s in members if is_queued(s)]:
+            if room <= 0:
+                break
+            problem = await self._release_on_peers(ctx, s, available)
+            async with ctx.engine.begin() as conn:
+                if problem:
+                    await repo.update_subcloud(conn, s.id, {
+                        "deploy_status": DeployStatus.REHOME_PREP_FAILED.value, "deploy_plan": None,
+                        "error_description": problem[:2000]}, only_if={"deploy_status": s.deploy_status})
+                else:
+                    moved = await repo.update_subcloud(conn, s.id, {"deploy_status": DeployStatus.PRE_REHOME.value,
+                                                                    "deploy_progress": 0},
+                                                       only_if={"deploy_status": s.deploy_status})
+                    room -= 1 if moved else 0
+            ctx.deploy_wakeup.set()
+        async with ctx.engine.connect() as conn:
+            members = await pg_repo.subclouds_of_group(conn, group.id)
+        for s in members:  # rehomed during this round: the next round manages it
+            if s.deploy_status == DeployStatus.COMPLETE and s.rehomed and s.management_state == ManagementState.UNMANAGED:
+                since = self.waiting_online.setdefault(s.id, time.monotonic())
+                waiting = waiting or time.monotonic() - since < ONLINE_TIMEOUT_S
+        if not migration_finished(members) or waiting:
+            return True
+        await self._complete(ctx, group, peers)
+        return False
+
+    async def _release_on_peers(self, ctx: SiteContext, subcloud: Subcloud, peers: list[SystemPeer]) -> str | None:
+        """Ask every available peer to unmanage its copy (rehome-pending); the problem, if any."""
+        for peer in peers:
+            client = peer_client(ctx, peer)
+            try:
+                await client.call("PATCH", f"/subclouds/{subcloud.name}",
+                                  json={"deploy_status": DeployStatus.REHOME_PENDING.value})
+            except PeerError as exc:
+                if exc.status != 404:  # no copy there: nothing to let go
+                    return f"System peer {peer.peer_name} did not release subcloud {subcloud.name}: {exc}"
+            finally:
+                await client.close()
+        return None
+
+    async def _complete(self, ctx: SiteContext, group: SubcloudPeerGroup, peers: list[SystemPeer]) -> None:
+        async with ctx.engine.begin() as conn:
+            await pg_repo.update_peer_group(conn, group.id, {
+                "migration_status": MigrationStatus.COMPLETE.value, "system_leader_id": ctx.site_uuid,
+                "system_leader_name": ctx.settings.site_name})
+            if group.group_priority == 0:
+                for peer in peers:
+                    await geo.clear_alarm(conn, AlarmId.PEER_GROUP_NOT_MANAGED,
+                                          lower_priority_alarm_entity(group.peer_group_name, peer.peer_uuid))
+            done = await _group(conn, str(group.id))
+        log.info("peer group %s: migration complete", group.peer_group_name)
+        for peer in peers:
+            if peer.availability_state != PeerAvailability.AVAILABLE:
+                continue  # it audits against our copy when it is back (§5)
+            client = peer_client(ctx, peer)
+            try:
+                await client.call("PATCH", f"/subcloud-peer-groups/{group.peer_group_name}/audit",
+                                  json={**group_copy(done), "peer_uuid": ctx.site_uuid})
+            except PeerError as exc:
+                log.warning("peer group %s: the audit on %s failed: %s", group.peer_group_name, peer.peer_name, exc)
+            finally:
+                await client.close()
+
+
+# --- the peer-group audit (§5) --------------------------------------------------------------
+
+
+async def audit_from_peer(ctx: SiteContext, ref: str, body: Any, from_peer: bool) -> dict[str, Any]:
+    """PATCH …/{group}/audit: the peer sends its copy of the group and its uuid."""
+    check_audit_request(from_peer)
+    if not isinstance(body, Mapping) or not isinstance(body.get("peer_uuid"), str):
+        raise InvalidInput("The audit needs the peer's copy of the group and its peer_uuid.")
+    async with ctx.engine.connect() as conn:
+        group = await _group(conn, ref)
+        peer = await peers_db.get_peer(conn, body["peer_uuid"])
+    if peer is None:
+        raise InvalidInput(f"System peer {body['peer_uuid']} does not exist on this site.")
+    await audit_group(ctx, group, peer, dict(body))
+    async with ctx.engine.connect() as conn:
+        return group_copy(await _group(conn, str(group.id)))
+
+
+async def audit_group(ctx: SiteContext, group: SubcloudPeerGroup, peer: SystemPeer, remote: dict[str, Any]) -> None:
+    """Reconcile the local group with the peer's copy `remote` (the group's fields as the
+    API shows them)."""
+    client = peer_client(ctx, peer)
+    try:
+        remote_members = None
+        if remote.get("migration_status") == MigrationStatus.COMPLETE:
+            remote_members = (await client.call("GET", f"/subcloud-peer-groups/{group.peer_group_name}/subclouds")
+                              )["subclouds"]
+        async with ctx.engine.connect() as conn:
+            members = await pg_repo.subclouds_of_group(conn, group.id)
+        outcome = audit_peer_group(group, remote, members, remote_members, peer.peer_uuid, peer.peer_name)
+        async with ctx.engine.begin() as conn:
+            for subcloud_id, columns in outcome.updates.items():
+                await repo.update_subcloud(conn, subcloud_id, columns)
+            for subcloud_id in outcome.deletes:
+                await repo.update_subcloud(conn, subcloud_id, {
+                    "deploy_status": DeployStatus.SECONDARY.value, "management_state": ManagementState.UNMANAGED.value})
+                await repo.delete_subcloud(conn, subcloud_id)
+            changes = {**outcome.group_changes, "needs_audit": False}
+            await pg_repo.update_peer_group(conn, group.id, changes)
+            if outcome.alarm is not None:
+                await audit_db.raise_alarms(conn, [(None, outcome.alarm)], repo.utcnow())
+            if outcome.clear_alarm is not None:
+                await geo.clear_alarm(conn, AlarmId.PEER_GROUP_NOT_MANAGED, outcome.clear_alarm)
+        if outcome.updates or outcome.deletes:
+            log.info("peer group %s audited against %s: %d updated, %d deleted", group.peer_group_name,
+                     peer.peer_name, len(outcome.updates), len(outcome.deletes))
+            ctx.subclouds_changed()
+        if outcome.reset_remote:
+            await client.call("PATCH", f"/subcloud-peer-groups/{group.peer_group_name}",
+                              json={"migration_status": MigrationStatus.NONE.value})
+        if outcome.changed:  # the peer's copy follows the new leader at the next sync
+            async with ctx.engine.begin() as conn:
+                await geo.mark_group_out_of_sync(conn, group.id, f"Peer group {group.peer_group_name} was audited "
+                                                                 f"against {peer.peer_name}.")
+            ctx.sync_wakeup.set()
+    finally:
+        await client.close()

@@ -1,0 +1,201 @@
+"""Failover on two real sites and a simulator (geo-redundancy reference §7): site1 (priority 0)
+goes down for real, site2 (priority 2) migrates the peer group, site1 comes back on the same
+data directory and reconciles. After every step no subcloud is managed by two sites, and
+each managed subcloud obeys the site that manages it."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from conftest import ADMIN_PASSWORD, DCMAN, start_site_process, stop_site_process, token_for
+from invariant import assert_one_manager
+from simfleet import Fleet, running_fleet, wait_until
+from test_geo import Site, peer_state, register
+
+SYSADMIN = base64.b64encode(b"St8rlingX*").decode()
+MEMBERS = ("sim-00001", "sim-00002", "sim-00003")
+
+
+@pytest.fixture(scope="module")
+def sites(tmp_path_factory) -> Iterator[tuple[Fleet, Site, Site]]:
+    """site1 leads pg1 with three managed subclouds, associated with site2 (priority 2) and in sync."""
+    with running_fleet(tmp_path_factory.mktemp("failover"), 5) as fleet:
+        site1 = Site(fleet.site, fleet.token)
+        running2 = start_site_process(tmp_path_factory.mktemp("site2"), fleet.site_env)
+        site2 = Site(running2, token_for(running2))
+        try:
+            peer2 = register(site1, site2)
+            peer1 = register(site2, site1)
+            wait_until(lambda: peer_state(site1, peer2["peer-uuid"]) == "available", timeout=30)
+            wait_until(lambda: peer_state(site2, peer1["peer-uuid"]) == "available", timeout=30)
+            group = site1.call("POST", "/subcloud-peer-groups", json={"peer-group-name": "pg1"}).json()
+            for name in MEMBERS:
+                fleet.deployed(name)
+                assert site1.call("PATCH", f"/subclouds/{name}", json={"management-state": "managed"}).status_code == 200
+                joined = site1.call("PATCH", f"/subclouds/{name}", json={"peer_group": "pg1"})
+                assert joined.status_code == 200, joined.text
+            created = site1.call("POST", "/peer-group-associations", json={
+                "peer_group_id": group["id"], "system_peer_id": peer2["id"], "peer_group_priority": 2})
+            assert created.status_code == 200, created.text
+            wait_until(lambda: site1.get(f"/peer-group-associations/{created.json()['id']}")["sync-status"]
+                       == "in-sync", timeout=40)
+            assert {s["deploy-status"] for s in site2.get("/subcloud-peer-groups/pg1/subclouds")["subclouds"]} == {
+                "secondary"}
+            yield fleet, site1, site2
+        finally:
+            stop_site_process(site2.running)
+
+
+def running(*sites: Site) -> list[Site]:
+    return list(sites)
+
+
+def states(site: Site, group: str = "pg1") -> dict[str, tuple[str, str]]:
+    return {s["name"]: (s["deploy-status"], s["management-state"])
+            for s in site.get(f"/subcloud-peer-groups/{group}/subclouds")["subclouds"]}
+
+
+def restart(fleet: Fleet, site1: Site, site2: Site) -> None:
+    """Start site1 again on its data directory; its port changed, so site2's peer record follows."""
+    site1.running = start_site_process(site1.running.data_dir, fleet.site_env)
+    site1.token = token_for(site1.running)
+    fleet.site, fleet.token = site1.running, site1.token
+    uuid1 = site1.get("/system")["uuid"]
+    patched = site2.call("PATCH", f"/system-peers/{uuid1}", json={"manager_endpoint": site1.running.url + "/v3"})
+    assert patched.status_code == 200, patched.text
+
+
+def test_migrate_refusals(sites):
+    fleet, site1, site2 = sites
+    no_password = site2.call("PATCH", "/subcloud-peer-groups/pg1/migrate", json={})
+    assert no_password.status_code == 400
+    empty = site2.call("POST", "/subcloud-peer-groups", json={"peer-group-name": "empty"})
+    assert empty.status_code == 200, empty.text
+    refused = site2.call("PATCH", "/subcloud-peer-groups/empty/migrate", json={"sysadmin_password": SYSADMIN})
+    assert refused.status_code == 400 and "no subclouds" in refused.text
+    assert site2.call("DELETE", "/subcloud-peer-groups/empty").status_code == 200
+    assert_one_manager(running(site1, site2), fleet.control)
+
+
+def test_scenarios_1_2_3_migrate_while_site1_is_down_then_site1_returns_as_secondary(sites):
+    fleet, site1, site2 = sites
+    uuid1, uuid2 = site1.get("/system")["uuid"], site2.get("/system")["uuid"]
+    stop_site_process(site1.running)
+    wait_until(lambda: peer_state(site2, uuid1) == "unavailable", timeout=40)
+    assert_one_manager(running(site2), fleet.control)
+
+    migrated = subprocess.run([DCMAN, "subcloud-peer-group", "--url", site2.running.url, "--password",
+                               ADMIN_PASSWORD, "migrate", "pg1", "--sysadmin-password", "St8rlingX*", "--wait",
+                               "--format", "json"], capture_output=True, text=True, timeout=120)
+    assert migrated.returncode == 0, migrated.stderr
+    group = site2.get("/subcloud-peer-groups/pg1")
+    assert (group["migration_status"], group["system_leader_id"]) == ("complete", uuid2)
+    assert states(site2) == {name: ("complete", "managed") for name in MEMBERS}
+    assert_one_manager(running(site2), fleet.control)
+
+    # Scenario 2: site1 is unavailable, so a subcloud may leave the group on site2.
+    left = site2.call("PATCH", "/subclouds/sim-00003", json={"peer_group": "none"})
+    assert left.status_code == 200, left.text
+    assert_one_manager(running(site2), fleet.control)
+    # Scenario 3: ...and it is then deleted on site2 too (unmanaged, powered off).
+    assert site2.call("PATCH", "/subclouds/sim-00003", json={"management-state": "unmanaged"}).status_code == 200
+    fleet.fault("sim-00003", reachable=False)
+    wait_until(lambda: site2.get("/subclouds/sim-00003")["availability-status"] == "offline", timeout=30)
+    deleted = site2.call("DELETE", "/subclouds/sim-00003")
+    assert deleted.status_code == 200, deleted.text
+    fleet.fault("sim-00003", reachable=True)
+    assert_one_manager(running(site2), fleet.control)
+
+    restart(fleet, site1, site2)
+    wait_until(lambda: states(site1) == {n: ("secondary", "unmanaged") for n in MEMBERS[:2]}, timeout=60)
+    assert site1.call("GET", "/subclouds/sim-00003").status_code == 404
+    local = site1.get("/subcloud-peer-groups/pg1")
+    assert local["system_leader_id"] == uuid2
+    alarms = site1.get(f"/fault-alarms?entity=peer_group=pg1,peer={uuid2}")["alarms"]
+    assert [a["alarm_id"] for a in alarms] == ["280.005"]
+    wait_until(lambda: site2.get("/subcloud-peer-groups/pg1")["migration_status"] in (None, "none"), timeout=30)
+    assert_one_manager(running(site1, site2), fleet.control)
+    wait_until(lambda: peer_state(site2, uuid1) == "available", timeout=40)
+    assert_one_manager(running(site1, site2), fleet.control)
+
+
+def test_scenario_5_migrating_back_while_both_are_up_and_leaving_is_refused_on_the_secondary(sites):
+    fleet, site1, site2 = sites
+    uuid1, uuid2 = site1.get("/system")["uuid"], site2.get("/system")["uuid"]
+    wait_until(lambda: peer_state(site1, uuid2) == "available", timeout=40)
+    # The first attempt: sim-00002's rehome fails on its agent.
+    fleet.fault("sim-00002", fail_phase="rehome")
+    migrated = site1.call("PATCH", "/subcloud-peer-groups/pg1/migrate", json={"sysadmin_password": SYSADMIN})
+    assert migrated.status_code == 200, migrated.text
+    assert migrated.json()["migration_status"] == "migrating"
+    again = site1.call("PATCH", "/subcloud-peer-groups/pg1/migrate", json={"sysadmin_password": SYSADMIN})
+    assert again.status_code == 400 and "already migrating" in again.text
+    wait_until(lambda: site1.get("/subcloud-peer-groups/pg1")["migration_status"] == "complete", timeout=90)
+    assert states(site1) == {"sim-00001": ("complete", "managed"), "sim-00002": ("rehome-failed", "unmanaged")}
+    # site2 let sim-00002 go before the rehome was tried: nobody manages it now.
+    wait_until(lambda: states(site2) == {"sim-00001": ("secondary", "unmanaged"),
+                                         "sim-00002": ("rehome-pending", "unmanaged")}, timeout=30)
+    assert_one_manager(running(site1, site2), fleet.control)
+
+    # A rerun picks up the failed one.
+    fleet.fault("sim-00002", fail_phase=None)
+    rerun = site1.call("PATCH", "/subcloud-peer-groups/pg1/migrate", json={"sysadmin_password": SYSADMIN})
+    assert rerun.status_code == 200, rerun.text
+    wait_until(lambda: site1.get("/subcloud-peer-groups/pg1")["migration_status"] == "complete", timeout=90)
+    assert states(site1) == {n: ("complete", "managed") for n in MEMBERS[:2]}
+    assert site1.get("/subcloud-peer-groups/pg1")["system_leader_id"] == uuid1
+    assert site1.get(f"/fault-alarms?entity=peer_group=pg1,peer={uuid2}")["alarms"] == []
+    assert_one_manager(running(site1, site2), fleet.control)
+    # site1 sent its copy to site2's audit: site2's copies are secondary again, site1 leads.
+    wait_until(lambda: states(site2) == {n: ("secondary", "unmanaged") for n in MEMBERS[:2]}, timeout=30)
+    assert site2.get("/subcloud-peer-groups/pg1")["system_leader_id"] == uuid1
+    assert_one_manager(running(site1, site2), fleet.control)
+    refused = site2.call("PATCH", "/subclouds/sim-00002", json={"peer_group": "none"})
+    assert refused.status_code == 400, refused.text
+    assert_one_manager(running(site1, site2), fleet.control)
+
+
+def test_scenarios_6_to_9_membership_and_update_rules(sites):
+    fleet, site1, site2 = sites
+    # 7: manage and unmanage of a member are refused (dcman answers 422, a state refusal, as
+    # tests/test_subclouds_api.py fixes; the reference says 400).
+    assert site1.call("PATCH", "/subclouds/sim-00001", json={"management-state": "unmanaged"}).status_code == 422
+    assert site2.call("PATCH", "/subclouds/sim-00001", json={"management-state": "managed"}).status_code == 422
+    # 8: an update on site1 (priority 0, leader) succeeds.
+    updated = site1.call("PATCH", "/subclouds/sim-00001", json={"description": "rack 9"})
+    assert updated.status_code == 200, updated.text
+    # 9: an update on site2 (secondary) is refused.
+    assert site2.call("PATCH", "/subclouds/sim-00001", json={"description": "rack 10"}).status_code == 400
+    # 6: an unmanaged subcloud cannot join the group.
+    fleet.deployed("sim-00004")
+    refused = site1.call("PATCH", "/subclouds/sim-00004", json={"peer_group": "pg1"})
+    assert refused.status_code == 400 and "managed" in refused.text
+    assert_one_manager(running(site1, site2), fleet.control)
+
+
+def test_scenario_4_the_leader_with_priority_0_removes_a_subcloud_from_the_group(sites):
+    fleet, site1, site2 = sites
+    left = site1.call("PATCH", "/subclouds/sim-00002", json={"peer_group": "none"})
+    assert left.status_code == 200, left.text
+    assert_one_manager(running(site1, site2), fleet.control)
+
+
+def test_the_audit_verb_with_the_peer_migrating_makes_the_local_copies_let_go(sites):
+    """What a site restarted in the middle of its peer's migration does (§5 step 2)."""
+    fleet, site1, site2 = sites
+    uuid2 = site2.get("/system")["uuid"]
+    remote = site2.get("/subcloud-peer-groups/pg1")
+    body = {**remote, "migration_status": "migrating", "peer_uuid": uuid2}
+    refused = site1.call("PATCH", "/subcloud-peer-groups/pg1/audit", json=body)
+    assert refused.status_code == 400 and "peer site only" in refused.text
+    audited = httpx.patch(site1.running.url + "/v1.0/subcloud-peer-groups/pg1/audit", json=body, timeout=20,
+                          headers={"X-Auth-Token": site1.token, "User-Agent": "dcmanager/1.0"})
+    assert audited.status_code == 200, audited.text
+    assert states(site1) == {"sim-00001": ("rehome-pending", "unmanaged")}
+    assert site2.get("/subcloud-peer-groups/pg1")["migration_status"] in (None, "none")  # not reset: still migrating
+    assert_one_manager(running(site1, site2), fleet.control)
