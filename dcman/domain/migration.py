@@ -11,7 +11,7 @@ from typing import Any
 from dcman.domain.alarms import Alarm, AlarmId, Severity
 from dcman.domain.errors import InvalidInput, StateRefused
 from dcman.domain.peer_groups import SubcloudPeerGroup
-from dcman.domain.states import DeployStatus, ManagementState, MigrationStatus
+from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState, MigrationStatus
 from dcman.domain.subcloud import Subcloud
 
 # The deploy plan that queues a subcloud for rehoming by the migration.
@@ -136,8 +136,10 @@ def audit_peer_group(local: SubcloudPeerGroup, remote: dict[str, Any], local_mem
             out.deletes.append(s.id)
         elif there.get("management-state") == ManagementState.MANAGED and s.deploy_status not in (
                 DeployStatus.SECONDARY, DeployStatus.SECONDARY_FAILED):
+            # A secondary subcloud is not audited, so it is shown offline (lifecycle §2.4).
             out.updates[s.id] = {"deploy_status": DeployStatus.SECONDARY.value,
-                                 "management_state": ManagementState.UNMANAGED.value}
+                                 "management_state": ManagementState.UNMANAGED.value,
+                                 "availability_status": AvailabilityStatus.OFFLINE.value}
     if out.changed:
         entity = lower_priority_alarm_entity(local.peer_group_name, peer_uuid)
         remote_priority = remote.get("group_priority")

@@ -238,6 +238,9 @@ async def audit_group(ctx: SiteContext, group: SubcloudPeerGroup, peer: SystemPe
         async with ctx.engine.begin() as conn:
             for subcloud_id, columns in outcome.updates.items():
                 await repo.update_subcloud(conn, subcloud_id, columns)
+                if columns.get("deploy_status") == DeployStatus.SECONDARY:  # its alarms go with it (§2.4)
+                    await audit_db.reset_endpoints(conn, [subcloud_id])
+                    await audit_db.clear_alarms(conn, AlarmId.SUBCLOUD_OFFLINE, [subcloud_id])
             for subcloud_id in outcome.deletes:
                 await repo.update_subcloud(conn, subcloud_id, {
                     "deploy_status": DeployStatus.SECONDARY.value, "management_state": ManagementState.UNMANAGED.value})

@@ -104,7 +104,8 @@ def test_audit_of_a_completed_remote_migration_makes_secondaries_deletes_the_abs
     out = audit_peer_group(group(0), {"migration_status": "complete", "group_priority": 2},
                            [subcloud(1, "complete", "managed"), subcloud(2, "complete", "managed"), subcloud(3)],
                            remote, PEER, "site2")
-    assert out.updates == {1: {"deploy_status": "secondary", "management_state": "unmanaged"}}
+    assert out.updates == {1: {"deploy_status": "secondary", "management_state": "unmanaged",
+                               "availability_status": "offline"}}
     assert out.deletes == [3]
     assert out.group_changes == {"system_leader_id": PEER, "system_leader_name": "site2"}
     assert out.alarm is not None and out.alarm.alarm_id == "280.005"
