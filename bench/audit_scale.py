@@ -19,7 +19,6 @@ import base64
 import json
 import random
 import sqlite3
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -185,11 +184,7 @@ async def main() -> None:
         }
         print(json.dumps(result), flush=True)
     finally:
-        bench.stop()
-        if not args.keep:
-            subprocess.run(["rm", "-rf", str(work)], check=False)
-        else:
-            log(f"work directory kept: {work}")
+        bench.finish(args.keep)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ import asyncio
 import base64
 import json
 import sqlite3
-import subprocess
 import tempfile
 import threading
 import time
@@ -205,11 +204,7 @@ async def main() -> None:
         }
         print(json.dumps(result), flush=True)
     finally:
-        bench.stop()
-        if not args.keep:
-            subprocess.run(["rm", "-rf", str(work)], check=False)
-        else:
-            log(f"work directory kept: {work}")
+        bench.finish(args.keep)
 
 
 if __name__ == "__main__":

@@ -92,6 +92,14 @@ class SiteWithSim:
             except subprocess.TimeoutExpired:
                 process.kill()
 
+    def finish(self, keep: bool) -> None:
+        """Stop both processes; remove the work directory unless asked to keep it."""
+        self.stop()
+        if keep:
+            log(f"work directory kept: {self.work}")
+        else:
+            subprocess.run(["rm", "-rf", str(self.work)], check=False)
+
     def sim_items(self, page: int = 5000) -> list[dict]:
         """Every simulated subcloud, from the control API, a page at a time."""
         items: list[dict] = []
