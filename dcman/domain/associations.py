@@ -58,3 +58,10 @@ def validate_association_update(body: dict[str, Any], from_peer: bool) -> dict[s
     if not changes:
         raise InvalidInput("Nothing to update; give peer_group_priority.")
     return changes
+
+
+def check_peer_copy(group_name: str, peer_copy_priority: int) -> None:
+    """A group cannot be primary (priority 0) on both sites (geo-redundancy §3 step 3)."""
+    if peer_copy_priority == 0:
+        raise StateRefused(f"Peer group {group_name} has priority 0 on the peer site too; a group "
+                           "cannot be primary on both sites.")

@@ -14,8 +14,13 @@ from sqlalchemy.exc import IntegrityError
 from dcman.db import geo_repository as geo
 from dcman.db import peer_group_repository as groups_db
 from dcman.db import peer_repository as peers_db
-from dcman.domain.associations import check_primary_group, validate_association_update, validate_new_association
-from dcman.domain.errors import Conflict, InvalidInput, NotFound
+from dcman.domain.associations import (
+    check_peer_copy,
+    check_primary_group,
+    validate_association_update,
+    validate_new_association,
+)
+from dcman.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from dcman.domain.states import AssociationSyncStatus as Sync, AssociationType, DeployStatus, PeerAvailability
 from dcman.drivers.peer_client import PeerClient, PeerError
 from dcman.services.context import SiteContext
@@ -158,6 +163,8 @@ async def sync_association(ctx: SiteContext, association_id: int) -> None:
             status, message = Sync.FAILED.value, "; ".join(problems)[:2000]
     except PeerError as exc:
         status, message = Sync.FAILED.value, str(exc)
+    except DomainError as exc:  # a rule refuses the peer's copy as it is
+        status, message = Sync.FAILED.value, exc.message
     finally:
         await client.close()
     async with ctx.engine.begin() as conn:
@@ -191,10 +198,8 @@ async def _push(ctx: SiteContext, client: PeerClient, association: geo.Associati
         # (geo-redundancy §5) comes first, then the sync carries the new leader.
         raise PeerError(f"Peer group {group.peer_group_name} was migrated to the peer site; waiting for the "
                         "peer-group audit.")
-    elif remote["group_priority"] == 0:
-        raise PeerError(f"Peer group {group.peer_group_name} has priority 0 on the peer site too; a group "
-                        "cannot be primary on both sites.")
     else:
+        check_peer_copy(group.peer_group_name, remote["group_priority"])
         fields.pop("peer-group-name")
         remote = await client.call("PATCH", f"/subcloud-peer-groups/{remote['id']}", json=fields)
     remote_association = None
