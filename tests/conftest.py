@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,6 +163,26 @@ async def templates(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[d
         _pg(f'DROP DATABASE IF EXISTS "{found["postgresql"].location}" WITH (FORCE)')
 
 
+SITE_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+
+
+@contextmanager
+def site_database(backend: str) -> Iterator[dict[str, str]]:
+    """The environment that gives a `dcman serve` process its own empty database: SQLite in its
+    data directory, or a fresh PostgreSQL database dropped afterwards."""
+    if backend == "sqlite":
+        yield {}
+        return
+    if not _pg_available():
+        pytest.skip("PostgreSQL is not answering on 127.0.0.1:5432; PostgreSQL tests skipped")
+    name = f"dcman_site_{uuid.uuid4().hex[:12]}"
+    _pg(f'CREATE DATABASE "{name}"')
+    try:
+        yield {"DCMAN_DATABASE_URL": f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"}
+    finally:
+        _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 # --- in-process sites -----------------------------------------------------------------------
 
 
@@ -212,11 +233,7 @@ class Api:
             await conn.execute(update(subclouds).where(subclouds.c.name == name).values(**columns))
 
 
-def _backends() -> list[Any]:
-    return ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
-
-
-@pytest.fixture(params=_backends())
+@pytest.fixture(params=SITE_BACKENDS)
 async def api(request: pytest.FixtureRequest, templates: dict[str, Template], tmp_path: Path) -> AsyncIterator[Api]:
     from dcman.api.app import create_app, start_site
 
@@ -247,6 +264,7 @@ class RunningSite:
     data_dir: Path
     process: subprocess.Popen
     log: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "DCMAN_URL": self.url, "DCMAN_USER": self.admin_user,
@@ -269,11 +287,16 @@ def start_site_process(data_dir: Path, extra_env: dict[str, str] | None = None,
             raise RuntimeError(f"dcman serve exited early:\n{log.read_text()}")
         try:
             if httpx.get(url + "/", timeout=1).status_code == 200:
-                return RunningSite(url, ADMIN_USER, ADMIN_PASSWORD, data_dir, process, log)
+                return RunningSite(url, ADMIN_USER, ADMIN_PASSWORD, data_dir, process, log, dict(extra_env or {}))
         except httpx.HTTPError:
             time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"dcman serve did not answer within {timeout}s:\n{log.read_text()}")
+
+
+def restart_site_process(site: RunningSite) -> RunningSite:
+    """The same site again: its data directory, its database and its settings (on a new port)."""
+    return start_site_process(site.data_dir, site.extra_env)
 
 
 def stop_site_process(site: RunningSite) -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from conftest import DCMAN, RunningSite, add_form, free_port, start_site_process, stop_site_process, token_for
+from conftest import (DCMAN, RunningSite, add_form, free_port, site_database, start_site_process, stop_site_process,
+                      token_for)
 
 
 @dataclass
@@ -78,8 +79,10 @@ def wait_until(predicate, timeout: float = 20.0, every: float = 0.05):
 
 
 @contextmanager
-def running_fleet(work: Path, count: int, interval: float = 1.0) -> Iterator[Fleet]:
-    """`dcman sim --count N` and a `dcman serve` that audits it every `interval` seconds."""
+def running_fleet(work: Path, count: int, interval: float = 1.0, backend: str = "sqlite") -> Iterator[Fleet]:
+    """`dcman sim --count N` and a `dcman serve` that audits it every `interval` seconds, on its
+    own SQLite or PostgreSQL database (`fleet.site_env` holds only the agent settings, which a
+    second site shares)."""
     agent_port, control_port = free_port(), free_port()
     sim = subprocess.Popen(
         [DCMAN, "sim", "--count", str(count), "--port", str(agent_port),
@@ -89,12 +92,15 @@ def running_fleet(work: Path, count: int, interval: float = 1.0) -> Iterator[Fle
     wait_until(lambda: _answers(control + "/sim/subclouds?limit=1"))
     env = {"DCMAN_SUBCLOUD_AGENT_PORT": str(agent_port), "DCMAN_SUBCLOUD_AGENT_SCHEME": "http",
            "DCMAN_AUDIT_INTERVAL": str(interval)}
-    site = start_site_process(work / "site", env)
-    fleet = Fleet(site, token_for(site), control, env)
     try:
-        yield fleet
+        with site_database(backend) as database:
+            site = start_site_process(work / "site", {**env, **database})
+            fleet = Fleet(site, token_for(site), control, env)
+            try:
+                yield fleet
+            finally:
+                stop_site_process(fleet.site)
     finally:
-        stop_site_process(fleet.site)
         sim.terminate()
         sim.wait(timeout=10)
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import start_site_process, token_for
+from conftest import restart_site_process, token_for
 from simfleet import Fleet, running_fleet, wait_until
 
 INSTALL_VALUES = """\
@@ -178,7 +178,7 @@ def test_a_site_killed_during_a_phase_shows_the_failure_and_resume_finishes(flee
     fleet.site.process.send_signal(signal.SIGKILL)
     fleet.site.process.wait()
 
-    fleet.site = start_site_process(fleet.site.data_dir, fleet.site_env)
+    fleet.site = restart_site_process(fleet.site)
     fleet.token = token_for(fleet.site)
     shown = reaches(fleet, name, "bootstrap-failed")
     assert "restarted" in shown["error-description"]

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from conftest import ADMIN_PASSWORD, DCMAN, start_site_process, stop_site_process, token_for
+from conftest import (ADMIN_PASSWORD, DCMAN, SITE_BACKENDS, restart_site_process, site_database, start_site_process,
+                      stop_site_process, token_for)
 from invariant import assert_one_manager
 from simfleet import Fleet, running_fleet, wait_until
 from test_geo import Site, peer_state, register
@@ -21,12 +22,15 @@ SYSADMIN = base64.b64encode(b"St8rlingX*").decode()
 MEMBERS = ("sim-00001", "sim-00002", "sim-00003")
 
 
-@pytest.fixture(scope="module")
-def sites(tmp_path_factory) -> Iterator[tuple[Fleet, Site, Site]]:
-    """site1 leads pg1 with three managed subclouds, associated with site2 (priority 2) and in sync."""
-    with running_fleet(tmp_path_factory.mktemp("failover"), 5) as fleet:
+@pytest.fixture(scope="module", params=SITE_BACKENDS)
+def sites(request, tmp_path_factory) -> Iterator[tuple[Fleet, Site, Site]]:
+    """site1 leads pg1 with three managed subclouds, associated with site2 (priority 2) and in sync;
+    both sites on SQLite, or both on PostgreSQL."""
+    backend = request.param
+    with running_fleet(tmp_path_factory.mktemp("failover"), 5, backend=backend) as fleet, \
+            site_database(backend) as database2:
         site1 = Site(fleet.site, fleet.token)
-        running2 = start_site_process(tmp_path_factory.mktemp("site2"), fleet.site_env)
+        running2 = start_site_process(tmp_path_factory.mktemp("site2"), {**fleet.site_env, **database2})
         site2 = Site(running2, token_for(running2))
         try:
             peer2 = register(site1, site2)
@@ -62,7 +66,7 @@ def states(site: Site, group: str = "pg1") -> dict[str, tuple[str, str]]:
 
 def restart(fleet: Fleet, site1: Site, site2: Site) -> None:
     """Start site1 again on its data directory; its port changed, so site2's peer record follows."""
-    site1.running = start_site_process(site1.running.data_dir, fleet.site_env)
+    site1.running = restart_site_process(site1.running)
     site1.token = token_for(site1.running)
     fleet.site, fleet.token = site1.running, site1.token
     uuid1 = site1.get("/system")["uuid"]

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from conftest import ADMIN_PASSWORD, ADMIN_USER, DCMAN, RunningSite, start_site_process, stop_site_process, token_for
+from conftest import (ADMIN_PASSWORD, ADMIN_USER, DCMAN, RunningSite, restart_site_process, start_site_process,
+                      stop_site_process, token_for)
 from simfleet import Fleet, running_fleet, wait_until
 
 
@@ -120,7 +121,7 @@ def test_a_stopped_peer_becomes_unavailable_with_alarm_280_004_and_recovers(site
     [association] = site1.get("/peer-group-associations")["peer_group_associations"]
     assert association["sync-status"] == "out-of-sync"
 
-    site2.running = start_site_process(site2.running.data_dir, fleet.site_env)
+    site2.running = restart_site_process(site2.running)
     site2.token = token_for(site2.running)
     # The peer's endpoint moved with the restart (a new port): the operator updates it.
     site1.call("PATCH", f"/system-peers/{peer2['id']}", json={"manager_endpoint": site2.running.url + "/v3"})

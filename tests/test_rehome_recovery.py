@@ -9,8 +9,9 @@ import base64
 import uuid
 
 import httpx
+import pytest
 
-from conftest import add_form, start_site_process, stop_site_process, token_for
+from conftest import SITE_BACKENDS, add_form, restart_site_process, stop_site_process, token_for
 from simfleet import running_fleet, wait_until
 
 SYSADMIN = base64.b64encode(b"St8rlingX*").decode()
@@ -22,8 +23,9 @@ def as_peer(fleet, method: str, path: str, **kw) -> httpx.Response:
                          headers={"X-Auth-Token": fleet.token, "User-Agent": "dcmanager/1.0"}, **kw)
 
 
-def test_a_restart_during_rehoming_leaves_rehome_failed_and_a_rerun_finishes_it(tmp_path):
-    with running_fleet(tmp_path, 2) as fleet:
+@pytest.mark.parametrize("backend", SITE_BACKENDS)
+def test_a_restart_during_rehoming_leaves_rehome_failed_and_a_rerun_finishes_it(tmp_path, backend):
+    with running_fleet(tmp_path, 2, backend=backend) as fleet:
         data, files = add_form("sim-00001", fleet.bootstrap_values("sim-00001"), secondary="true",
                                region_name=uuid.uuid4().hex)
         data.pop("sysadmin_password")
@@ -42,7 +44,7 @@ def test_a_restart_during_rehoming_leaves_rehome_failed_and_a_rerun_finishes_it(
         wait_until(lambda: fleet.subcloud("sim-00001")["deploy-status"] == "rehoming", timeout=20)
 
         stop_site_process(fleet.site)
-        fleet.site = start_site_process(fleet.site.data_dir, fleet.site_env)
+        fleet.site = restart_site_process(fleet.site)
         fleet.token = token_for(fleet.site)
         shown = fleet.subcloud("sim-00001")
         assert (shown["deploy-status"], shown["management-state"]) == ("rehome-failed", "unmanaged")
