@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     admin_user: str = "admin"
     admin_password: str | None = None
     audit_interval: float = 30.0
+    # How long a migration waits for a rehomed subcloud to come online before leaving it
+    # unmanaged for the operator (the reference waits a fixed 120 s; slow links need more).
+    rehome_online_timeout: float = 120.0
     subcloud_agent_port: int = 8127
     subcloud_agent_scheme: str = "https"
     system_controller_subnet: str = "127.0.0.0/16"
@@ -47,7 +50,7 @@ class Settings(BaseSettings):
             raise ValueError("must be host:port, e.g. 127.0.0.1:8119")
         return value
 
-    @field_validator("audit_interval")
+    @field_validator("audit_interval", "rehome_online_timeout")
     @classmethod
     def _positive(cls, value: float) -> float:
         if value <= 0:

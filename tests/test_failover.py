@@ -132,7 +132,14 @@ def test_scenario_5_migrating_back_while_both_are_up_and_leaving_is_refused_on_t
     fleet, site1, site2 = sites
     uuid1, uuid2 = site1.get("/system")["uuid"], site2.get("/system")["uuid"]
     wait_until(lambda: peer_state(site1, uuid2) == "available", timeout=40)
-    # The first attempt: sim-00002's rehome fails on its agent.
+    # The reference's scenario 5 as such: site2 migrated the group and leads it, site1 is up
+    # again, so a subcloud may not leave the group on site2.
+    assert site2.get("/subcloud-peer-groups/pg1")["system_leader_id"] == uuid2
+    refused = site2.call("PATCH", "/subclouds/sim-00002", json={"peer_group": "none"})
+    assert refused.status_code == 400, refused.text
+    assert_one_manager(running(site1, site2), fleet.control)
+
+    # Then back to site1. The first attempt: sim-00002's rehome fails on its agent.
     fleet.fault("sim-00002", fail_phase="rehome")
     migrated = site1.call("PATCH", "/subcloud-peer-groups/pg1/migrate", json={"sysadmin_password": SYSADMIN})
     assert migrated.status_code == 200, migrated.text
@@ -175,10 +182,18 @@ def test_scenarios_6_to_9_membership_and_update_rules(sites):
     assert updated.status_code == 200, updated.text
     # 9: an update on site2 (secondary) is refused.
     assert site2.call("PATCH", "/subclouds/sim-00001", json={"description": "rack 10"}).status_code == 400
-    # 6: an unmanaged subcloud cannot join the group.
+    # 6: an unmanaged subcloud cannot join the group, nor a managed one that is offline.
     fleet.deployed("sim-00004")
     refused = site1.call("PATCH", "/subclouds/sim-00004", json={"peer_group": "pg1"})
-    assert refused.status_code == 400 and "managed" in refused.text
+    assert refused.status_code == 400 and "unmanaged, not managed" in refused.text
+    fleet.deployed("sim-00005")
+    assert site1.call("PATCH", "/subclouds/sim-00005", json={"management-state": "managed"}).status_code == 200
+    fleet.fault("sim-00005", reachable=False)
+    wait_until(lambda: site1.get("/subclouds/sim-00005")["availability-status"] == "offline", timeout=30)
+    refused = site1.call("PATCH", "/subclouds/sim-00005", json={"peer_group": "pg1"})
+    assert refused.status_code == 400 and "offline, not online" in refused.text, refused.text
+    fleet.fault("sim-00005", reachable=True)
+    assert site1.get("/subclouds/sim-00005")["peer_group_id"] is None
     assert_one_manager(running(site1, site2), fleet.control)
 
 

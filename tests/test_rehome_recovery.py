@@ -42,6 +42,11 @@ def test_a_restart_during_rehoming_leaves_rehome_failed_and_a_rerun_finishes_it(
         migrated = fleet.call("PATCH", "/subcloud-peer-groups/pg1/migrate", json={"sysadmin_password": SYSADMIN})
         assert migrated.status_code == 200, migrated.text
         wait_until(lambda: fleet.subcloud("sim-00001")["deploy-status"] == "rehoming", timeout=20)
+        # A peer that asks this site to let go of the subcloud now is refused: this site is
+        # taking it over, and letting go would leave it managed by nobody.
+        release = as_peer(fleet, "PATCH", "/subclouds/sim-00001", json={"deploy_status": "rehome-pending"})
+        assert release.status_code == 422 and "being rehomed" in release.text, release.text
+        assert fleet.subcloud("sim-00001")["deploy-status"] == "rehoming"
 
         stop_site_process(fleet.site)
         fleet.site = restart_site_process(fleet.site)
@@ -60,3 +65,28 @@ def test_a_restart_during_rehoming_leaves_rehome_failed_and_a_rerun_finishes_it(
         uuid_here = fleet.call("GET", "/system").json()["uuid"]
         simulated = httpx.get(f"{fleet.control}/sim/subclouds/sim-00001", timeout=10).json()
         assert simulated["system_controller"] == uuid_here
+
+
+def test_a_rehomed_subcloud_that_comes_online_after_the_wait_is_managed_when_it_does(tmp_path):
+    with running_fleet(tmp_path, 1, settings={"DCMAN_REHOME_ONLINE_TIMEOUT": "3"}) as fleet:
+        data, files = add_form("sim-00001", fleet.bootstrap_values("sim-00001"), secondary="true",
+                               region_name=uuid.uuid4().hex)
+        data.pop("sysadmin_password")
+        assert as_peer(fleet, "POST", "/subclouds", data=data, files=files).status_code == 200
+        assert fleet.call("POST", "/subcloud-peer-groups", json={"peer-group-name": "pg1",
+                                                                 "group-priority": 1}).status_code == 200
+        assert as_peer(fleet, "PATCH", "/subclouds/sim-00001", json={"peer_group": "pg1"}).status_code == 200
+        fleet.fault("sim-00001", healthy=False)  # the rehome succeeds, the subcloud never reports healthy
+
+        migrated = fleet.call("PATCH", "/subcloud-peer-groups/pg1/migrate", json={"sysadmin_password": SYSADMIN})
+        assert migrated.status_code == 200, migrated.text
+        wait_until(lambda: fleet.subcloud("sim-00001")["deploy-status"] == "complete", timeout=20)
+        wait_until(lambda: fleet.call("GET", "/subcloud-peer-groups/pg1").json()["migration_status"] == "complete",
+                   timeout=20)
+        shown = fleet.subcloud("sim-00001")
+        assert (shown["deploy-status"], shown["management-state"], shown["availability-status"]) == (
+            "complete", "unmanaged", "offline")
+        # Once it is healthy, the site manages it after all (an operator may not: it is a member).
+        fleet.fault("sim-00001", healthy=True)
+        wait_until(lambda: fleet.subcloud("sim-00001")["management-state"] == "managed", timeout=30)
+        assert fleet.subcloud("sim-00001")["availability-status"] == "online"

@@ -19,8 +19,6 @@ REHOME_PLAN = '["rehome"]'
 MIGRATABLE = frozenset({DeployStatus.SECONDARY.value, DeployStatus.REHOME_FAILED.value,
                         DeployStatus.REHOME_PREP_FAILED.value})
 REHOMING_NOW = frozenset({DeployStatus.PRE_REHOME.value, DeployStatus.REHOMING.value})
-# How long a rehomed subcloud may take to come online before the migration stops waiting.
-ONLINE_TIMEOUT_S = 120.0
 
 
 def check_migrate(group: SubcloudPeerGroup, member_count: int, password: Any) -> None:
@@ -78,6 +76,14 @@ def check_peer_deploy_status(subcloud: Subcloud, value: Any, from_peer: bool) ->
 def migration_finished(members: list[Subcloud]) -> bool:
     """No subcloud of the group is queued or being rehomed any more."""
     return not any(s.deploy_status in REHOMING_NOW or is_queued(s) for s in members)
+
+
+def awaits_management(subcloud: Subcloud) -> bool:
+    """Rehomed to this site by a migration and not yet managed: it is managed as soon as it is
+    seen online, also after the migration stopped waiting for it (manage is refused to an
+    operator for a peer-group member, so nobody else could)."""
+    return (subcloud.deploy_status == DeployStatus.COMPLETE and subcloud.rehomed
+            and subcloud.management_state == ManagementState.UNMANAGED)
 
 
 def is_queued(subcloud: Subcloud) -> bool:

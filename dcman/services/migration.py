@@ -21,9 +21,9 @@ from dcman.db import repository as repo
 from dcman.domain.alarms import AlarmId
 from dcman.domain.errors import InvalidInput, NotFound
 from dcman.domain.migration import (
-    ONLINE_TIMEOUT_S,
     REHOME_PLAN,
     audit_peer_group,
+    awaits_management,
     check_audit_request,
     check_migrate,
     choose_for_migration,
@@ -108,36 +108,48 @@ class Migrations:
         self.waiting_online: dict[int, float] = {}
 
     async def advance(self, ctx: SiteContext) -> bool:
-        """One round over every migrating group; True while some work remains."""
+        """One round over every migrating group, and over the groups this site leads for
+        rehomed subclouds that came online late; True while some migration work remains."""
         async with ctx.engine.connect() as conn:
-            groups = [g for g in await pg_repo.list_peer_groups(conn) if g.migrating]
+            groups = await pg_repo.list_peer_groups(conn)
         busy = False
         for group in groups:
             try:
-                busy = await self._advance_group(ctx, group) or busy
+                if group.migrating:
+                    busy = await self._advance_group(ctx, group) or busy
+                elif group.system_leader_id == ctx.site_uuid:
+                    await self._manage_online(ctx, group)
             except Exception:
                 log.exception("migration of peer group %s: round failed", group.peer_group_name)
                 busy = True
         return busy
 
+    async def _manage_online(self, ctx: SiteContext, group: SubcloudPeerGroup) -> bool:
+        """Manage the group's rehomed subclouds that are online; True while some are still
+        within the wait for coming online."""
+        async with ctx.engine.connect() as conn:
+            members = await pg_repo.subclouds_of_group(conn, group.id)
+        waiting = False
+        for s in members:
+            if not awaits_management(s):
+                continue
+            if s.availability_status == AvailabilityStatus.ONLINE:
+                async with ctx.engine.begin() as conn:
+                    await repo.update_subcloud(conn, s.id, {"management_state": ManagementState.MANAGED.value},
+                                               only_if={"deploy_status": DeployStatus.COMPLETE.value})
+                self.waiting_online.pop(s.id, None)
+                log.info("subcloud %s rehomed and online: managed", s.name)
+                ctx.subclouds_changed()
+            else:
+                since = self.waiting_online.setdefault(s.id, time.monotonic())
+                waiting = waiting or time.monotonic() - since < ctx.settings.rehome_online_timeout
+        return waiting
+
     async def _advance_group(self, ctx: SiteContext, group: SubcloudPeerGroup) -> bool:
+        waiting = await self._manage_online(ctx, group)
         async with ctx.engine.connect() as conn:
             members = await pg_repo.subclouds_of_group(conn, group.id)
             peers = await _peers_of(conn, group.id)
-        # Rehomed and complete: managed here once seen online (or given up after a timeout).
-        waiting = False
-        for s in members:
-            if s.deploy_status == DeployStatus.COMPLETE and s.rehomed and s.management_state == ManagementState.UNMANAGED:
-                if s.availability_status == AvailabilityStatus.ONLINE:
-                    async with ctx.engine.begin() as conn:
-                        await repo.update_subcloud(conn, s.id, {"management_state": ManagementState.MANAGED.value},
-                                                   only_if={"deploy_status": DeployStatus.COMPLETE.value})
-                    self.waiting_online.pop(s.id, None)
-                    log.info("subcloud %s rehomed and online: managed", s.name)
-                    ctx.subclouds_changed()
-                else:
-                    since = self.waiting_online.setdefault(s.id, time.monotonic())
-                    waiting = waiting or time.monotonic() - since < ONLINE_TIMEOUT_S
         running = sum(1 for s in members if s.deploy_status in (DeployStatus.PRE_REHOME, DeployStatus.REHOMING))
         room = group.max_subcloud_rehoming - running
         available = [p for p in peers if p.availability_state == PeerAvailability.AVAILABLE]
@@ -159,9 +171,9 @@ class Migrations:
         async with ctx.engine.connect() as conn:
             members = await pg_repo.subclouds_of_group(conn, group.id)
         for s in members:  # rehomed during this round: the next round manages it
-            if s.deploy_status == DeployStatus.COMPLETE and s.rehomed and s.management_state == ManagementState.UNMANAGED:
+            if awaits_management(s):
                 since = self.waiting_online.setdefault(s.id, time.monotonic())
-                waiting = waiting or time.monotonic() - since < ONLINE_TIMEOUT_S
+                waiting = waiting or time.monotonic() - since < ctx.settings.rehome_online_timeout
         if not migration_finished(members) or waiting:
             return True
         await self._complete(ctx, group, peers)

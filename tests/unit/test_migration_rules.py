@@ -13,6 +13,7 @@ from dcman.domain.errors import InvalidInput, StateRefused
 from dcman.domain.migration import (
     REHOME_PLAN,
     audit_peer_group,
+    awaits_management,
     check_audit_request,
     check_migrate,
     check_peer_deploy_status,
@@ -75,6 +76,14 @@ def test_a_migration_is_finished_when_nothing_is_queued_or_rehoming():
     # A subcloud being rehomed keeps its plan until done, but is not queued a second time.
     assert not is_queued(subcloud(1, "rehoming", plan=REHOME_PLAN)) and is_queued(subcloud(1, plan=REHOME_PLAN))
     assert migration_finished([subcloud(1, "complete", "managed"), subcloud(2, "rehome-failed")])
+
+
+def test_only_a_rehomed_complete_unmanaged_subcloud_awaits_management_by_the_migration():
+    rehomed = dataclasses.replace(subcloud(1, "complete"), rehomed=True)
+    assert awaits_management(rehomed)
+    assert not awaits_management(dataclasses.replace(rehomed, management_state="managed"))
+    assert not awaits_management(dataclasses.replace(rehomed, rehomed=False))  # deployed here: the operator's
+    assert not awaits_management(dataclasses.replace(rehomed, deploy_status="secondary"))
 
 
 def test_a_rehome_cut_short_by_a_crash_fails_and_cannot_be_aborted():
