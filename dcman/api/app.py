@@ -16,6 +16,7 @@ from dcman import __version__
 from dcman.api import deploy as deploy_api
 from dcman.api import associations, errors, groups, identity, peer_groups, subclouds, system_peers
 from dcman.api.auth import authenticated
+from dcman.api.slashes import TrailingSlash
 from dcman.api.state import site_context
 from dcman.config import Settings
 from dcman.db.engine import create_engine
@@ -85,6 +86,7 @@ def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bo
     app = FastAPI(title="dcman", version=__version__, lifespan=lifespan,
                   description="A geo-redundant Distributed Cloud manager (dcmanager v1.0 API).")
     errors.install(app)
+    app.add_middleware(TrailingSlash)
 
     @app.get("/", tags=["versions"])
     async def versions(request: Request) -> dict[str, Any]:
