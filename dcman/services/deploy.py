@@ -42,6 +42,13 @@ def _secrets(ctx: SiteContext, form: Mapping[str, Any]) -> dict[str, Any]:
     return {"sysadmin_password": ctx.secrets.encrypt(decode_password("sysadmin_password", form["sysadmin_password"]))}
 
 
+def _require_password(subcloud: Subcloud, form: Mapping[str, Any]) -> None:
+    """A phase that talks to the subcloud needs its sysadmin password, stored or given now
+    (a phased deploy's create may have come without one)."""
+    if subcloud.sysadmin_password is None and form.get("sysadmin_password") is None:
+        raise InvalidInput(f"Subcloud {subcloud.name} has no sysadmin password yet; send sysadmin_password.")
+
+
 def _install(ctx: SiteContext, subcloud: Subcloud, form: Mapping[str, Any]) -> dict[str, Any]:
     """Install values from the request (validated, BMC password encrypted apart). Without new
     values, a new BMC password or release applies to the stored ones."""
@@ -125,6 +132,8 @@ async def start_phase(ctx: SiteContext, ref: str, step: Step, form: Mapping[str,
 
     async def decide(conn: AsyncConnection, subcloud: Subcloud) -> dict[str, Any]:
         check_phase_request(subcloud.name, subcloud.deploy_status, step)
+        if step is not Step.COMPLETE:
+            _require_password(subcloud, form)
         changes: dict[str, Any] = {}
         if step is Step.INSTALL:
             changes = _install(ctx, subcloud, form)
@@ -156,6 +165,8 @@ async def resume(ctx: SiteContext, ref: str, form: Mapping[str, Any]) -> Subclou
         has_install = bool(changes.get("data_install") or subcloud.data_install)
         has_config = bool(changes.get("deploy_config") or subcloud.deploy_config)
         plan = resume_plan(subcloud.deploy_status, has_install, has_config)
+        if plan != [Step.COMPLETE]:
+            _require_password(subcloud, form)
         return {**changes, **_first_state(plan)}
 
     return await _start(ctx, ref, form, decide)

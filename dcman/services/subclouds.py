@@ -134,7 +134,10 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
         parse_yaml_mapping("deploy_config", deploy_config)
     name = validate_subcloud_name(values.get("name"))
     bootstrap_address = _bootstrap_address(form.get("bootstrap-address"))
-    sysadmin_password = None if secondary and not form.get("sysadmin_password") else decode_password(
+    # A secondary copy and a phased deploy's create may come without it: the dcmanager client's
+    # `subcloud deploy create` sends none, its install/bootstrap/config phases bring it.
+    password_optional = secondary or not run_phases
+    sysadmin_password = None if password_optional and not form.get("sysadmin_password") else decode_password(
         "sysadmin_password", form.get("sysadmin_password"))
     release = validate_release(form.get("release"))
     description = validate_text("description", form.get("description") or "")
