@@ -101,7 +101,10 @@ MIGRATE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {"sysadmin_pas
 async def migrate_peer_group(group_ref: str, request: Request,
                              ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     body = await read_body(request, allow_form=False)
-    return peer_group(await migration.migrate(ctx, group_ref, body))
+    group, queued = await migration.migrate(ctx, group_ref, body)
+    # The group, plus the reference's answer: the subclouds queued for rehoming, which the
+    # dcmanager client's `subcloud-peer-group migrate` reads as "subclouds".
+    return {**peer_group(group), "subclouds": [views.subcloud(view) for view in queued]}
 
 
 @router.patch("/{group_ref}/audit")

@@ -146,4 +146,6 @@ def migrate(group: str, sysadmin_password: str, wait: bool, timeout: float, outp
             shown = client.get_object(_path(group))
         render_one(client.get_object(_path(group, "/status")), output_format)
         return
+    if output_format.lower() == "table":  # the queued subclouds by name, not as whole objects
+        shown = {**shown, "subclouds": ", ".join(s["name"] for s in shown.get("subclouds", []))}
     render_one(shown, output_format)
