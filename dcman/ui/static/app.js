@@ -110,6 +110,7 @@ function showApp() {
   const admin = (sessionStorage.getItem(ROLE_KEY) || "").split(",").includes("admin");
   document.body.classList.toggle("reader", !admin);
   for (const button of document.querySelectorAll(".admin-only")) button.hidden = !admin;
+  api("GET", "/system").then((site) => { $("site-name").textContent = site.name; }).catch(() => {});
   refresh();
 }
 
