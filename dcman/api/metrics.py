@@ -97,6 +97,21 @@ async def scrape(ctx: SiteContext = Depends(site_context)) -> Response:
     return Response(generate_latest(state) + generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
+def route_template(scope: Scope) -> str:
+    """The full template of the route that answered ("/v1.0/subclouds/{subcloud_ref}"). A route
+    of an included router may know only its own part, so the literal prefix in front of the part
+    it matched is put back."""
+    route: Any = scope.get("route")
+    template, regex = getattr(route, "path", None), getattr(route, "path_regex", None)
+    if template is None or regex is None:
+        return "unmatched"
+    path = scope.get("path", "")
+    for slash in (i for i, ch in enumerate(path) if ch == "/"):
+        if regex.match(path[slash:]):
+            return path[:slash] + template
+    return template
+
+
 class RequestMetrics:
     """Counts and times every HTTP request by method, route template and status; requests
     that match no route share one label, so that scanners cannot grow the series."""
@@ -120,7 +135,5 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, sending)
         finally:
-            route: Any = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
-            metrics.api_request(method, template, status, time.monotonic() - started)
+            metrics.api_request(method, route_template(scope), status, time.monotonic() - started)
