@@ -47,7 +47,7 @@ def test_the_operator_of_site2_migrates_pg1_from_the_dashboard(browser, sites): 
 def test_site2_metrics_agree_with_its_api(sites):  # noqa: F811
     import httpx
 
-    fleet, site1, site2 = sites
+    site2 = sites[2]
     text = httpx.get(site2.running.url + "/metrics", timeout=10).text
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for family in text_string_to_metric_families(text) for s in family.samples}

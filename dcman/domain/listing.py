@@ -4,8 +4,8 @@ reference's, unchanged."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from dcman.domain.errors import InvalidInput
 from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState
