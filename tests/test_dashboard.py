@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import subprocess
+
 import pytest
 
 from browser import browser, logged_in  # noqa: F401  (browser is a fixture)
+from conftest import DCMAN
 from simfleet import Fleet, running_fleet, wait_until
 
 NAMES = ("sim-00001", "sim-00002", "sim-00003", "sim-00004")
@@ -26,11 +29,22 @@ def fleet(tmp_path_factory) -> Iterator[Fleet]:
         yield fleet
 
 
-@pytest.fixture
-def page(browser, fleet):  # noqa: F811
+@pytest.fixture(scope="module")
+def session(browser, fleet):  # noqa: F811
+    """One logged-in tab for the module: logging in once saves a password hash per test."""
     page = logged_in(browser, fleet.site.url)
     yield page
     page.close()
+
+
+@pytest.fixture
+def page(session):
+    """The dashboard afresh (filters and detail reset); the token stays in sessionStorage."""
+    from playwright.sync_api import expect
+
+    session.reload()
+    expect(session.locator("#status")).to_contain_text("Updated")
+    return session
 
 
 def names(page):
@@ -128,3 +142,18 @@ def test_a_refused_action_shows_the_sites_reason(page, fleet):
         assert fleet.subcloud("sim-00004")["management-state"] == "unmanaged"
     finally:
         fleet.fault("sim-00004", reachable=True)
+
+
+def test_a_reader_sees_the_fleet_but_no_action(browser, fleet):  # noqa: F811
+    from playwright.sync_api import expect
+
+    created = subprocess.run([DCMAN, "user", "create", "watcher", "--role", "reader", "--password", "watch-Secret-1"],
+                             env=fleet.site.env(), capture_output=True, text=True, timeout=60)
+    assert created.returncode == 0, created.stderr
+    page = logged_in(browser, fleet.site.url, "watcher", "watch-Secret-1")
+    expect(page.locator("#count-availability-online")).to_have_text("4")
+    page.get_by_role("button", name="sim-00003", exact=True).click()
+    expect(page.locator("#detail-name")).to_have_text("sim-00003")
+    expect(page.locator("#detail-manage")).to_be_hidden()
+    expect(page.locator("#detail-unmanage")).to_be_hidden()
+    page.close()

@@ -14,6 +14,24 @@ from test_failover import MEMBERS, sites, states  # noqa: F401  (sites is a fixt
 from test_geo import peer_state
 
 
+def test_the_operator_of_site1_syncs_the_association_after_confirming(browser, sites):  # noqa: F811
+    from playwright.sync_api import expect
+
+    fleet, site1, site2 = sites
+    peer_name = site2.get("/system")["name"]
+    page = logged_in(browser, site1.running.url)
+    group_row = page.locator("#peer-groups tbody tr", has_text="pg1")
+    expect(group_row).to_contain_text(f"{peer_name} (primary): in-sync")
+    group_row.get_by_role("button", name=f"Sync pg1 to {peer_name}").click()
+    expect(page.locator("#confirm")).to_contain_text(f"pg1 will be copied to {peer_name} now.")
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.locator("#message")).to_have_text(f"Sync of pg1 to {peer_name} started.")
+    expect(group_row).to_contain_text(f"{peer_name} (primary): in-sync")
+    page.close()
+    assert {s["deploy-status"] for s in site2.get("/subcloud-peer-groups/pg1/subclouds")["subclouds"]} == {
+        "secondary"}
+
+
 def test_the_operator_of_site2_migrates_pg1_from_the_dashboard(browser, sites):  # noqa: F811
     from playwright.sync_api import expect
 
