@@ -17,7 +17,7 @@ from test_geo import peer_state
 def test_the_operator_of_site1_syncs_the_association_after_confirming(browser, sites):  # noqa: F811
     from playwright.sync_api import expect
 
-    fleet, site1, site2 = sites
+    _, site1, site2 = sites
     peer_name = site2.get("/system")["name"]
     page = logged_in(browser, site1.running.url)
     group_row = page.locator("#peer-groups tbody tr", has_text="pg1")
