@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from conftest import ADMIN_PASSWORD, ADMIN_USER
 
 TIMEOUT_MS = 45_000  # the slowest thing a page waits for is a subcloud's audit or a migration

@@ -3,12 +3,10 @@ in, watches the counts follow the fleet, filters the list, opens a subcloud and 
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 
-import subprocess
-
 import pytest
-
 from browser import browser, logged_in  # noqa: F401  (browser is a fixture)
 from conftest import DCMAN
 from simfleet import Fleet, running_fleet, wait_until

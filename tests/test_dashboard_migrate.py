@@ -1,14 +1,14 @@
-"""Failover from the dashboard on two real sites (the setup of test_failover.py): site1, which
-leads pg1, goes down; the operator of site2 sees it unavailable and migrates pg1 from the
-page. The /metrics figures of site2 then agree with its API."""
+"""Geo-redundancy from the dashboard on two real sites (the setup of test_failover.py): the
+operator of site1 syncs pg1's association; then site1, which leads pg1, goes down, and the
+operator of site2 sees it unavailable and migrates pg1 from the page. The /metrics figures of
+site2 then agree with its API."""
 
 from __future__ import annotations
-
-from prometheus_client.parser import text_string_to_metric_families
 
 from browser import browser, logged_in  # noqa: F401  (browser is a fixture)
 from conftest import stop_site_process
 from invariant import assert_one_manager
+from prometheus_client.parser import text_string_to_metric_families
 from simfleet import wait_until
 from test_failover import MEMBERS, sites, states  # noqa: F401  (sites is a fixture)
 from test_geo import peer_state

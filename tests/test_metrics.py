@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-
 from simfleet import Fleet, running_fleet, wait_until
 
 NAMES = ("sim-00001", "sim-00002", "sim-00003", "sim-00004")

@@ -4,7 +4,6 @@ GET /v1.0/dashboard, the fault-alarm filters, and the /ui files."""
 from __future__ import annotations
 
 import pytest
-
 from conftest import Api
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -91,7 +91,7 @@ class StateFigures(Collector):
 
 
 @router.get("/metrics")
-async def scrape(ctx: SiteContext = Depends(site_context)) -> Response:
+async def scrape(ctx: Annotated[SiteContext, Depends(site_context)]) -> Response:
     state = CollectorRegistry()
     state.register(StateFigures(await overview.overview(ctx)))
     return Response(generate_latest(state) + generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

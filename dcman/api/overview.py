@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
@@ -38,7 +38,7 @@ def subcloud_counts(states: list[tuple[str, str, str, int]]) -> dict[str, Any]:
 
 
 @router.get("/dashboard")
-async def dashboard(ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
+async def dashboard(ctx: Annotated[SiteContext, Depends(site_context)]) -> dict[str, Any]:
     """Subclouds by state, alarms by severity, system peers with their last heartbeat, and
     peer groups with their leader, members and association sync status."""
     seen = await overview.overview(ctx)
