@@ -14,7 +14,8 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 
 from dcman import __version__
 from dcman.api import deploy as deploy_api
-from dcman.api import associations, errors, groups, identity, peer_groups, subclouds, system_peers
+from dcman.api import associations, errors, groups, identity, overview, peer_groups, subclouds, system_peers, ui
+from dcman.api import metrics as metrics_api
 from dcman.api.auth import authenticated
 from dcman.api.slashes import TrailingSlash
 from dcman.api.state import site_context
@@ -86,7 +87,8 @@ def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bo
     app = FastAPI(title="dcman", version=__version__, lifespan=lifespan,
                   description="A geo-redundant Distributed Cloud manager (dcmanager v1.0 API).")
     errors.install(app)
-    app.add_middleware(TrailingSlash)
+    app.add_middleware(metrics_api.RequestMetrics)
+    app.add_middleware(TrailingSlash)  # outermost: the metrics see the path the router answers
 
     @app.get("/", tags=["versions"])
     async def versions(request: Request) -> dict[str, Any]:
@@ -106,6 +108,9 @@ def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bo
     v1.include_router(system_peers.router)
     v1.include_router(peer_groups.router)
     v1.include_router(associations.router)
+    v1.include_router(overview.router)
     app.include_router(identity.router)
+    app.include_router(metrics_api.router)
+    app.include_router(ui.router)
     app.include_router(v1)
     return app

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from dcman.api import views
 from dcman.api.auth import from_peer
 from dcman.api.bodies import read_body
 from dcman.api.state import site_context
-from dcman.services import subclouds
+from dcman.domain.listing import is_list_query, parse_alarm_limit, parse_subcloud_query
+from dcman.services import overview, subclouds
 from dcman.services.context import SiteContext
 
 router = APIRouter(tags=["subclouds"])
@@ -50,9 +51,24 @@ UPDATE_SCHEMA = {
 
 
 @router.get("/subclouds")
-async def list_subclouds(ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    found = await subclouds.list_subclouds(ctx)
-    return {"subclouds": [views.subcloud(view, with_rollup=True) for view in found]}
+async def list_subclouds(
+    request: Request, ctx: SiteContext = Depends(site_context),
+    limit: str | None = Query(None, description="dcman: page size, 1-1000"),
+    offset: str | None = Query(None, description="dcman: subclouds to skip, in id order"),
+    name: str | None = Query(None, description="dcman: part of the name, any case"),
+    availability: str | None = Query(None, description="dcman: online or offline"),
+    management: str | None = Query(None, description="dcman: managed or unmanaged"),
+    deploy_status: str | None = Query(None, description="dcman: a deploy status"),
+    group: str | None = Query(None, description="dcman: subcloud group id or name"),
+    peer_group: str | None = Query(None, description="dcman: peer group id or name, or none"),
+) -> dict[str, Any]:
+    """Every subcloud, as the reference lists them; with any of dcman's parameters, one page of
+    those matching every filter, in id order, and `total`, how many match."""
+    if not is_list_query(request.query_params):
+        found = await subclouds.list_subclouds(ctx)
+        return {"subclouds": [views.subcloud(view, with_rollup=True) for view in found]}
+    page = await overview.search_subclouds(ctx, parse_subcloud_query(request.query_params))
+    return {"subclouds": [views.subcloud(view, with_rollup=True) for view in page.subclouds], "total": page.total}
 
 
 @router.post("/subclouds", openapi_extra={"requestBody": {
@@ -95,6 +111,9 @@ async def alarm_summary(ctx: SiteContext = Depends(site_context)) -> dict[str, A
 
 @router.get("/fault-alarms", tags=["alarms"])
 async def fault_alarms(alarm_id: str | None = None, entity: str | None = None,
+                       subcloud: str | None = Query(None, description="a subcloud's id or name: its alarms"),
+                       limit: str | None = Query(None, description="at most this many, the newest first"),
                        ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    """The site's active alarms (dcman's addition), filtered by alarm id or entity."""
-    return {"alarms": [views.fault_alarm(row) for row in await subclouds.fault_alarms(ctx, alarm_id, entity)]}
+    """The site's active alarms (dcman's addition), filtered by alarm id, entity or subcloud."""
+    found = await subclouds.fault_alarms(ctx, alarm_id, entity, subcloud, parse_alarm_limit(limit))
+    return {"alarms": [views.fault_alarm(row) for row in found]}

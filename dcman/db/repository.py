@@ -202,14 +202,17 @@ async def rename_alarm_entities(conn: AsyncConnection, subcloud_id: int, old: st
             reason_text=new + reason.removeprefix(old) if reason.startswith(old) else reason))
 
 
-async def list_fault_alarms(conn: AsyncConnection, alarm_id: str | None = None,
-                            entity: str | None = None) -> list[dict[str, Any]]:
+async def list_fault_alarms(conn: AsyncConnection, alarm_id: str | None = None, entity: str | None = None,
+                            subcloud_id: int | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     c = t.fault_alarms.c
-    query = select(c.alarm_id, c.entity_instance_id, c.severity, c.reason_text, c.timestamp).order_by(c.id)
+    query = select(c.alarm_id, c.entity_instance_id, c.severity, c.reason_text, c.timestamp)
+    query = query.order_by(c.id) if limit is None else query.order_by(c.id.desc()).limit(limit)
     if alarm_id is not None:
         query = query.where(c.alarm_id == alarm_id)
     if entity is not None:
         query = query.where(c.entity_instance_id == entity)
+    if subcloud_id is not None:
+        query = query.where(c.subcloud_id == subcloud_id)
     return [dict(row) for row in (await conn.execute(query)).mappings()]
 
 

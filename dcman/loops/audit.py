@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 
+from dcman import metrics
 from dcman.db import audit_repository as audit_db
 from dcman.db.repository import utcnow
 from dcman.domain.alarms import AlarmId, offline_alarm, out_of_sync_alarm
@@ -125,6 +127,7 @@ class AuditLoop:
     # --- probing -------------------------------------------------------------------------
 
     async def _probe(self, target: Target) -> None:
+        started = time.monotonic()
         try:
             calls = [("GET", "/v1/status", None)]
             if wants_alarm_summary(target.management_state, target.availability):
@@ -146,6 +149,7 @@ class AuditLoop:
             result = ProbeResult(target.id, False)
         finally:
             self.slots.release()
+        metrics.observe_probe(started, result.ok)
         self.results.append(result)
 
     async def _launch(self, target: Target) -> None:
@@ -263,6 +267,7 @@ class AuditLoop:
                         await self._launch(self.order[position])
                         position += 1
                     await self.flush()
+                    metrics.audit_cycle_done(loop.time() - cycle_start, self.interval)
                     await self.reload()
                     cycle_start, position, last_reload = now, 0, now
                     elapsed = 0.0

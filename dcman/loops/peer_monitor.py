@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from dcman import metrics
 from dcman.db import audit_repository as audit_db
 from dcman.db import geo_repository as geo
 from dcman.db import peer_group_repository as pg_repo
@@ -110,6 +111,7 @@ async def monitor(ctx: SiteContext, peer_id: int) -> None:
                     ok = False
                 except (KeyError, TypeError):
                     ok = True  # it answered; its list is just not readable
+                metrics.heartbeat(peer.id, peer.peer_name, ok)
                 try:
                     await record_beat(ctx, peer, ok)
                 except Exception:

@@ -307,6 +307,11 @@ async def alarm_summaries(ctx: SiteContext) -> list[dict[str, Any]]:
         return await repo.alarm_summaries(conn)
 
 
-async def fault_alarms(ctx: SiteContext, alarm_id: str | None = None, entity: str | None = None) -> list[dict[str, Any]]:
+async def fault_alarms(ctx: SiteContext, alarm_id: str | None = None, entity: str | None = None,
+                       subcloud_ref: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Active alarms by id, entity or subcloud; with a limit only the newest, newest first."""
     async with ctx.engine.connect() as conn:
-        return await repo.list_fault_alarms(conn, alarm_id, entity)
+        subcloud_id = None
+        if subcloud_ref is not None:
+            subcloud_id = (await _require(conn, subcloud_ref)).id
+        return await repo.list_fault_alarms(conn, alarm_id, entity, subcloud_id, limit)

@@ -1,0 +1,77 @@
+"""GET /v1.0/dashboard (dcman's addition): the site at a glance in one call, for the web
+dashboard and for scripts. Every figure is counted by the database."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from dcman.api.state import site_context
+from dcman.domain.alarms import Severity
+from dcman.domain.peer_groups import status_counts
+from dcman.domain.states import AvailabilityStatus, ManagementState
+from dcman.services import overview
+from dcman.services.context import SiteContext
+
+router = APIRouter(tags=["dashboard"])
+
+
+def _when(moment: float | None) -> str | None:
+    if moment is None:
+        return None
+    return datetime.fromtimestamp(moment, UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
+
+
+def subcloud_counts(states: list[tuple[str, str, str, int]]) -> dict[str, Any]:
+    availability: Counter[str] = Counter({s.value: 0 for s in AvailabilityStatus})
+    management: Counter[str] = Counter({s.value: 0 for s in ManagementState})
+    deploy: Counter[str] = Counter()
+    for a, m, d, n in states:
+        availability[a] += n
+        management[m] += n
+        deploy[d] += n
+    return {"total": sum(n for *_, n in states), "availability-status": dict(availability),
+            "management-state": dict(management), "deploy-status": dict(sorted(deploy.items()))}
+
+
+@router.get("/dashboard")
+async def dashboard(ctx: Annotated[SiteContext, Depends(site_context)]) -> dict[str, Any]:
+    """Subclouds by state, alarms by severity, system peers with their last heartbeat, and
+    peer groups with their leader, members and association sync status."""
+    seen = await overview.overview(ctx)
+    peer_names = {p.id: p.peer_name for p in seen.peers}
+    alarms = {s.value: seen.alarms_by_severity.get(s.value, 0) for s in Severity}
+    peers = []
+    for p in seen.peers:
+        beat = overview.last_heartbeat(p)
+        peers.append({
+            "id": p.id, "peer-uuid": p.peer_uuid, "peer-name": p.peer_name,
+            "administrative-state": p.administrative_state, "availability-state": p.availability_state,
+            "heartbeat-interval": p.heartbeat_interval, "heartbeat-failures": p.heartbeat_failures,
+            "last-heartbeat": _when(beat[0]) if beat else None,
+            "last-heartbeat-answered": beat[1] if beat else None,
+            "last-answered-heartbeat": _when(beat[2]) if beat else None,
+        })
+    groups = []
+    for members in seen.peer_groups:
+        g = members.group
+        counts = status_counts(g, members.rows)
+        groups.append({
+            "id": g.id, "peer_group_name": g.peer_group_name, "group_priority": g.group_priority,
+            "group_state": g.group_state, "system_leader_id": g.system_leader_id,
+            "system_leader_name": g.system_leader_name, "migration_status": g.migration_status,
+            "leader-is-this-site": g.system_leader_id == ctx.site_uuid,
+            "subclouds": {k: v for k, v in counts.items() if k not in ("peer_group_id", "peer_group_name")},
+            "associations": [
+                {"id": a.id, "system-peer-id": a.system_peer_id, "peer-name": peer_names.get(a.system_peer_id),
+                 "peer-group-priority": a.peer_group_priority, "association-type": a.association_type,
+                 "sync-status": a.sync_status, "sync-message": a.sync_message}
+                for a in seen.associations if a.peer_group_id == g.id
+            ],
+        })
+    return {"subclouds": subcloud_counts(seen.subcloud_states),
+            "alarms": {**alarms, "total": sum(seen.alarms_by_severity.values())},
+            "system_peers": peers, "subcloud_peer_groups": groups}

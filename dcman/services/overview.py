@@ -1,0 +1,89 @@
+"""What the dashboard and /metrics read: one page of subclouds, and the site at a glance
+(subclouds by state, alarms by severity, peers, peer groups and their associations)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dcman import metrics
+from dcman.db import geo_repository as geo
+from dcman.db import overview_repository as overview_db
+from dcman.db import peer_group_repository as pg_repo
+from dcman.db import peer_repository as peers_db
+from dcman.db import repository as repo
+from dcman.db.geo_repository import Association
+from dcman.domain.errors import InvalidInput
+from dcman.domain.listing import NO_PEER_GROUP, SubcloudQuery
+from dcman.domain.peer_groups import SubcloudPeerGroup
+from dcman.domain.peers import SystemPeer
+from dcman.services.context import SiteContext
+from dcman.services.subclouds import SubcloudView
+
+
+@dataclass(frozen=True)
+class SubcloudPage:
+    subclouds: list[SubcloudView]
+    total: int  # how many match the filters, over all pages
+
+
+@dataclass(frozen=True)
+class PeerGroupMembers:
+    """(deploy_status, management_state, count) of one peer group's subclouds."""
+
+    group: SubcloudPeerGroup
+    rows: list[tuple[str, str, int]]
+
+
+@dataclass(frozen=True)
+class Overview:
+    # (availability, management, deploy_status, count)
+    subcloud_states: list[tuple[str, str, str, int]]
+    alarms_by_severity: dict[str, int]
+    peers: list[SystemPeer]
+    peer_groups: list[PeerGroupMembers]
+    associations: list[Association]
+
+
+async def search_subclouds(ctx: SiteContext, query: SubcloudQuery) -> SubcloudPage:
+    """One page of the subclouds that match every filter, in id order, and how many match."""
+    async with ctx.engine.connect() as conn:
+        group_id = peer_group_id = None
+        if query.group is not None:
+            group = await repo.get_group(conn, query.group)
+            if group is None:
+                raise InvalidInput(f"The group parameter names no subcloud group: {query.group}.")
+            group_id = group.id
+        if query.peer_group is not None and query.peer_group.lower() != NO_PEER_GROUP:
+            peer_group = await pg_repo.get_peer_group(conn, query.peer_group)
+            if peer_group is None:
+                raise InvalidInput(f"The peer_group parameter names no subcloud peer group: {query.peer_group}.")
+            peer_group_id = peer_group.id
+        found = overview_db.SubcloudFilter(
+            name=query.name, availability=query.availability, management=query.management,
+            deploy_status=query.deploy_status, group_id=group_id, peer_group_id=peer_group_id,
+            no_peer_group=query.peer_group is not None and query.peer_group.lower() == NO_PEER_GROUP)
+        subclouds = await overview_db.subcloud_page(conn, found, query.limit, query.offset)
+        total = await overview_db.count_subclouds(conn, found)
+        statuses = await repo.endpoint_statuses(conn, [s.id for s in subclouds]) if subclouds else {}
+    return SubcloudPage([SubcloudView(s, statuses.get(s.id, [])) for s in subclouds], total)
+
+
+async def overview(ctx: SiteContext) -> Overview:
+    """The site at a glance; every count is a GROUP BY, so it costs the same at 50,000 subclouds."""
+    async with ctx.engine.connect() as conn:
+        states = await overview_db.subcloud_state_counts(conn)
+        alarms = await overview_db.alarm_severity_counts(conn)
+        peers = await peers_db.list_peers(conn)
+        groups = await pg_repo.list_peer_groups(conn)
+        members = await overview_db.peer_group_member_counts(conn)
+        associations = await geo.list_associations(conn)
+    by_group: dict[int, list[tuple[str, str, int]]] = {}
+    for group_id, deploy_status, management_state, count in members:
+        by_group.setdefault(group_id, []).append((deploy_status, management_state, count))
+    return Overview(states, alarms, peers, [PeerGroupMembers(g, by_group.get(g.id, [])) for g in groups],
+                    associations)
+
+
+def last_heartbeat(peer: SystemPeer) -> tuple[float, bool, float | None] | None:
+    """The peer's last heartbeat as this process's peer monitor saw it."""
+    return metrics.last_heartbeat(peer.id)
