@@ -329,6 +329,49 @@ def test_subcloud_update_manage_unmanage_bodies(fake: FakeSite) -> None:
     ]
 
 
+def test_subcloud_update_install_and_rehome_options_and_unmanage_migrate(
+    fake: FakeSite, tmp_path: Path
+) -> None:
+    # What the dcmanager client's `subcloud update` and `subcloud unmanage --migrate` send:
+    # files as multipart parts, the BMC password base64, plain fields as they are.
+    requests: list[httpx.Request] = []
+
+    def patch(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return httpx.Response(200, json=SUBCLOUD)
+
+    fake.routes[("PATCH", "/v1.0/subclouds/sc-fake")] = patch
+    install = write_yaml(tmp_path / "install.yaml", {"bmc_address": "10.0.0.9"})
+    bootstrap = write_yaml(tmp_path / "bootstrap.yaml", bootstrap_values("sc-fake"))
+    result = run(FAKE_ENV, "subcloud", "update", "sc-fake", "--install-values", str(install),
+                 "--bmc-password", "bmc-pw", "--bootstrap-values", str(bootstrap),
+                 "--bootstrap-address", "10.10.10.30", "--description", "d")
+    assert result.exit_code == 0, result.output
+    assert run(FAKE_ENV, "subcloud", "update", "sc-fake", "--bootstrap-address", "10.10.10.31").exit_code == 0
+    assert run(FAKE_ENV, "subcloud", "update", "sc-fake", "--bmc-password", "other").exit_code == 0
+    assert run(FAKE_ENV, "subcloud", "unmanage", "sc-fake", "--migrate").exit_code == 0
+
+    multipart, address_only, password_only, migrate = requests
+    assert multipart.headers["content-type"].startswith("multipart/form-data")
+    parts = _multipart_parts(multipart)
+    assert parts == {"description": b"d", "bootstrap_address": b"10.10.10.30",
+                     "bmc_password": base64.b64encode(b"bmc-pw"), "install_values": install.read_bytes(),
+                     "bootstrap_values": bootstrap.read_bytes()}
+    assert json.loads(address_only.content) == {"bootstrap_address": "10.10.10.31"}
+    assert json.loads(password_only.content) == {"bmc_password": base64.b64encode(b"other").decode()}
+    assert json.loads(migrate.content) == {"management-state": "unmanaged", "migrate": "true"}
+
+
+def test_subcloud_update_with_install_values_and_no_bmc_password_is_a_usage_error(
+    fake: FakeSite, tmp_path: Path
+) -> None:
+    install = write_yaml(tmp_path / "install.yaml", {"bmc_address": "10.0.0.9"})
+    result = run(FAKE_ENV, "subcloud", "update", "sc-fake", "--install-values", str(install))
+    assert result.exit_code == 2
+    assert "--bmc-password" in result.stderr
+    assert fake.requests == []
+
+
 def test_subcloud_update_without_changes_is_a_usage_error(fake: FakeSite) -> None:
     result = run(FAKE_ENV, "subcloud", "update", "sc-fake")
     assert result.exit_code == 2
@@ -940,6 +983,41 @@ def test_subcloud_move_to_another_group_and_rename(dcman: Operator) -> None:
     dcman.delete_subcloud(new_name)
     dcman.ok("subcloud-group", "delete", first)
     dcman.ok("subcloud-group", "delete", second)
+
+
+def test_subcloud_rehome_data_install_values_and_migrate_mark_through_the_cli(dcman: Operator) -> None:
+    name = unique("sc")
+    dcman.add_subcloud(name)
+    dcman.wait_until_settled(name)
+    mark_deployed(dcman.site, name)
+
+    # the bootstrap address needs rehome data first; the values bring it
+    assert_clean_error(dcman("subcloud", "update", name, "--bootstrap-address", "10.10.10.40"), "rehome data")
+    values = dict(bootstrap_values(name), admin_password="Adm1n-secret")
+    bootstrap = write_yaml(dcman.tmp_path / "rehome.yaml", values)
+    updated = dcman.json("subcloud", "update", name, "--bootstrap-values", str(bootstrap),
+                         "--bootstrap-address", "10.10.10.40")
+    saved = json.loads(updated["rehome_data"])["saved_payload"]
+    assert saved == {**{k: v for k, v in values.items() if k != "admin_password"}, "bootstrap-address": "10.10.10.40"}
+
+    # install values: stored and shown without the BMC password; bad ones are refused
+    install = write_yaml(dcman.tmp_path / "install.yaml", {
+        "bootstrap_interface": "eno1", "bootstrap_address": "10.10.10.12", "bootstrap_address_prefix": 24,
+        "install_type": 3, "bmc_username": "root", "bmc_address": "10.10.10.20"})
+    shown = dcman.json("subcloud", "update", name, "--install-values", str(install), "--bmc-password", "Bmc-pw-1")
+    assert shown["data_install"]["bmc_address"] == "10.10.10.20"
+    assert "bmc_password" not in shown["data_install"] and "Bmc-pw-1" not in json.dumps(shown)
+    bad = write_yaml(dcman.tmp_path / "bad-install.yaml", {"install_type": 9})
+    assert_clean_error(dcman("subcloud", "update", name, "--install-values", str(bad), "--bmc-password", "x"),
+                       "install value")
+
+    # unmanage --migrate marks it rehome-pending; managing it again completes it
+    dcman.ok("subcloud", "manage", name, "--force")
+    marked = dcman.json("subcloud", "unmanage", name, "--migrate")
+    assert (marked["management-state"], marked["deploy-status"]) == ("unmanaged", "rehome-pending")
+    assert dcman.json("subcloud", "manage", name, "--force")["deploy-status"] == "complete"
+    dcman.ok("subcloud", "unmanage", name)
+    dcman.delete_subcloud(name)
 
 
 def test_subcloud_manage_of_an_offline_subcloud_is_refused(dcman: Operator) -> None:

@@ -30,3 +30,22 @@ async def test_nul_in_an_upload_is_refused_and_nothing_is_added(api, form):
     response = await api.post("/v1.0/subclouds", data=data, files=files)
     assert response.status_code == 400 and "NUL" in response.json()["error_message"]["faultstring"]
     assert await api.subclouds() == []
+
+
+@pytest.mark.parametrize("part", ["install_values", "bootstrap_values"])
+async def test_nul_in_an_update_upload_is_refused_and_nothing_changes(api, part):
+    await api.add_subcloud("nul2")
+    before = (await api.get("/v1.0/subclouds/nul2")).json()
+    response = await api.patch("/v1.0/subclouds/nul2", data={"bootstrap_address": "10.10.10.30"},
+                               files={part: ("v.yaml", b"name: \"a\\0b\"\n", "application/x-yaml")})
+    assert response.status_code == 400, response.text
+    assert "NUL" in response.json()["error_message"]["faultstring"]
+    assert (await api.get("/v1.0/subclouds/nul2")).json() == before
+
+
+@pytest.mark.parametrize("values", [[1, 2], "[", {"install_type": {"deep": [None]}}, {"bmc_password": 7}])
+async def test_odd_install_values_in_a_json_update_are_refused(api, values):
+    await api.add_subcloud("odd1")
+    response = await api.patch("/v1.0/subclouds/odd1", json={"install_values": values})
+    assert response.status_code == 400, response.text
+    assert (await api.get("/v1.0/subclouds/odd1")).json()["data_install"] is None

@@ -1162,3 +1162,289 @@ async def test_a_reader_may_not_add_update_or_delete(api: Api) -> None:
                                  headers=reader), 403, "reader")
     assert_error(await api.delete(url("edge1"), headers=reader), 403, "reader")
     await assert_unchanged(api, before)
+
+
+# ---------------------------------------------------------------------------------------------
+# update: install values, BMC password, rehome data, migrate mark, network fields (§2.6, §2.2)
+# ---------------------------------------------------------------------------------------------
+
+PEER_SITE = {"User-Agent": "dcmanager/1.0"}  # how a peer site's requests are told apart (§2.6)
+
+
+def yaml_part(text: str, name: str = "values.yaml") -> tuple[str, bytes, str]:
+    return (name, text.encode(), "application/x-yaml")
+
+
+async def stored_bmc_password(api: Api, name: str) -> str | None:
+    """The BMC password the deploy would hand to the installer, decrypted from its column."""
+    from sqlalchemy import select
+
+    from dcman.db.tables import subclouds
+
+    async with api.ctx.engine.connect() as conn:
+        token = (await conn.execute(select(subclouds.c.bmc_password).where(subclouds.c.name == name))).scalar_one()
+    return None if token is None else api.ctx.secrets.decrypt(token)
+
+
+async def shown_everywhere(api: Api, name: str) -> dict[str, Any]:
+    """The subcloud as GET /subclouds/{sc} shows it, after checking /detail shows the same and
+    that neither answer carries a password."""
+    plain, detail = await api.get(url(name)), await api.get(url(name) + "/detail")
+    assert plain.status_code == detail.status_code == 200, (plain.text, detail.text)
+    for response in (plain, detail):
+        assert_no_secret(response.text)
+        assert "bmc_password" not in response.text
+    shown = plain.json()
+    assert {k: v for k, v in detail.json().items() if k in shown} == shown
+    return shown
+
+
+def saved_payload(subcloud: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    assert subcloud["rehome_data"], subcloud
+    return json.loads(subcloud["rehome_data"])["saved_payload"]
+
+
+async def test_update_install_values_by_multipart_as_the_dcmanager_client_sends_them(api: Api) -> None:
+    # `dcmanager subcloud update --install-values F --bmc-password P`: a file part and a base64 field.
+    await deployed(api, "edge1", availability_status="offline")
+    response = await api.patch(url("edge1"), data={"bmc_password": BMC_PASSWORD_B64},
+                               files={"install_values": yaml_part(install_values(bmc_password=None, install_type=5))})
+    assert response.status_code == 200, response.text
+    stored = await shown_everywhere(api, "edge1")
+    assert stored == response.json()
+    assert stored["data_install"]["install_type"] == 5
+    assert stored["data_install"]["bmc_address"] == "10.10.10.20"
+    assert stored["data_install"]["software_version"] == stored["software-version"]
+    assert await stored_bmc_password(api, "edge1") == BMC_PASSWORD
+
+
+async def test_update_install_values_as_a_json_object(api: Api) -> None:
+    await api.add_subcloud("edge1", install_values=install_values())
+    values = yaml.safe_load(install_values(bmc_address="10.10.10.21", hw_settle="5"))
+    answer = await patch_ok(api, "edge1", {"install_values": values})
+    stored = await shown_everywhere(api, "edge1")
+    assert stored == answer
+    assert (stored["data_install"]["bmc_address"], stored["data_install"]["hw_settle"]) == ("10.10.10.21", 5)
+    assert await stored_bmc_password(api, "edge1") == BMC_PASSWORD
+
+
+async def test_update_bmc_password_alone_applies_to_the_stored_install_values(api: Api) -> None:
+    await api.add_subcloud("edge1", install_values=install_values())
+    before = await show(api, "edge1")
+    new_password = "Another-Bmc-7"
+    await patch_ok(api, "edge1", {"bmc_password": base64.b64encode(new_password.encode()).decode()})
+    stored = await shown_everywhere(api, "edge1")
+    assert stored["data_install"] == before["data_install"]
+    assert await stored_bmc_password(api, "edge1") == new_password
+
+
+async def test_update_bmc_password_refused_for_a_subcloud_without_install_values(api: Api) -> None:
+    await api.add_subcloud("edge1")
+    await patch_refused(api, "edge1", {"bmc_password": BMC_PASSWORD_B64}, 400, "install_values")
+    assert await stored_bmc_password(api, "edge1") is None
+
+
+@pytest.mark.parametrize(("part", "word"), [
+    ("bootstrap_interface: [eno1\n", "not valid YAML"),
+    ("- not\n- a mapping\n", "mapping"),
+    (install_values(install_type=9), "install_type"),
+    (install_values(bmc_password="not base64!"), "base64"),
+    (install_values(bmc_password=None), "bmc_password"),
+    (install_values(bmc_address=None), "bmc_address"),
+    (install_values(software_version="22.12"), "software_version"),
+    (install_values(persistent_size=100), "persistent_size"),
+], ids=["bad-yaml", "not-a-mapping", "install-type-9", "bmc-password-not-base64", "bmc-password-missing",
+        "bmc-address-missing", "other-release", "persistent-size-small"])
+async def test_update_refused_for_bad_install_values(api: Api, part: str, word: str) -> None:
+    await api.add_subcloud("edge1", install_values=install_values())
+    before = await snapshot(api)
+    response = await api.patch(url("edge1"), data={"description": "changed"},
+                               files={"install_values": yaml_part(part)})
+    assert_error(response, 400, word)
+    await assert_unchanged(api, before)
+    assert await stored_bmc_password(api, "edge1") == BMC_PASSWORD
+
+
+async def test_update_install_values_of_a_secondary_copy_from_its_peer_site_skip_the_checks(api: Api) -> None:
+    # §2.6: the primary site checked them; a local update of the same copy is checked as usual.
+    await api.add_subcloud("edge1")
+    await api.set_state("edge1", deploy_status="secondary")
+    unusual = install_values(install_type=9)
+    await patch_refused(api, "edge1", {"install_values": unusual}, 400, "install_type")
+    response = await api.patch(url("edge1"), json={"install_values": unusual}, headers={**api.headers, **PEER_SITE})
+    assert response.status_code == 200, response.text
+    stored = await shown_everywhere(api, "edge1")
+    assert stored["data_install"]["install_type"] == 9
+    assert await stored_bmc_password(api, "edge1") == BMC_PASSWORD
+
+
+async def test_update_bootstrap_values_save_the_rehome_payload_without_secrets(api: Api) -> None:
+    await deployed(api, "edge1")
+    values = bootstrap_values("edge1", sysadmin_password=SYSADMIN_PASSWORD, ansible_ssh_pass=SYSADMIN_PASSWORD,
+                              ansible_become_pass=SYSADMIN_PASSWORD, admin_password=SYSADMIN_PASSWORD)
+    response = await api.patch(url("edge1"), files={"bootstrap_values": yaml_part(yaml.safe_dump(values))})
+    assert response.status_code == 200, response.text
+    stored = await shown_everywhere(api, "edge1")
+    assert stored == response.json()
+    assert SYSADMIN_PASSWORD not in stored["rehome_data"]
+    secrets = ("sysadmin_password", "ansible_ssh_pass", "ansible_become_pass", "admin_password")
+    assert saved_payload(stored) == {k: v for k, v in values.items() if k not in secrets}
+
+
+async def test_update_bootstrap_values_and_address_then_new_values_keep_the_address(api: Api) -> None:
+    await deployed(api, "edge1")
+    first = bootstrap_values("edge1")
+    await patch_ok(api, "edge1", {"bootstrap_values": yaml.safe_dump(first), "bootstrap_address": "10.10.10.30"})
+    assert saved_payload(await shown_everywhere(api, "edge1")) == {**first, "bootstrap-address": "10.10.10.30"}
+    second = bootstrap_values("edge1", external_oam_floating_address="10.10.10.13")
+    response = await api.patch(url("edge1"), files={"bootstrap_values": yaml_part(yaml.safe_dump(second))})
+    assert response.status_code == 200, response.text
+    assert saved_payload(await shown_everywhere(api, "edge1")) == {**second, "bootstrap-address": "10.10.10.30"}
+
+
+async def test_update_bootstrap_address_into_existing_rehome_data(api: Api) -> None:
+    await deployed(api, "edge1")
+    await patch_ok(api, "edge1", {"bootstrap_values": bootstrap_values("edge1")})
+    response = await api.patch(url("edge1"), files={"bootstrap_address": (None, "fd00:0:0::12")})
+    assert response.status_code == 200, response.text
+    assert saved_payload(await shown_everywhere(api, "edge1"))["bootstrap-address"] == "fd00::12"
+
+
+async def test_update_bootstrap_address_refused_without_rehome_data(api: Api) -> None:
+    await deployed(api, "edge1")
+    fault = await patch_refused(api, "edge1", {"description": "moved", "bootstrap_address": "10.10.10.30"},
+                                422, "rehome data", "bootstrap_values")
+    assert "edge1" in fault
+    assert (await show(api, "edge1"))["rehome_data"] is None
+
+
+@pytest.mark.parametrize("address", ["", "10.10.10.300", "10.10.10.0/24", 7])
+async def test_update_refused_for_a_bad_bootstrap_address(api: Api, address: Any) -> None:
+    await deployed(api, "edge1")
+    await patch_ok(api, "edge1", {"bootstrap_values": bootstrap_values("edge1")})
+    await patch_refused(api, "edge1", {"bootstrap_address": address}, 400, "bootstrap_address")
+
+
+@pytest.mark.parametrize(("text", "word"), [("name: [edge1\n", "not valid YAML"), ("just text\n", "mapping"),
+                                            ("a: &x 1\nb: *x\n", "aliases")])
+async def test_update_refused_for_bad_bootstrap_values(api: Api, text: str, word: str) -> None:
+    await deployed(api, "edge1")
+    before = await snapshot(api)
+    response = await api.patch(url("edge1"), files={"bootstrap_values": yaml_part(text),
+                                                    "bootstrap_address": (None, "10.10.10.30")})
+    assert_error(response, 400, word)
+    await assert_unchanged(api, before)
+
+
+async def test_unmanage_with_migrate_marks_the_subcloud_rehome_pending(api: Api) -> None:
+    # `dcmanager subcloud unmanage --migrate`; unmanaging a rehome-pending subcloud resets dc-cert too (§2.4).
+    await deployed(api, "edge1", management_state="managed")
+    await set_endpoint_status(api, "edge1", "dc-cert", "in-sync")
+    response = await api.patch(url("edge1"), files={"management-state": (None, "unmanaged"),
+                                                    "migrate": (None, "true")})
+    assert response.status_code == 200, response.text
+    stored = await shown_everywhere(api, "edge1")
+    assert stored == response.json()
+    assert (stored["management-state"], stored["deploy-status"]) == ("unmanaged", "rehome-pending")
+    assert set(endpoint_map(stored).values()) == {"unknown"}
+    # Managing it again ends the mark (§2.4 rule 6).
+    assert (await patch_ok(api, "edge1", {"management-state": "managed"}))["deploy-status"] == "complete"
+
+
+@pytest.mark.parametrize("migrate", [True, "true"])
+async def test_migrate_marks_an_unmanaged_complete_subcloud(api: Api, migrate: Any) -> None:
+    await deployed(api, "edge1", availability_status="offline")
+    answer = await patch_ok(api, "edge1", {"migrate": migrate})
+    assert answer["deploy-status"] == (await show(api, "edge1"))["deploy-status"] == "rehome-pending"
+
+
+@pytest.mark.parametrize("deploy_status", ["create-complete", "bootstrap-failed", "rehome-failed"])
+async def test_migrate_refused_until_the_deploy_is_complete(api: Api, deploy_status: str) -> None:
+    await deployed(api, "edge1", deploy_status=deploy_status, availability_status="offline")
+    await patch_refused(api, "edge1", {"migrate": "true"}, 400, "complete", deploy_status)
+
+
+async def test_migrate_refused_while_managed(api: Api) -> None:
+    await deployed(api, "edge1", management_state="managed")
+    await patch_refused(api, "edge1", {"migrate": "true", "description": "moving"}, 400, "unmanaged")
+
+
+async def test_migrate_refused_when_managing_in_the_same_request(api: Api) -> None:
+    await deployed(api, "edge1")
+    await patch_refused(api, "edge1", {"management-state": "managed", "migrate": "true"}, 400, "unmanaged")
+
+
+@pytest.mark.parametrize(("body", "status", "word"), [
+    ({"migrate": "false"}, 400, "nothing to update"),
+    ({"migrate": "yes"}, 400, "true or false"),
+])
+async def test_migrate_false_alone_or_not_a_boolean_is_refused(api: Api, body: dict[str, Any], status: int,
+                                                                word: str) -> None:
+    await deployed(api, "edge1", availability_status="offline")
+    await patch_refused(api, "edge1", body, status, word)
+
+
+@pytest.mark.parametrize("field", ["management_subnet", "management_gateway_ip", "management_start_ip",
+                                   "management_end_ip"])
+async def test_network_reconfiguration_is_refused_as_not_supported(api: Api, field: str) -> None:
+    await deployed(api, "edge1", availability_status="offline")
+    body = {field: "192.168.200.2", "bootstrap_address": "10.10.10.30",
+            "sysadmin_password": SYSADMIN_PASSWORD_B64}
+    fault = await patch_refused(api, "edge1", body, 400, "network reconfiguration", "not supported", field)
+    assert fault.count(".") >= 1 and "sysadmin_password" not in fault
+
+
+async def test_the_unknown_field_error_lists_the_new_fields(api: Api) -> None:
+    await api.add_subcloud("edge1")
+    fault = await patch_refused(api, "edge1", {"bogus": 1}, 400, "bogus")
+    for field in ("install_values", "bmc_password", "bootstrap_values", "bootstrap_address", "migrate"):
+        assert field in fault
+
+
+async def _member_of_a_new_peer_group(api: Api, priority: int = 0) -> tuple[int, int]:
+    """edge1, deployed, unmanaged, in a peer group led here and associated with a peer whose copy is in sync:
+    (peer group id, association id)."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import insert, update
+
+    from dcman.db.tables import peer_group_associations, subcloud_peer_groups, system_peers
+
+    group = await api.post("/v1.0/subcloud-peer-groups", json={"peer-group-name": "pg1"})
+    assert group.status_code == 200, group.text
+    group_id = group.json()["id"]
+    await deployed(api, "edge1", management_state="managed")
+    assert (await api.patch(url("edge1"), json={"peer_group": "pg1"})).status_code == 200
+    await api.set_state("edge1", management_state="unmanaged")  # as before a migration
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    async with api.ctx.engine.begin() as conn:
+        peer_id = (await conn.execute(insert(system_peers).values(
+            peer_uuid="ac62f555-9386-42f1-b3a1-51ecb709409d", peer_name="site2",
+            manager_endpoint="http://127.0.0.1:1/v3", manager_username="admin", manager_password="x",
+            peer_controller_gateway_address="127.0.0.1", administrative_state="enabled",
+            heartbeat_interval=60, heartbeat_failure_threshold=3, heartbeat_failure_policy="alarm",
+            heartbeat_maintenance_timeout=600, availability_state="available", heartbeat_failures=0,
+            created_at=now))).inserted_primary_key[0]
+        association_id = (await conn.execute(insert(peer_group_associations).values(
+            peer_group_id=group_id, system_peer_id=peer_id, peer_group_priority=1, association_type="primary",
+            sync_status="in-sync", created_at=now))).inserted_primary_key[0]
+        await conn.execute(update(subcloud_peer_groups).where(subcloud_peer_groups.c.id == group_id)
+                           .values(group_priority=priority))
+    return group_id, association_id
+
+
+async def test_new_rehome_data_of_a_peer_group_member_puts_its_association_out_of_sync(api: Api) -> None:
+    _, association_id = await _member_of_a_new_peer_group(api)
+    await patch_ok(api, "edge1", {"bootstrap_values": bootstrap_values("edge1"), "bootstrap_address": "10.10.10.31"})
+    assert saved_payload(await show(api, "edge1"))["bootstrap-address"] == "10.10.10.31"
+    association = (await api.get(f"/v1.0/peer-group-associations/{association_id}")).json()
+    assert association["sync-status"] == "out-of-sync"
+
+
+@pytest.mark.parametrize("body", [{"bootstrap_address": "10.10.10.31"}, {"migrate": "true"},
+                                  {"install_values": install_values()}], ids=["address", "migrate", "install"])
+async def test_the_new_fields_follow_the_peer_group_guard(api: Api, body: dict[str, Any]) -> None:
+    await _member_of_a_new_peer_group(api, priority=1)
+    await patch_refused(api, "edge1", body, 400, "priority is 0")

@@ -46,7 +46,20 @@ UPDATE_SCHEMA = {
         "management-state": {"type": "string", "enum": ["managed", "unmanaged"]},
         "force": {"type": ["string", "boolean"]},
         "peer_group": {"type": ["string", "integer"]},
+        "install_values": {"type": ["object", "string"], "description": "YAML text or an object; §2.2 rules"},
+        "bmc_password": {"type": "string", "description": "base64"},
+        "bootstrap_values": {"type": ["object", "string"], "description": "YAML text or an object"},
+        "bootstrap_address": {"type": "string"},
+        "migrate": {"type": ["string", "boolean"], "enum": ["true", "false", True, False]},
     },
+}
+# The dcmanager client's `subcloud update` sends multipart, with the YAML files as file parts.
+UPDATE_FORM_SCHEMA = {
+    "type": "object",
+    "properties": {**UPDATE_SCHEMA["properties"], "install_values": _FILE, "bootstrap_values": _FILE,
+                   "group_id": {"type": "string"}, "peer_group": {"type": "string"},
+                   "force": {"type": "string", "enum": ["true", "false"]},
+                   "migrate": {"type": "string", "enum": ["true", "false"]}},
 }
 
 
@@ -90,7 +103,8 @@ async def show_subcloud_detail(subcloud_ref: str, ctx: SiteContext = Depends(sit
 
 
 @router.patch("/subclouds/{subcloud_ref}", openapi_extra={"requestBody": {
-    "required": True, "content": {"application/json": {"schema": UPDATE_SCHEMA}}}})
+    "required": True, "content": {"application/json": {"schema": UPDATE_SCHEMA},
+                                  "multipart/form-data": {"schema": UPDATE_FORM_SCHEMA}}}})
 async def update_subcloud(subcloud_ref: str, request: Request, ctx: SiteContext = Depends(site_context),
                           peer: bool = Depends(from_peer)) -> dict[str, Any]:
     view = await subclouds.update_subcloud(ctx, subcloud_ref, await read_body(request), from_peer=peer)

@@ -338,6 +338,18 @@ def errors(subcloud_ref: str) -> None:
 @click.option("--group", help="Name or ID of the subcloud's new group.")
 @click.option("--name", help="New name of the subcloud.")
 @click.option("--peer-group", help="Name or ID of the subcloud peer group to join, or none to leave it.")
+@click.option("--install-values", type=FILE, help="YAML file with the parameters of the subcloud's remote install.")
+@click.option(
+    "--bmc-password",
+    help="BMC password of the subcloud; with --install-values (asked for on a terminal when omitted), "
+    "or alone to replace the stored one.",
+)
+@click.option(
+    "--bootstrap-values",
+    type=FILE,
+    help="YAML file with the bootstrap values a peer site needs to take the subcloud over (rehome data).",
+)
+@click.option("--bootstrap-address", help="Bootstrap address saved in the subcloud's rehome data.")
 @format_option
 def update(
     subcloud_ref: str,
@@ -346,9 +358,13 @@ def update(
     group: str | None,
     name: str | None,
     peer_group: str | None,
+    install_values: Path | None,
+    bmc_password: str | None,
+    bootstrap_values: Path | None,
+    bootstrap_address: str | None,
     output_format: str,
 ) -> None:
-    """Update the attributes of a subcloud."""
+    """Update the attributes, install values or rehome data of a subcloud."""
     body = {
         key: value
         for key, value in (
@@ -357,13 +373,29 @@ def update(
             ("group_id", group),
             ("name", name),
             ("peer_group", peer_group),
+            ("bootstrap_address", bootstrap_address),
         )
         if value is not None
     }
-    if not body:
+    if install_values is not None:  # as the dcmanager client: the BMC password goes with the values
+        bmc_password = _secret(bmc_password, "--bmc-password", "BMC password")
+    if bmc_password is not None:
+        body["bmc_password"] = b64(bmc_password)
+    files = {
+        part: read_part(path)
+        for part, path in (("install_values", install_values), ("bootstrap_values", bootstrap_values))
+        if path is not None
+    }
+    if not body and not files:
         raise click.UsageError(
-            "Nothing to update: give --description, --location, --group, --name or --peer-group."
+            "Nothing to update: give --description, --location, --group, --name, --peer-group, "
+            "--install-values, --bmc-password, --bootstrap-values or --bootstrap-address."
         )
+    if files:  # multipart, as the dcmanager client sends files
+        path = f"/subclouds/{ref_path(subcloud_ref)}"
+        answer = get_client().patch(path, data=body, files=files)
+        show_subcloud(SiteClient.expect_object(answer, "PATCH", path), output_format)
+        return
     _patch_and_show(subcloud_ref, body, output_format)
 
 
@@ -385,10 +417,18 @@ def manage(subcloud_ref: str, force: bool, output_format: str) -> None:
 
 @subcloud.command("unmanage")
 @click.argument("subcloud_ref", metavar="SUBCLOUD")
+@click.option(
+    "--migrate",
+    is_flag=True,
+    help="Also mark the subcloud rehome-pending for an upcoming migration (its deploy must be complete).",
+)
 @format_option
-def unmanage(subcloud_ref: str, output_format: str) -> None:
+def unmanage(subcloud_ref: str, migrate: bool, output_format: str) -> None:
     """Unmanage a subcloud."""
-    _patch_and_show(subcloud_ref, {"management-state": "unmanaged"}, output_format)
+    body = {"management-state": "unmanaged"}
+    if migrate:
+        body["migrate"] = "true"
+    _patch_and_show(subcloud_ref, body, output_format)
 
 
 @subcloud.command("delete")

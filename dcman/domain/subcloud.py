@@ -11,7 +11,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Mapping
 
 from dcman.domain.errors import Conflict, InvalidInput, StateRefused
 from dcman.domain.peer_groups import SubcloudPeerGroup
@@ -24,6 +24,13 @@ from dcman.domain.states import (
 )
 
 NO_ERRORS = "No errors present"
+# Bootstrap values that are secrets: never stored with the values, nor in the rehome data a
+# peer site receives (dcman keeps the admin password nowhere; the reference base64-encodes it).
+BOOTSTRAP_SECRET_KEYS = ("sysadmin_password", "ansible_ssh_pass", "ansible_become_pass", "admin_password")
+# Update fields that ask for a network reconfiguration (§2.6), which needs an agent phase dcman lacks.
+NETWORK_RECONFIGURATION_FIELDS = ("management_subnet", "management_gateway_ip", "management_start_ip",
+                                  "management_end_ip")
+SECONDARY_STATES = (DeployStatus.SECONDARY, DeployStatus.SECONDARY_FAILED)
 RESERVED_REGION_NAMES = ("RegionOne", "SystemController")
 MAX_TEXT = 255
 
@@ -288,6 +295,50 @@ def check_update_in_peer_group(subcloud: Subcloud, group: SubcloudPeerGroup | No
                            "updated only where the group's priority is 0 and this site is the group's leader.")
 
 
+def stored_bootstrap_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Bootstrap values as dcman keeps them: without their secrets."""
+    return {str(k): v for k, v in values.items() if k not in BOOTSTRAP_SECRET_KEYS}
+
+
+def rehome_data(values: Mapping[str, Any], bootstrap_address: str | None) -> str:
+    """The rehome data a peer site needs to take the subcloud over: its bootstrap values
+    without secrets, and its bootstrap address (geo-redundancy §3)."""
+    return json.dumps({"saved_payload": {**stored_bootstrap_values(values), "bootstrap-address": bootstrap_address}},
+                      default=str)
+
+
+def _rehome_document(text: str | None) -> dict[str, Any] | None:
+    """Stored rehome data as a dict holding a `saved_payload` dict, or None when there is none."""
+    try:
+        document = json.loads(text) if text else None
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or not isinstance(document.get("saved_payload"), dict):
+        return None
+    return document
+
+
+def updated_rehome_data(subcloud: Subcloud, current: str | None, values: Mapping[str, Any] | None,
+                        bootstrap_address: str | None) -> str | None:
+    """§2.6 `bootstrap_values` / `bootstrap_address` in an update: new values replace the saved
+    payload (keeping its bootstrap address); an address needs rehome data to go into. `current`
+    is the subcloud's rehome data as the update leaves it so far. None: nothing to change."""
+    if values is None and bootstrap_address is None:
+        return None
+    document = _rehome_document(current)
+    if values is not None:
+        saved_address = document["saved_payload"].get("bootstrap-address") if document else None
+        document = {**(document or {}), "saved_payload": stored_bootstrap_values(values)}
+        if saved_address is not None:
+            document["saved_payload"]["bootstrap-address"] = saved_address
+    if bootstrap_address is not None:
+        if document is None:
+            raise StateRefused(f"Subcloud {subcloud.name} has no rehome data to store a bootstrap_address in; "
+                               "send bootstrap_values first, or with it.")
+        document["saved_payload"]["bootstrap-address"] = bootstrap_address
+    return json.dumps(document, default=str)
+
+
 def rehome_data_on_join(subcloud: Subcloud) -> str | None:
     """What the peer site needs to take the subcloud over, saved when it joins a group
     (unless already saved): its stored bootstrap values (no secrets) and bootstrap address."""
@@ -299,5 +350,32 @@ def rehome_data_on_join(subcloud: Subcloud) -> str | None:
         payload = {}
     if not isinstance(payload, dict):
         payload = {}
-    payload["bootstrap-address"] = subcloud.bootstrap_address
-    return json.dumps({"saved_payload": payload}, default=str)
+    return rehome_data(payload, subcloud.bootstrap_address)
+
+
+# --- update-only rules (§2.6) ------------------------------------------------------------------
+
+
+def refuse_network_reconfiguration(fields: Any) -> None:
+    """Network reconfiguration runs an update playbook on the subcloud; the agent protocol has
+    no such phase, so it is refused with one sentence rather than as unknown fields."""
+    asked = [f for f in NETWORK_RECONFIGURATION_FIELDS if f in fields]
+    if asked:
+        raise InvalidInput(f"Network reconfiguration ({', '.join(asked)}) is not supported by dcman; "
+                           "redeploy the subcloud with new bootstrap values instead.")
+
+
+def check_migrate_flag(subcloud: Subcloud, migrate: Any, management_target: str | None,
+                       from_peer: bool = False) -> dict[str, str]:
+    """`migrate=true` (`subcloud unmanage --migrate`): mark a deployed subcloud `rehome-pending`
+    for a coming migration. It must be or become unmanaged; a peer site may mark any state."""
+    if not parse_bool("migrate", migrate) or subcloud.deploy_status == DeployStatus.REHOME_PENDING:
+        return {}
+    state = management_target if management_target is not None else subcloud.management_state
+    if state != ManagementState.UNMANAGED:
+        raise InvalidInput(f"Subcloud {subcloud.name} must be unmanaged, or unmanaged in the same request, "
+                           f"to be marked {DeployStatus.REHOME_PENDING} for migration.")
+    if subcloud.deploy_status != DeployStatus.COMPLETE and not from_peer:
+        raise InvalidInput(f"Subcloud {subcloud.name} can be marked {DeployStatus.REHOME_PENDING} only when its "
+                           f"deploy status is complete (it is {subcloud.deploy_status}).")
+    return {"deploy_status": DeployStatus.REHOME_PENDING.value}

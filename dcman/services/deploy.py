@@ -21,13 +21,12 @@ from dcman.domain.deploy import (
     resume_plan,
 )
 from dcman.domain.errors import InvalidInput
-from dcman.domain.install_values import INSTALL_SECRET_KEYS, validate_install_values
 from dcman.domain.network import validate_bootstrap_network
 from dcman.domain.states import DeployStatus
-from dcman.domain.subcloud import NO_ERRORS, Subcloud, validate_release
+from dcman.domain.subcloud import NO_ERRORS, Subcloud, stored_bootstrap_values, validate_release
 from dcman.services.context import SiteContext
 from dcman.services.forms import as_text, decode_password, parse_yaml_mapping
-from dcman.services.subclouds import BOOTSTRAP_SECRET_KEYS, SubcloudView, _require, _view, add_subcloud
+from dcman.services.subclouds import SubcloudView, _require, _view, add_subcloud, install_columns
 
 
 async def create(ctx: SiteContext, form: Mapping[str, Any]) -> SubcloudView:
@@ -65,10 +64,7 @@ def _install(ctx: SiteContext, subcloud: Subcloud, form: Mapping[str, Any]) -> d
     release = validate_release(form.get("release") or subcloud.software_version)
     if form.get("bmc_password") is not None:
         values["bmc_password"] = form["bmc_password"]
-    values = validate_install_values(values, release)
-    bmc_password = decode_password("bmc_password", values["bmc_password"])
-    return {"data_install": json.dumps({k: v for k, v in values.items() if k not in INSTALL_SECRET_KEYS}),
-            "bmc_password": ctx.secrets.encrypt(bmc_password), "software_version": release}
+    return {**install_columns(ctx, values, release), "software_version": release}
 
 
 async def _bootstrap(ctx: SiteContext, conn: AsyncConnection, subcloud: Subcloud,
@@ -87,7 +83,7 @@ async def _bootstrap(ctx: SiteContext, conn: AsyncConnection, subcloud: Subcloud
     candidates = await repo.overlap_candidates(conn, network.management_start_ip, network.management_end_ip,
                                                str(values["external_oam_subnet"]).strip(), except_id=subcloud.id)
     validate_bootstrap_network(values, ctx.system_controller, candidates)
-    stored = {k: v for k, v in values.items() if k not in BOOTSTRAP_SECRET_KEYS}
+    stored = stored_bootstrap_values(values)
     changes.update(vars(network))
     changes.update(repo.network_keys(network.management_subnet, network.management_start_ip,
                                      network.management_end_ip))

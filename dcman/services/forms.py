@@ -48,6 +48,14 @@ def parse_yaml_mapping(field: str, data: Any) -> dict[str, Any] | None:
     return {str(key): value for key, value in loaded.items()}
 
 
+def parse_mapping(field: str, data: Any) -> dict[str, Any] | None:
+    """A mapping uploaded as a YAML file (multipart) or given as a JSON object (a JSON update body)."""
+    if isinstance(data, dict):
+        reject_nul(data)
+        return {str(key): value for key, value in data.items()}
+    return parse_yaml_mapping(field, data)
+
+
 def decode_password(field: str, value: Any) -> str:
     """Passwords travel base64-encoded, as the dcmanager client sends them."""
     if not isinstance(value, str) or not value:

@@ -1,4 +1,5 @@
-"""Subcloud use cases: add, show, list, update (manage, unmanage, rename, regroup), delete."""
+"""Subcloud use cases: add, show, list, update (manage, unmanage, rename, regroup, install and
+rehome data, migrate mark), delete."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ from dcman.domain.network import validate_bootstrap_network
 from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState
 from dcman.domain.subcloud import (
     NO_ERRORS,
+    SECONDARY_STATES,
     Subcloud,
+    check_migrate_flag,
     check_delete,
     endpoints_kept_on_unmanage,
     check_management_change,
@@ -32,7 +35,11 @@ from dcman.domain.subcloud import (
     check_join_peer_group,
     check_leave_peer_group,
     check_update_in_peer_group,
+    refuse_network_reconfiguration,
+    rehome_data,
     rehome_data_on_join,
+    stored_bootstrap_values,
+    updated_rehome_data,
     new_region_name,
     parse_bool,
     validate_region_name,
@@ -41,11 +48,10 @@ from dcman.domain.subcloud import (
     validate_text,
 )
 from dcman.services.context import SiteContext
-from dcman.services.forms import as_text, decode_password, parse_yaml_mapping
+from dcman.services.forms import as_text, decode_password, parse_mapping, parse_yaml_mapping
 
-# Bootstrap values that are secrets: kept only encrypted, never in the stored values.
-BOOTSTRAP_SECRET_KEYS = ("sysadmin_password", "ansible_ssh_pass", "ansible_become_pass", "admin_password")
 UPDATABLE_FIELDS = ("description", "location", "group_id", "name", "management-state", "force", "peer_group",
+                    "install_values", "bmc_password", "bootstrap_values", "bootstrap_address", "migrate",
                     "deploy_status")  # deploy_status: rehome-pending, from a peer site's migration only
 
 
@@ -98,13 +104,25 @@ async def list_subclouds(ctx: SiteContext, group_ref: str | None = None) -> list
     return [SubcloudView(s, statuses.get(s.id, [])) for s in subclouds]
 
 
-def _bootstrap_address(value: Any) -> str:
+def _bootstrap_address(value: Any, field: str = "bootstrap-address") -> str:
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInput("The bootstrap-address is required.")
+        raise InvalidInput(f"The {field} is required.")
     try:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:
-        raise InvalidInput(f"The bootstrap-address {value!r} is not a valid IP address.") from None
+        raise InvalidInput(f"The {field} {value!r} is not a valid IP address.") from None
+
+
+def install_columns(ctx: SiteContext, values: Mapping[str, Any], release: str, validate: bool = True) -> dict[str, Any]:
+    """Install values as stored: checked for `release` (§2.2) unless told not to, the BMC
+    password encrypted in its own column and never in data_install, which the API shows."""
+    if validate:
+        values = validate_install_values(values, release)
+    columns: dict[str, Any] = {
+        "data_install": json.dumps({k: v for k, v in values.items() if k not in INSTALL_SECRET_KEYS}, default=str)}
+    if values.get("bmc_password") is not None:
+        columns["bmc_password"] = ctx.secrets.encrypt(decode_password("bmc_password", values["bmc_password"]))
+    return columns
 
 
 def _secondary(form: Mapping[str, Any], from_peer: bool) -> bool:
@@ -142,14 +160,12 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
     release = validate_release(form.get("release"))
     description = validate_text("description", form.get("description") or "")
     location = validate_text("location", form.get("location") or "")
-    bmc_password = None
+    install_stored: dict[str, Any] = {"data_install": None, "bmc_password": None}
     if install is not None:
         if form.get("bmc_password") is not None:
             install["bmc_password"] = form["bmc_password"]
-        install = validate_install_values(install, release)
-        bmc_password = decode_password("bmc_password", install["bmc_password"])
-        install = {k: v for k, v in install.items() if k not in INSTALL_SECRET_KEYS}
-    stored_values = {k: v for k, v in values.items() if k not in BOOTSTRAP_SECRET_KEYS}
+        install_stored = install_columns(ctx, install, release)
+    stored_values = stored_bootstrap_values(values)
 
     try:
         async with ctx.engine.begin() as conn:
@@ -193,16 +209,15 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
                     "first_identity_sync_complete": False,
                     "rehomed": False,
                     "group_id": group_id,
-                    "data_install": json.dumps(install) if install is not None else None,
+                    "data_install": install_stored["data_install"],
                     "bootstrap_values": json.dumps(stored_values, default=str),
                     "bootstrap_address": bootstrap_address,
                     "deploy_config": deploy_config,
                     "deploy_plan": json.dumps(full_plan(install is not None, deploy_config is not None))
                     if run_phases and not secondary else None,
-                    "rehome_data": json.dumps({"saved_payload": {**stored_values, "bootstrap-address": bootstrap_address}},
-                                              default=str) if secondary else None,
+                    "rehome_data": rehome_data(values, bootstrap_address) if secondary else None,
                     "sysadmin_password": ctx.secrets.encrypt(sysadmin_password) if sysadmin_password else None,
-                    "bmc_password": ctx.secrets.encrypt(bmc_password) if bmc_password else None,
+                    "bmc_password": install_stored["bmc_password"],
                 },
             )
             view = await _view(conn, await _require(conn, str(subcloud_id)))
@@ -241,16 +256,50 @@ async def _peer_group_change(ctx: SiteContext, conn: AsyncConnection, subcloud: 
     return changes
 
 
+def _install_update(ctx: SiteContext, subcloud: Subcloud, body: Mapping[str, Any], from_peer: bool) -> dict[str, Any]:
+    """`install_values` and `bmc_password` (§2.6): checked as at add (§2.2) for the subcloud's
+    release, except a secondary copy's from its peer site, which checked them already. A BMC
+    password alone applies to the stored install values."""
+    values = parse_mapping("install_values", body.get("install_values"))
+    password = body.get("bmc_password")
+    if values is None:
+        if password is None:
+            return {}
+        if not subcloud.data_install:
+            raise InvalidInput(f"Subcloud {subcloud.name} has no install values for the bmc_password to apply to; "
+                               "send install_values with it.")
+        values = json.loads(subcloud.data_install)
+    if password is not None:
+        values["bmc_password"] = password
+    validate = not (subcloud.deploy_status in SECONDARY_STATES and from_peer)
+    return install_columns(ctx, values, subcloud.software_version, validate=validate)
+
+
+def _wants_something(body: Mapping[str, Any]) -> bool:
+    """Whether the update asks for any change: `force` only qualifies a manage, and
+    `migrate=false` asks nothing."""
+    given = [f for f in UPDATABLE_FIELDS if f != "force" and body.get(f) is not None]
+    if given == ["migrate"]:
+        return parse_bool("migrate", body["migrate"])
+    return bool(given)
+
+
 async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any], from_peer: bool = False) -> SubcloudView:
     """PATCH /subclouds/{ref}: every check passes before anything is written (§2.4, §2.6–2.8)."""
+    refuse_network_reconfiguration(body)
     unsupported = sorted(set(body) - set(UPDATABLE_FIELDS))
     if unsupported:
         raise InvalidInput(
             f"Cannot update {', '.join(unsupported)}; this site updates {', '.join(UPDATABLE_FIELDS)}."
         )
-    if not any(body.get(field) is not None for field in UPDATABLE_FIELDS if field != "force"):
+    if not _wants_something(body):
         raise InvalidInput("Nothing to update; give at least one of description, location, group_id, name, "
-                           "management-state, peer_group.")
+                           "management-state, peer_group, install_values, bmc_password, bootstrap_values, "
+                           "bootstrap_address, migrate.")
+    # What needs no database: parsed and checked before the transaction.
+    bootstrap_values = parse_mapping("bootstrap_values", body.get("bootstrap_values"))
+    bootstrap_address = None if body.get("bootstrap_address") is None else _bootstrap_address(
+        body["bootstrap_address"], "bootstrap_address")
     try:
         async with ctx.engine.begin() as conn:
             await repo.lock_subcloud_changes(conn)  # a rename checks every other name
@@ -269,13 +318,22 @@ async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any], f
                                                        from_peer=from_peer))
             elif body.get("force") is not None:
                 raise InvalidInput("force is only accepted together with management-state managed.")
+            if body.get("migrate") is not None:
+                changes.update(check_migrate_flag(subcloud, body["migrate"], changes.get("management_state"),
+                                                  from_peer))
             if body.get("deploy_status") is not None:
                 changes.update(check_peer_deploy_status(subcloud, body["deploy_status"], from_peer))
+            changes.update(_install_update(ctx, subcloud, body, from_peer))
             if body.get("peer_group") is not None:
                 changes.update(await _peer_group_change(ctx, conn, subcloud, body["peer_group"], from_peer))
             elif subcloud.peer_group_id is not None and not from_peer:  # the general guard (§6 rule 3)
                 group = await pg_repo.get_peer_group(conn, subcloud.peer_group_id)
                 check_update_in_peer_group(subcloud, group, ctx.site_uuid)
+            # After a join, which may have just saved the rehome data the new values go into.
+            rehome = updated_rehome_data(subcloud, changes.get("rehome_data", subcloud.rehome_data),
+                                         bootstrap_values, bootstrap_address)
+            if rehome is not None:
+                changes["rehome_data"] = rehome
             await repo.update_subcloud(conn, subcloud.id, changes)
             if not from_peer:  # the leader changed a protected subcloud: the peer's copy must follow
                 for group_id in {subcloud.peer_group_id, changes.get("peer_group_id")} - {None}:
@@ -283,7 +341,8 @@ async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any], f
             if "name" in changes:
                 await repo.rename_alarm_entities(conn, subcloud.id, subcloud.name, changes["name"])
             if changes.get("management_state") == ManagementState.UNMANAGED:
-                await audit_db.reset_endpoints(conn, [subcloud.id], keep=endpoints_kept_on_unmanage(subcloud.deploy_status))
+                deploy_status = changes.get("deploy_status", subcloud.deploy_status)
+                await audit_db.reset_endpoints(conn, [subcloud.id], keep=endpoints_kept_on_unmanage(deploy_status))
                 await repo.reset_alarm_summary(conn, subcloud.id)
             view = await _view(conn, await _require(conn, str(subcloud.id)))
     except IntegrityError:
