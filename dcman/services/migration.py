@@ -125,61 +125,74 @@ class Migrations:
             members = await pg_repo.subclouds_of_group(conn, group.id)
             peers = await _peers_of(conn, group.id)
         # Rehomed and complete: managed here once seen online (or given up after a timeout).
-        waiting = False
-        for s in members:
-            if s.deploy_status == DeployStatus.COMPLETE and s.rehomed and s.management_state == ManagementState.UNMANAGED:
-                if s.availability_status == AvailabilityStatus.ONLINE:
-                    async with ctx.engine.begin() as conn:
-                        await repo.update_subcloud(conn, s.id, {"management_state": ManagementState.MANAGED.value},
-                                                   only_if={"deploy_status": DeployStatus.COMPLETE.value})
-                    self.waiting_online.pop(s.id, None)
-                    log.info("subcloud %s rehomed and online: managed", s.name)
-                    ctx.subclouds_changed()
-                else:
-                    since = self.waiting_online.setdefault(s.id, time.monotonic())
-                    waiting = waiting or time.monotonic() - since < ONLINE_TIMEOUT_S
-        running = sum(1 for s in members if s.deploy_status in (DeployStatus.PRE_REHOME, DeployStatus.REHOMING))
-        room = group.max_subcloud_rehoming - running
-        available = [p for p in peers if p.availability_state == PeerAvailability.AVAILABLE]
-        for s in [s for s in members if is_queued(s)]:
-            if room <= 0:
-                break
-            problem = await self._release_on_peers(ctx, s, available)
+        # One transaction for all of them: the deploy drivers share the database's write lock.
+        rehomed = [s for s in members if s.deploy_status == DeployStatus.COMPLETE and s.rehomed
+                   and s.management_state == ManagementState.UNMANAGED]
+        online = [s for s in rehomed if s.availability_status == AvailabilityStatus.ONLINE]
+        if online:
             async with ctx.engine.begin() as conn:
-                if problem:
-                    await repo.update_subcloud(conn, s.id, {
-                        "deploy_status": DeployStatus.REHOME_PREP_FAILED.value, "deploy_plan": None,
-                        "error_description": problem[:2000]}, only_if={"deploy_status": s.deploy_status})
-                else:
-                    moved = await repo.update_subcloud(conn, s.id, {"deploy_status": DeployStatus.PRE_REHOME.value,
-                                                                    "deploy_progress": 0},
-                                                       only_if={"deploy_status": s.deploy_status})
-                    room -= 1 if moved else 0
+                for s in online:
+                    await repo.update_subcloud(conn, s.id, {"management_state": ManagementState.MANAGED.value},
+                                               only_if={"deploy_status": DeployStatus.COMPLETE.value})
+            for s in online:
+                self.waiting_online.pop(s.id, None)
+                log.info("subcloud %s rehomed and online: managed", s.name)
+            ctx.subclouds_changed()
+        waiting = self._still_waiting([s for s in rehomed if s.availability_status != AvailabilityStatus.ONLINE])
+        running = sum(1 for s in members if s.deploy_status in (DeployStatus.PRE_REHOME, DeployStatus.REHOMING))
+        room = max(0, group.max_subcloud_rehoming - running)
+        chosen = [s for s in members if is_queued(s)][:room]
+        if chosen:
+            available = [p for p in peers if p.availability_state == PeerAvailability.AVAILABLE]
+            problems = await self._release_on_peers(ctx, chosen, available)
+            async with ctx.engine.begin() as conn:
+                for s in chosen:
+                    if s.id in problems:
+                        await repo.update_subcloud(conn, s.id, {
+                            "deploy_status": DeployStatus.REHOME_PREP_FAILED.value, "deploy_plan": None,
+                            "error_description": problems[s.id][:2000]}, only_if={"deploy_status": s.deploy_status})
+                    else:
+                        await repo.update_subcloud(conn, s.id, {"deploy_status": DeployStatus.PRE_REHOME.value,
+                                                                "deploy_progress": 0},
+                                                   only_if={"deploy_status": s.deploy_status})
             ctx.deploy_wakeup.set()
         async with ctx.engine.connect() as conn:
             members = await pg_repo.subclouds_of_group(conn, group.id)
-        for s in members:  # rehomed during this round: the next round manages it
-            if s.deploy_status == DeployStatus.COMPLETE and s.rehomed and s.management_state == ManagementState.UNMANAGED:
-                since = self.waiting_online.setdefault(s.id, time.monotonic())
-                waiting = waiting or time.monotonic() - since < ONLINE_TIMEOUT_S
+        # Rehomed during this round: the next round manages it.
+        waiting = self._still_waiting([s for s in members if s.deploy_status == DeployStatus.COMPLETE and s.rehomed
+                                       and s.management_state == ManagementState.UNMANAGED]) or waiting
         if not migration_finished(members) or waiting:
             return True
         await self._complete(ctx, group, peers)
         return False
 
-    async def _release_on_peers(self, ctx: SiteContext, subcloud: Subcloud, peers: list[SystemPeer]) -> str | None:
-        """Ask every available peer to unmanage its copy (rehome-pending); the problem, if any."""
+    def _still_waiting(self, offline: list[Subcloud]) -> bool:
+        """Start the online timer of each rehomed subcloud not yet online; True while one is
+        still within ONLINE_TIMEOUT_S."""
+        now = time.monotonic()
+        return any(now - self.waiting_online.setdefault(s.id, now) < ONLINE_TIMEOUT_S for s in offline)
+
+    async def _release_on_peers(self, ctx: SiteContext, subclouds: list[Subcloud],
+                                peers: list[SystemPeer]) -> dict[int, str]:
+        """Ask every available peer to unmanage its copies (rehome-pending), one client (one
+        login) per peer; returns the problem of each subcloud a peer did not release."""
+        problems: dict[int, str] = {}
         for peer in peers:
             client = peer_client(ctx, peer)
             try:
-                await client.call("PATCH", f"/subclouds/{subcloud.name}",
-                                  json={"deploy_status": DeployStatus.REHOME_PENDING.value})
-            except PeerError as exc:
-                if exc.status != 404:  # no copy there: nothing to let go
-                    return f"System peer {peer.peer_name} did not release subcloud {subcloud.name}: {exc}"
+                for subcloud in subclouds:
+                    if subcloud.id in problems:
+                        continue
+                    try:
+                        await client.call("PATCH", f"/subclouds/{subcloud.name}",
+                                          json={"deploy_status": DeployStatus.REHOME_PENDING.value})
+                    except PeerError as exc:
+                        if exc.status != 404:  # no copy there: nothing to let go
+                            problems[subcloud.id] = (f"System peer {peer.peer_name} did not release subcloud "
+                                                     f"{subcloud.name}: {exc}")
             finally:
                 await client.close()
-        return None
+        return problems
 
     async def _complete(self, ctx: SiteContext, group: SubcloudPeerGroup, peers: list[SystemPeer]) -> None:
         async with ctx.engine.begin() as conn:
