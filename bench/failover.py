@@ -153,7 +153,14 @@ class Bench(SiteWithSim):
         secondary = self.count(self.site2, "deploy_status = 'secondary'")
         if secondary != len(names):
             raise SystemExit(f"site 2 holds {secondary} secondary copies, not {len(names)}")
-        return {"join_s": join_s, "association_sync_s": sync_s}
+        # A change to one subcloud of the group: the association resyncs the group.
+        started = time.monotonic()
+        api(self.site1, "PATCH", f"/subclouds/{names[0]}", json={"description": "moved to rack 7"})
+        wait_for("association in sync again", lambda: self.sync_status(association["id"]) == "in-sync", 1800, 0.1)
+        resync_s = time.monotonic() - started
+        if api(self.site2, "GET", f"/subclouds/{names[0]}")["description"] != "moved to rack 7":
+            raise SystemExit("the resync did not carry the change to site 2")
+        return {"join_s": join_s, "association_sync_s": sync_s, "resync_one_change_s": resync_s}
 
     # --- what the sites show --------------------------------------------------------------------
 
@@ -269,6 +276,7 @@ async def run_once(args: argparse.Namespace, max_rehoming: int) -> None:
         migrated = bench.migrate(len(names))
         print(json.dumps({"measure": "migrate", **common, **migrated,
                           "association_sync_s": round(setup["association_sync_s"], 1),
+                          "resync_one_change_s": round(setup["resync_one_change_s"], 1),
                           "unavailable_seen_after_stop_s": round(unseen, 1)}), flush=True)
         log("restarting site 1")
         reconciled = bench.reconcile(len(names))
