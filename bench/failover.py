@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import sqlite3
 import tempfile
 import threading
@@ -274,13 +275,14 @@ async def run_once(args: argparse.Namespace, max_rehoming: int) -> None:
                   "phase_seconds": args.phase_seconds, "audit_interval_s": args.interval,
                   "heartbeat_interval_s": args.heartbeat}
         migrated = bench.migrate(len(names))
-        print(json.dumps({"measure": "migrate", **common, **migrated,
+        print(json.dumps({"measure": "migrate", **common, **migrated, "load_avg_1m": round(os.getloadavg()[0], 1),
                           "association_sync_s": round(setup["association_sync_s"], 1),
                           "resync_one_change_s": round(setup["resync_one_change_s"], 1),
                           "unavailable_seen_after_stop_s": round(unseen, 1)}), flush=True)
         log("restarting site 1")
         reconciled = bench.reconcile(len(names))
-        print(json.dumps({"measure": "reconcile", **common, **reconciled}), flush=True)
+        print(json.dumps({"measure": "reconcile", **common, **reconciled, "load_avg_1m": round(os.getloadavg()[0], 1)}),
+              flush=True)
     finally:
         bench.finish(args.keep)
 
