@@ -25,19 +25,7 @@ from pathlib import Path
 
 import httpx
 import yaml
-
 from processes import SiteWithSim, cpu_seconds, log, peak_rss_mb
-
-
-
-
-
-
-
-
-
-
-
 
 
 class Bench(SiteWithSim):

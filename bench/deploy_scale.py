@@ -30,7 +30,6 @@ from pathlib import Path
 
 import httpx
 import yaml
-
 from processes import SiteWithSim, cpu_seconds, log, peak_rss_mb
 
 SYSADMIN_PASSWORD = base64.b64encode(b"St8rlingX*").decode()

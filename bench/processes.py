@@ -53,47 +53,93 @@ def wait_http(url: str, timeout: float = 120.0) -> None:
 ADMIN_PASSWORD = "bench-Admin-1"
 
 
-class SiteWithSim:
-    """A `dcman sim --count N` and a `dcman serve` (SQLite in `work/site`) that audits it."""
+class Serve:
+    """One `dcman serve` on SQLite in `data_dir`, on a port it keeps across restarts, so that a
+    peer's record of its endpoint stays right after a stop and a start."""
 
-    def __init__(self, work: Path, count: int, interval: float, sim_args: tuple[str, ...] = ()) -> None:
-        self.work, self.fleet_size, self.interval, self.sim_args = work, count, interval, sim_args
-        self.agent_port, self.control_port, self.site_port = free_port(), free_port(), free_port()
-        self.control = f"http://127.0.0.1:{self.control_port}"
-        self.site_url = f"http://127.0.0.1:{self.site_port}"
-        self.db_path = work / "site" / "dcman.sqlite"
+    def __init__(self, data_dir: Path, log_path: Path, env: dict[str, str]) -> None:
+        self.data_dir, self.log_path, self.extra_env = data_dir, log_path, env
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.db_path = data_dir / "dcman.sqlite"
+        self.process: subprocess.Popen | None = None
         self.token = ""
 
     def start(self) -> None:
-        env = os.environ.copy()
+        env = {**os.environ, "DCMAN_DATA_DIR": str(self.data_dir), "DCMAN_BIND": f"127.0.0.1:{self.port}",
+               "DCMAN_ADMIN_PASSWORD": ADMIN_PASSWORD, "DCMAN_TOKEN_LIFETIME": "86400", **self.extra_env}
+        for key in ("DCMAN_DATABASE_URL", "DCMAN_CONFIG_FILE"):  # SQLite in the data directory
+            env.pop(key, None)
+        self.process = subprocess.Popen([DCMAN, "serve"], stdout=self.log_path.open("ab"),
+                                        stderr=subprocess.STDOUT, env=env)
+        wait_http(self.url + "/")
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "password": ADMIN_PASSWORD, "domain": {"name": "Default"}}}}}}
+        self.token = httpx.post(self.url + "/v3/auth/tokens", json=body).headers["X-Subject-Token"]
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            stop_process(self.process)
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+class SiteWithSim:
+    """A `dcman sim --count N` and a `dcman serve` (SQLite in `work/site`) that audits it;
+    `add_site` starts more sites on the same simulator (a peer site for geo-redundancy)."""
+
+    def __init__(self, work: Path, count: int, interval: float, sim_args: tuple[str, ...] = ()) -> None:
+        self.work, self.fleet_size, self.interval, self.sim_args = work, count, interval, sim_args
+        self.agent_port, self.control_port = free_port(), free_port()
+        self.control = f"http://127.0.0.1:{self.control_port}"
+        self.server = Serve(work / "site", work / "site.log", self.site_env("site-1"))
+        self.site_url, self.db_path = self.server.url, self.server.db_path
+        self.others: list[Serve] = []
+        self.token = ""
+
+    def site_env(self, name: str) -> dict[str, str]:
+        return {"DCMAN_SITE_NAME": name, "DCMAN_AUDIT_INTERVAL": str(self.interval),
+                "DCMAN_SUBCLOUD_AGENT_PORT": str(self.agent_port), "DCMAN_SUBCLOUD_AGENT_SCHEME": "http"}
+
+    @property
+    def site(self) -> subprocess.Popen:
+        assert self.server.process is not None
+        return self.server.process
+
+    def start(self) -> None:
         self.sim = subprocess.Popen(
             [DCMAN, "sim", "--count", str(self.fleet_size), "--port", str(self.agent_port),
              "--control", f"127.0.0.1:{self.control_port}", *self.sim_args],
-            stdout=(self.work / "sim.log").open("wb"), stderr=subprocess.STDOUT, env=env)
+            stdout=(self.work / "sim.log").open("wb"), stderr=subprocess.STDOUT, env=os.environ.copy())
         wait_http(self.control + "/sim")
-        site_env = {**env, "DCMAN_DATA_DIR": str(self.work / "site"), "DCMAN_BIND": f"127.0.0.1:{self.site_port}",
-                    "DCMAN_ADMIN_PASSWORD": ADMIN_PASSWORD, "DCMAN_AUDIT_INTERVAL": str(self.interval),
-                    "DCMAN_SUBCLOUD_AGENT_PORT": str(self.agent_port), "DCMAN_SUBCLOUD_AGENT_SCHEME": "http",
-                    "DCMAN_TOKEN_LIFETIME": "86400"}
-        for key in ("DCMAN_DATABASE_URL", "DCMAN_CONFIG_FILE"):  # SQLite in the data directory
-            site_env.pop(key, None)
-        self.site = subprocess.Popen([DCMAN, "serve"], stdout=(self.work / "site.log").open("wb"),
-                                     stderr=subprocess.STDOUT, env=site_env)
-        wait_http(self.site_url + "/")
-        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "password": ADMIN_PASSWORD, "domain": {"name": "Default"}}}}}}
-        self.token = httpx.post(self.site_url + "/v3/auth/tokens", json=body).headers["X-Subject-Token"]
+        self.server.start()
+        self.token = self.server.token
+
+    def add_site(self, name: str) -> Serve:
+        """Start another site on the same simulator, in `work/<name>`."""
+        other = Serve(self.work / name, self.work / f"{name}.log", self.site_env(name))
+        other.start()
+        self.others.append(other)
+        return other
 
     def stop(self) -> None:
-        for process in (self.site, self.sim):
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        for server in (*self.others, self.server):
+            server.stop()
+        stop_process(self.sim)
 
     def finish(self, keep: bool) -> None:
-        """Stop both processes; remove the work directory unless asked to keep it."""
+        """Stop every process; remove the work directory unless asked to keep it."""
         self.stop()
         if keep:
             log(f"work directory kept: {self.work}")

@@ -257,10 +257,12 @@ class AuditLoop:
                     self.ctx.audit_wakeup.clear()
                     last_reload = now
                     await self.flush()
-                    done_phase = (now - cycle_start) / self.interval
+                    # Resume after the last target launched, not at the current time: those due
+                    # since the last tick are launched below, else they would wait a whole cycle.
+                    launched = self.order[position - 1].phase if position else -1.0
                     for target in await self.reload():
                         await self._launch(target)  # a new subcloud is probed at once
-                    position = _first_after(self.order, done_phase)
+                    position = _first_after(self.order, launched)
                 elapsed = (now - cycle_start) / self.interval
                 if elapsed >= 1.0:
                     while position < len(self.order):  # the tail of a late cycle
@@ -268,9 +270,10 @@ class AuditLoop:
                         position += 1
                     await self.flush()
                     metrics.audit_cycle_done(loop.time() - cycle_start, self.interval)
-                    await self.reload()
                     cycle_start, position, last_reload = now, 0, now
                     elapsed = 0.0
+                    for target in await self.reload():
+                        await self._launch(target)  # new at the turn of the cycle: at once too
                 while position < len(self.order) and self.order[position].phase <= elapsed:
                     await self._launch(self.order[position])
                     position += 1

@@ -29,6 +29,8 @@ IDLE_TICK_S = 1.0
 POLL_S = 0.5
 PARALLELISM = 200
 REHOME_ENDED_FAILED = frozenset({DeployStatus.REHOME_FAILED, DeployStatus.REHOME_PREP_FAILED})
+# The states that hold one of a migration's max_subcloud_rehoming slots.
+REHOME_SLOT = frozenset({DeployStatus.PRE_REHOME, DeployStatus.REHOMING})
 # An installing node reboots: tolerate this many polls in a row without an answer.
 MAX_LOST_POLLS = 60
 
@@ -78,6 +80,8 @@ class Driver:
             log.info("subcloud %s: %s -> %s", subcloud.name, subcloud.deploy_status, to)
             if to in (DeployStatus.COMPLETE, DeployStatus.INSTALLING, DeployStatus.CONFIGURING):
                 self.ctx.audit_wakeup.set()  # newly audited states
+            if subcloud.deploy_status in REHOME_SLOT and to not in REHOME_SLOT:
+                self.ctx.migration_wakeup.set()  # a rehome slot of its peer group is free for the next one
         return moved
 
     async def write_log(self, subcloud: Subcloud, step: str, line: str) -> None:

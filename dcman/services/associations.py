@@ -231,8 +231,11 @@ async def _push_subclouds(client: PeerClient, remote_group_id: int, members: lis
         values = {k: v for k, v in payload.items() if k != "bootstrap-address"}
         try:
             if subcloud.region_name in remote:
-                await client.call("PATCH", f"/subclouds/{remote[subcloud.region_name]['id']}", json={
-                    "description": subcloud.description or "", "location": subcloud.location or ""})
+                there = remote[subcloud.region_name]
+                fields = {"description": subcloud.description or "", "location": subcloud.location or ""}
+                # A resync follows any change in the group: only the copies that differ are sent.
+                if any((there.get(k) or "") != v for k, v in fields.items()):
+                    await client.call("PATCH", f"/subclouds/{there['id']}", json=fields)
             else:
                 added = await client.call("POST", "/subclouds", data={
                     "secondary": "true", "region_name": subcloud.region_name,

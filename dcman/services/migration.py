@@ -38,7 +38,6 @@ from dcman.domain.subcloud import NO_ERRORS, Subcloud
 from dcman.drivers.peer_client import PeerClient, PeerError
 from dcman.services.context import SiteContext
 from dcman.services.forms import decode_password
-from dcman.services.subclouds import SubcloudView
 
 log = logging.getLogger("dcman.migration")
 
@@ -75,9 +74,7 @@ def group_copy(group: SubcloudPeerGroup) -> dict[str, Any]:
 # --- migrate (§4) ---------------------------------------------------------------------------
 
 
-async def migrate(ctx: SiteContext, ref: str, body: Any) -> tuple[SubcloudPeerGroup, list[SubcloudView]]:
-    """Start a migration: the group and the subclouds it queued for rehoming (the reference
-    answers those; the dcmanager client shows them)."""
+async def migrate(ctx: SiteContext, ref: str, body: Any) -> SubcloudPeerGroup:
     if not isinstance(body, Mapping):
         raise InvalidInput("The request body must be a JSON object.")
     async with ctx.engine.begin() as conn:
@@ -98,13 +95,10 @@ async def migrate(ctx: SiteContext, ref: str, body: Any) -> tuple[SubcloudPeerGr
                                                            "error_description": NO_ERRORS})
         await pg_repo.update_peer_group(conn, group.id, {"migration_status": MigrationStatus.MIGRATING.value})
         updated = await _group(conn, str(group.id))
-        chosen = set(choice.queued)
-        queued = [s for s in await pg_repo.subclouds_of_group(conn, group.id) if s.id in chosen]
-        statuses = await repo.endpoint_statuses(conn, [s.id for s in queued]) if queued else {}
     log.info("peer group %s: migrating %d subcloud(s), %d without rehome data, %d skipped",
              group.peer_group_name, len(choice.queued), len(choice.prep_failed), len(choice.skipped))
     ctx.migration_wakeup.set()
-    return updated, [SubcloudView(s, statuses.get(s.id, [])) for s in queued]
+    return updated
 
 
 class Migrations:
@@ -124,80 +118,89 @@ class Migrations:
                 if group.migrating:
                     busy = await self._advance_group(ctx, group) or busy
                 elif group.system_leader_id == ctx.site_uuid:
-                    await self._manage_online(ctx, group)
+                    async with ctx.engine.connect() as conn:
+                        members = await pg_repo.subclouds_of_group(conn, group.id)
+                    await self._manage_online(ctx, members)
             except Exception:
                 log.exception("migration of peer group %s: round failed", group.peer_group_name)
                 busy = True
         return busy
 
-    async def _manage_online(self, ctx: SiteContext, group: SubcloudPeerGroup) -> bool:
-        """Manage the group's rehomed subclouds that are online; True while some are still
-        within the wait for coming online."""
-        async with ctx.engine.connect() as conn:
-            members = await pg_repo.subclouds_of_group(conn, group.id)
-        waiting = False
-        for s in members:
-            if not awaits_management(s):
-                continue
-            if s.availability_status == AvailabilityStatus.ONLINE:
-                async with ctx.engine.begin() as conn:
+    async def _manage_online(self, ctx: SiteContext, members: list[Subcloud]) -> bool:
+        """Manage the rehomed members seen online; True while another is still within the wait
+        for coming online. One transaction for all: the deploy drivers share the write lock."""
+        rehomed = [s for s in members if awaits_management(s)]
+        online = [s for s in rehomed if s.availability_status == AvailabilityStatus.ONLINE]
+        if online:
+            async with ctx.engine.begin() as conn:
+                for s in online:
                     await repo.update_subcloud(conn, s.id, {"management_state": ManagementState.MANAGED.value},
                                                only_if={"deploy_status": DeployStatus.COMPLETE.value})
+            for s in online:
                 self.waiting_online.pop(s.id, None)
                 log.info("subcloud %s rehomed and online: managed", s.name)
-                ctx.subclouds_changed()
-            else:
-                since = self.waiting_online.setdefault(s.id, time.monotonic())
-                waiting = waiting or time.monotonic() - since < ctx.settings.rehome_online_timeout
-        return waiting
+            ctx.subclouds_changed()
+        return self._still_waiting(ctx, [s for s in rehomed if s.availability_status != AvailabilityStatus.ONLINE])
 
     async def _advance_group(self, ctx: SiteContext, group: SubcloudPeerGroup) -> bool:
-        waiting = await self._manage_online(ctx, group)
         async with ctx.engine.connect() as conn:
             members = await pg_repo.subclouds_of_group(conn, group.id)
             peers = await _peers_of(conn, group.id)
+        waiting = await self._manage_online(ctx, members)
         running = sum(1 for s in members if s.deploy_status in (DeployStatus.PRE_REHOME, DeployStatus.REHOMING))
-        room = group.max_subcloud_rehoming - running
-        available = [p for p in peers if p.availability_state == PeerAvailability.AVAILABLE]
-        for s in [s for s in members if is_queued(s)]:
-            if room <= 0:
-                break
-            problem = await self._release_on_peers(ctx, s, available)
+        room = max(0, group.max_subcloud_rehoming - running)
+        chosen = [s for s in members if is_queued(s)][:room]
+        if chosen:
+            available = [p for p in peers if p.availability_state == PeerAvailability.AVAILABLE]
+            problems = await self._release_on_peers(ctx, chosen, available)
             async with ctx.engine.begin() as conn:
-                if problem:
-                    await repo.update_subcloud(conn, s.id, {
-                        "deploy_status": DeployStatus.REHOME_PREP_FAILED.value, "deploy_plan": None,
-                        "error_description": problem[:2000]}, only_if={"deploy_status": s.deploy_status})
-                else:
-                    moved = await repo.update_subcloud(conn, s.id, {"deploy_status": DeployStatus.PRE_REHOME.value,
-                                                                    "deploy_progress": 0},
-                                                       only_if={"deploy_status": s.deploy_status})
-                    room -= 1 if moved else 0
+                for s in chosen:
+                    if s.id in problems:
+                        await repo.update_subcloud(conn, s.id, {
+                            "deploy_status": DeployStatus.REHOME_PREP_FAILED.value, "deploy_plan": None,
+                            "error_description": problems[s.id][:2000]}, only_if={"deploy_status": s.deploy_status})
+                    else:
+                        await repo.update_subcloud(conn, s.id, {"deploy_status": DeployStatus.PRE_REHOME.value,
+                                                                "deploy_progress": 0},
+                                                   only_if={"deploy_status": s.deploy_status})
             ctx.deploy_wakeup.set()
         async with ctx.engine.connect() as conn:
             members = await pg_repo.subclouds_of_group(conn, group.id)
-        for s in members:  # rehomed during this round: the next round manages it
-            if awaits_management(s):
-                since = self.waiting_online.setdefault(s.id, time.monotonic())
-                waiting = waiting or time.monotonic() - since < ctx.settings.rehome_online_timeout
+        # Rehomed during this round: the next round manages it.
+        waiting = self._still_waiting(ctx, [s for s in members if awaits_management(s)]) or waiting
         if not migration_finished(members) or waiting:
             return True
         await self._complete(ctx, group, peers)
         return False
 
-    async def _release_on_peers(self, ctx: SiteContext, subcloud: Subcloud, peers: list[SystemPeer]) -> str | None:
-        """Ask every available peer to unmanage its copy (rehome-pending); the problem, if any."""
+    def _still_waiting(self, ctx: SiteContext, offline: list[Subcloud]) -> bool:
+        """Start the online timer of each rehomed subcloud not yet online; True while one is
+        still within DCMAN_REHOME_ONLINE_TIMEOUT."""
+        now = time.monotonic()
+        limit = ctx.settings.rehome_online_timeout
+        return any(now - self.waiting_online.setdefault(s.id, now) < limit for s in offline)
+
+    async def _release_on_peers(self, ctx: SiteContext, subclouds: list[Subcloud],
+                                peers: list[SystemPeer]) -> dict[int, str]:
+        """Ask every available peer to unmanage its copies (rehome-pending), one client (one
+        login) per peer; returns the problem of each subcloud a peer did not release."""
+        problems: dict[int, str] = {}
         for peer in peers:
             client = peer_client(ctx, peer)
             try:
-                await client.call("PATCH", f"/subclouds/{subcloud.name}",
-                                  json={"deploy_status": DeployStatus.REHOME_PENDING.value})
-            except PeerError as exc:
-                if exc.status != 404:  # no copy there: nothing to let go
-                    return f"System peer {peer.peer_name} did not release subcloud {subcloud.name}: {exc}"
+                for subcloud in subclouds:
+                    if subcloud.id in problems:
+                        continue
+                    try:
+                        await client.call("PATCH", f"/subclouds/{subcloud.name}",
+                                          json={"deploy_status": DeployStatus.REHOME_PENDING.value})
+                    except PeerError as exc:
+                        if exc.status != 404:  # no copy there: nothing to let go
+                            problems[subcloud.id] = (f"System peer {peer.peer_name} did not release subcloud "
+                                                     f"{subcloud.name}: {exc}")
             finally:
                 await client.close()
-        return None
+        return problems
 
     async def _complete(self, ctx: SiteContext, group: SubcloudPeerGroup, peers: list[SystemPeer]) -> None:
         async with ctx.engine.begin() as conn:
