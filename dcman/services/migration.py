@@ -38,6 +38,7 @@ from dcman.domain.subcloud import NO_ERRORS, Subcloud
 from dcman.drivers.peer_client import PeerClient, PeerError
 from dcman.services.context import SiteContext
 from dcman.services.forms import decode_password
+from dcman.services.subclouds import SubcloudView
 
 log = logging.getLogger("dcman.migration")
 
@@ -74,7 +75,9 @@ def group_copy(group: SubcloudPeerGroup) -> dict[str, Any]:
 # --- migrate (§4) ---------------------------------------------------------------------------
 
 
-async def migrate(ctx: SiteContext, ref: str, body: Any) -> SubcloudPeerGroup:
+async def migrate(ctx: SiteContext, ref: str, body: Any) -> tuple[SubcloudPeerGroup, list[SubcloudView]]:
+    """Start a migration: the group and the subclouds it queued for rehoming (the reference
+    answers those; the dcmanager client shows them)."""
     if not isinstance(body, Mapping):
         raise InvalidInput("The request body must be a JSON object.")
     async with ctx.engine.begin() as conn:
@@ -95,10 +98,13 @@ async def migrate(ctx: SiteContext, ref: str, body: Any) -> SubcloudPeerGroup:
                                                            "error_description": NO_ERRORS})
         await pg_repo.update_peer_group(conn, group.id, {"migration_status": MigrationStatus.MIGRATING.value})
         updated = await _group(conn, str(group.id))
+        chosen = set(choice.queued)
+        queued = [s for s in await pg_repo.subclouds_of_group(conn, group.id) if s.id in chosen]
+        statuses = await repo.endpoint_statuses(conn, [s.id for s in queued]) if queued else {}
     log.info("peer group %s: migrating %d subcloud(s), %d without rehome data, %d skipped",
              group.peer_group_name, len(choice.queued), len(choice.prep_failed), len(choice.skipped))
     ctx.migration_wakeup.set()
-    return updated
+    return updated, [SubcloudView(s, statuses.get(s.id, [])) for s in queued]
 
 
 class Migrations:
