@@ -122,12 +122,13 @@ async def release(conn: AsyncConnection, kind: str, holder: str, shards: set[int
 async def claim(conn: AsyncConnection, kind: str, holder: str, count: int, now: datetime,
                 expires: datetime) -> list[tuple[int, str | None]]:
     """Take up to `count` free or expired leases, skipping rows another process is claiming
-    right now; returns (shard, previous holder) for each taken."""
+    right now, in the order of dcman.domain.cluster.spread; returns (shard, previous
+    holder) for each taken."""
     if count <= 0:
         return []
     query = (select(lease.shard, lease.holder)
              .where(and_(lease.kind == kind, or_(lease.holder.is_(None), lease.expires_at < now)))
-             .order_by(lease.shard).limit(count).with_for_update(skip_locked=True))
+             .order_by(lease.shard * 37 % SHARDS).limit(count).with_for_update(skip_locked=True))
     taken = [(shard, previous) for shard, previous in await conn.execute(query)]
     if taken:
         await conn.execute(update(t.shard_leases).where(

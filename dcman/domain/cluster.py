@@ -48,6 +48,13 @@ def shard_of(subcloud_id: int) -> int:
     return subcloud_id % SHARDS
 
 
+def spread(shard: int) -> int:
+    """The order in which shards are claimed and given back: a permutation (37 is prime to
+    SHARDS) that spreads a process's share over the id range, so that the first few
+    hundred subclouds (consecutive ids) are divided between all the processes too."""
+    return shard * 37 % SHARDS
+
+
 def fair_share(live_workers: int, shards: int = SHARDS) -> int:
     """The most shards one of `live_workers` processes should hold: ceil(shards / workers)."""
     return math.ceil(shards / max(1, live_workers))
@@ -58,7 +65,7 @@ def surplus(held: set[int], fair: int, someone_short: bool) -> set[int]:
     holds fewer than its share (otherwise nobody would take them and they would go unworked)."""
     if len(held) <= fair or not someone_short:
         return set()
-    return set(sorted(held)[fair:])
+    return set(sorted(held, key=spread)[fair:])
 
 
 class LeaseTiming:

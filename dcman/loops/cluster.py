@@ -25,7 +25,9 @@ async def run(ctx: SiteContext, membership: Membership, coordination: LocalCoord
     last_ok = loop.time()
     try:
         while True:
+            started = loop.time()
             led = await coordination.lead(names) if names else frozenset()
+            led_at = loop.time()
             for name in led - tasks.keys():
                 tasks[name] = asyncio.create_task(_guarded(ctx, name, singletons[name]), name=name)
             for name in set(tasks) - led:
@@ -37,6 +39,8 @@ async def run(ctx: SiteContext, membership: Membership, coordination: LocalCoord
             try:
                 await membership.tick()
                 last_ok = loop.time()
+                if last_ok - started > membership.timing.tick:  # leases near expiry: say why
+                    log.warning("cluster tick took %.1f s (leadership %.1f s)", last_ok - started, led_at - started)
             except Exception:  # the next tick retries; past a lease period the shards go
                 log.exception("cluster tick failed")
                 if loop.time() - last_ok > membership.timing.ttl:
