@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import psycopg2
-
 from processes import ADMIN_PASSWORD, DCMAN, SiteWithSim, free_port, log, wait_http
 
 

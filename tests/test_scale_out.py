@@ -16,7 +16,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import (
     ADMIN_PASSWORD,
     ADMIN_USER,
@@ -35,7 +34,7 @@ from simfleet import wait_until
 pytestmark = pytest.mark.postgresql
 
 COUNT = 30  # deployed subclouds sim-00001..30; sim-00031 comes as a secondary copy to migrate
-LEASE_SECONDS = 2.0
+LEASE_SECONDS = 4.0
 INTERVAL = 1.0
 STATUS_SECONDS = 0.3  # each status answer takes this long, so two probes at once would overlap
 SYSADMIN = base64.b64encode(b"St8rlingX*").decode()
@@ -183,7 +182,7 @@ def test_three_processes_divide_the_shards_and_one_leads_each_singleton(cluster:
     assert all(p["roles"] == ["api", "audit", "deploy", "peers"] for p in views[0]["processes"])
 
     shown = subprocess.run([DCMAN, "status", "--url", cluster.processes[1].url, "--user", ADMIN_USER,
-                            "--password", ADMIN_PASSWORD], capture_output=True, text=True, timeout=30)
+                            "--password", ADMIN_PASSWORD], capture_output=True, text=True, timeout=30, check=False)
     assert shown.returncode == 0, shown.stderr
     assert all(u[:8] in shown.stdout for u in uuids)
     assert "leaders: peer-monitor:" in shown.stdout and "unheld: audit 0, deploy 0" in shown.stdout

@@ -24,7 +24,7 @@ from dcman.domain.network import parse_system_controller_network
 from dcman.loops import association_sync, audit, cluster, deploy, migration, peer_monitor
 from dcman.services import accounts
 from dcman.services.context import SiteContext
-from dcman.services.coordination import coordination_for
+from dcman.services.coordination import coordination_for, keeper_for
 from dcman.services.membership import Membership
 from dcman.services.secrets import SecretBox
 from dcman.services.site import prepare_database, site_identity
@@ -70,8 +70,12 @@ def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bo
         tasks: list[asyncio.Task] = []
         membership = Membership(ctx, roles)
         coordination = coordination_for(ctx)
+        keeper = keeper_for(ctx, membership) if run_loops else None
         if run_loops:
             await membership.join()
+            if keeper is not None:
+                keeper.start()
+                tasks.append(asyncio.create_task(keeper.watch_loop(), name="loop-watch"))
             if Role.DEPLOY in roles:
                 tasks.append(asyncio.create_task(deploy.run(ctx), name="deploy"))
             if Role.AUDIT in roles:
@@ -88,6 +92,8 @@ def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bo
             if tasks:
                 tasks[-1].cancel()  # the cluster loop first: singletons stop, no new claims
                 await asyncio.gather(tasks[-1], return_exceptions=True)
+                if keeper is not None:
+                    keeper.stop()
                 try:
                     await membership.leave()
                 except Exception:  # the leases then expire by themselves

@@ -39,7 +39,7 @@ async def run(ctx: SiteContext, membership: Membership, coordination: LocalCoord
             try:
                 await membership.tick()
                 last_ok = loop.time()
-                if last_ok - started > membership.timing.tick:  # leases near expiry: say why
+                if last_ok - started > membership.timing.ttl / 2:  # leases near expiry: say why
                     log.warning("cluster tick took %.1f s (leadership %.1f s)", last_ok - started, led_at - started)
             except Exception:  # the next tick retries; past a lease period the shards go
                 log.exception("cluster tick failed")

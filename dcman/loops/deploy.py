@@ -259,7 +259,8 @@ class DeployLoop:
                         pending = await repo.subclouds_with_deploy_work(conn, exclude=list(self.drivers), limit=room,
                                                                         shards=shards)
                     for subcloud_id in pending:
-                        self._start(subcloud_id)
+                        if self.shards.holds(subcloud_id):  # not given back while we queried
+                            self._start(subcloud_id)
             except Exception:  # a database hiccup must not kill the loop; the next tick retries
                 log.exception("deploy reconciler tick failed")
             try:

@@ -15,6 +15,8 @@ import zlib
 from typing import Any
 
 from dcman.services.context import SiteContext
+from dcman.services.lease_keeper import LeaseKeeper
+from dcman.services.membership import Membership
 
 log = logging.getLogger("dcman.cluster")
 CHANNEL = "dcman_wakeups"
@@ -128,8 +130,22 @@ class PgCoordination:
         await self._drop()
 
 
-def coordination_for(ctx: SiteContext) -> LocalCoordination | PgCoordination:
+def _dsn(ctx: SiteContext) -> str | None:
     url = ctx.engine.url
     if not url.get_backend_name().startswith("postgresql"):
-        return LocalCoordination()
-    return PgCoordination(ctx, url.set(drivername="postgresql").render_as_string(hide_password=False))
+        return None
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def coordination_for(ctx: SiteContext) -> LocalCoordination | PgCoordination:
+    dsn = _dsn(ctx)
+    return LocalCoordination() if dsn is None else PgCoordination(ctx, dsn)
+
+
+def keeper_for(ctx: SiteContext, membership: Membership) -> LeaseKeeper | None:
+    """The renewal thread of a PostgreSQL process (an SQLite site is alone: none needed)."""
+    dsn = _dsn(ctx)
+    if dsn is None:
+        return None
+    timing = membership.timing
+    return LeaseKeeper(dsn, membership.uuid, timing.tick, timing.ttl, timing.lease_seconds)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from dcman.domain.cluster import SHARDS, LeaseTiming, Role, fair_share, parse_roles, spread, surplus
+from dcman.domain.cluster import (
+    SHARDS,
+    LeaseTiming,
+    Role,
+    fair_share,
+    parse_roles,
+    spread,
+    surplus,
+)
 from dcman.domain.errors import InvalidInput
 
 
