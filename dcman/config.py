@@ -10,9 +10,13 @@ import ipaddress
 import os
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from dcman.domain.cluster import Role
 
 
 class SettingsError(Exception):
@@ -41,6 +45,9 @@ class Settings(BaseSettings):
     token_lifetime: int = 3600
     secret_key: str | None = None
     peer_ca_file: str | None = None
+    # Scale-out: what this process does, and the lease period of its shard leases.
+    roles: str = "api,audit,deploy,peers"
+    lease_seconds: float = 15.0
 
     @field_validator("bind")
     @classmethod
@@ -56,6 +63,24 @@ class Settings(BaseSettings):
         if value <= 0:
             raise ValueError("must be a positive number of seconds")
         return value
+
+    @field_validator("lease_seconds")
+    @classmethod
+    def _lease(cls, value: float) -> float:
+        if not 0.4 <= value <= 3600:
+            raise ValueError("must be a number of seconds between 0.4 and 3600")
+        return value
+
+    @field_validator("roles")
+    @classmethod
+    def _roles(cls, value: str) -> str:
+        from dcman.domain.cluster import parse_roles
+        from dcman.domain.errors import InvalidInput
+
+        try:
+            return ",".join(parse_roles(value))
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("token_lifetime")
     @classmethod
@@ -103,6 +128,12 @@ class Settings(BaseSettings):
     @property
     def port(self) -> int:
         return int(self.bind.rpartition(":")[2])
+
+    @property
+    def role_set(self) -> tuple[Role, ...]:
+        from dcman.domain.cluster import parse_roles
+
+        return parse_roles(self.roles)
 
     @property
     def effective_database_url(self) -> str:

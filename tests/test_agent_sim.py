@@ -147,7 +147,7 @@ def test_listing_gives_bootstrap_values_that_match_the_addressing(clean: Sim) ->
     }
     assert last["faults"] == {"reachable": True, "healthy": True,
                               "alarms": {"critical": 0, "major": 0, "minor": 0, "warnings": 0},
-                              "fail_phase": None, "phase_seconds": PHASE_SECONDS}
+                              "fail_phase": None, "phase_seconds": PHASE_SECONDS, "status_seconds": 0.0}
     page = httpx.get(f"{clean.control}/sim/subclouds", params={"offset": 1, "limit": 2}, timeout=5).json()
     assert [item["name"] for item in page["subclouds"]] == ["sim-00002", "sim-00003"]
     nobody = httpx.get(f"{clean.control}/sim/subclouds", params={"name": "sim-00099"}, timeout=5)
@@ -242,6 +242,24 @@ def test_audit_probes_are_counted_per_subcloud(clean: Sim) -> None:
             assert client.get(f"{clean.agent('127.1.0.34')}/v1/status").status_code == 200
     httpx.get(f"{clean.agent('127.1.0.34')}/v1/status", timeout=5)  # refused: not an answered probe
     assert clean.item("sim-00005")["probes"] == before + 3
+
+
+def test_slow_status_answers_count_two_probes_at_once_as_an_overlap(clean: Sim) -> None:
+    import concurrent.futures
+
+    clean.patch("sim-00004", status_seconds=0.5)
+    before = clean.item("sim-00004")
+    url = f"{clean.agent('127.1.0.26')}/v1/status"
+    with httpx.Client(auth=AUTH, timeout=5) as client:
+        assert client.get(url).status_code == 200  # alone: no overlap
+    assert clean.item("sim-00004")["overlaps"] == before["overlaps"]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: httpx.get(url, auth=AUTH, timeout=5).status_code, range(2)))
+    assert answers == [200, 200]
+    after = clean.item("sim-00004")
+    assert after["probes"] == before["probes"] + 3
+    assert after["overlaps"] == before["overlaps"] + 1
+    assert after["faults"]["status_seconds"] == 0.5
 
 
 def test_bulk_fault_change_then_reset_brings_every_subcloud_back(clean: Sim) -> None:

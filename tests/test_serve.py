@@ -28,6 +28,8 @@ def serve_with(env: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
     ("DCMAN_SYSTEM_CONTROLLER_SUBNET", "not-a-subnet", "CIDR"),
     ("DCMAN_SYSTEM_CONTROLLER_POOL", "10.0.0.1-10.0.0.9", ""),
     ("DCMAN_DATABASE_URL", "mysql://x", "postgresql+asyncpg"),
+    ("DCMAN_ROLES", "api,dashboard", "Unknown role 'dashboard'"),
+    ("DCMAN_LEASE_SECONDS", "0", "between"),
 ])
 def test_a_bad_setting_stops_start_up_with_one_line_naming_it(tmp_path, variable, value, words):
     result = serve_with({variable: value}, tmp_path)
@@ -35,6 +37,26 @@ def test_a_bad_setting_stops_start_up_with_one_line_naming_it(tmp_path, variable
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert variable in lines[0] and words in lines[0]
+
+
+def test_roles_an_api_only_process_holds_no_lease_and_a_worker_only_one_serves_no_api(tmp_path):
+    api_only = start_site_process(tmp_path / "api", {"DCMAN_ROLES": "api"})
+    try:
+        shown = httpx.get(api_only.url + "/v1.0/processes", headers={"X-Auth-Token": token_for(api_only)},
+                          timeout=10).json()
+        me = next(p for p in shown["processes"] if p["uuid"] == shown["this_process"])
+        assert me["roles"] == ["api"] and me["leases"] == {"audit": [], "deploy": []} and me["leads"] == []
+        assert shown["unheld_shards"] == {"audit": 64, "deploy": 64}
+        assert shown["leaders"] == {"peer-monitor": None, "association-sync": None, "migration": None}
+    finally:
+        stop_site_process(api_only)
+    worker = start_site_process(tmp_path / "worker", {"DCMAN_ROLES": "audit,deploy,peers"})
+    try:
+        assert httpx.get(worker.url + "/", timeout=10).status_code == 200  # the liveness probe
+        assert httpx.get(worker.url + "/v1.0/subclouds", timeout=10).status_code == 404
+        assert httpx.post(worker.url + "/v3/auth/tokens", json={}, timeout=10).status_code == 404
+    finally:
+        stop_site_process(worker)
 
 
 def test_an_unreachable_database_stops_start_up_with_one_line(tmp_path):

@@ -11,9 +11,11 @@
 | POST  /sim/reset                   | every subcloud reachable, healthy, without faults           |
 
 Faults: {"reachable": bool, "healthy": bool, "alarms": {"critical": n, "major": n, "minor": n,
-"warnings": n}, "fail_phase": "install|bootstrap|config|rehome"|null, "phase_seconds": float}.
-An item: name, region_name, management_start_ip, system_controller, faults, probes, phase,
-bootstrap_values.
+"warnings": n}, "fail_phase": "install|bootstrap|config|rehome"|null, "phase_seconds": float,
+"status_seconds": float (each status answer takes that long)}.
+An item: name, region_name, management_start_ip, system_controller, faults, probes (status calls
+answered), overlaps (status calls that arrived while another was being answered: two auditors at
+once), phase, bootstrap_values.
 """
 
 from __future__ import annotations

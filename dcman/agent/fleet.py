@@ -16,7 +16,7 @@ from typing import Any
 from dcman.agent import addressing, phases
 from dcman.agent.subcloud import ALARM_KEYS, DEFAULT_SOFTWARE_VERSION, NO_ALARMS, SubcloudState
 
-FAULT_FIELDS: tuple[str, ...] = ("reachable", "healthy", "alarms", "fail_phase", "phase_seconds")
+FAULT_FIELDS: tuple[str, ...] = ("reachable", "healthy", "alarms", "fail_phase", "phase_seconds", "status_seconds")
 
 
 class FaultError(ValueError):
@@ -105,7 +105,7 @@ class Fleet:
         name = addressing.name_of(index) if state is None else state.name
         if state is None:
             faults = {"reachable": True, "healthy": True, "alarms": dict(zip(ALARM_KEYS, NO_ALARMS)),
-                      "fail_phase": None, "phase_seconds": self.phase_seconds}
+                      "fail_phase": None, "phase_seconds": self.phase_seconds, "status_seconds": 0.0}
             phase = {"phase": None, "state": "idle", "progress": 0, "message": ""}
         else:
             faults = state.fault_document(self.phase_seconds)
@@ -119,6 +119,7 @@ class Fleet:
             "system_controller": None if state is None else state.system_controller,
             "faults": faults,
             "probes": 0 if state is None else state.probes,
+            "overlaps": 0 if state is None else state.overlaps,
             "phase": phase,
             "bootstrap_values": values,
         }
@@ -143,7 +144,7 @@ def parse_faults(document: dict[str, Any]) -> dict[str, Any]:
         else:
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
                     or not 0 <= value <= 86400:
-                raise FaultError("phase_seconds must be a number of seconds between 0 and 86400.")
+                raise FaultError(f"{name} must be a number of seconds between 0 and 86400.")
             changes[name] = float(value)
     return changes
 

@@ -15,8 +15,9 @@ An unreachable subcloud (simulator fault) answers nothing: its connection is res
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 
 from dcman.agent import phases
 from dcman.agent.commands import start_command_phase
@@ -43,7 +44,7 @@ class AgentProtocol:
         self.phase_seconds = phase_seconds
         self.commands = dict(commands or {})
 
-    def handle(self, state: SubcloudState, request: Request) -> Response | None:
+    def handle(self, state: SubcloudState, request: Request) -> Response | Awaitable[Response] | None:
         """One request for `state`; None (reset, no answer) when the subcloud is unreachable."""
         if not state.reachable:
             return None
@@ -55,6 +56,8 @@ class AgentProtocol:
             _only(method, "GET")
             phases.settle(state)
             state.probes += 1
+            if state.status_seconds:
+                return _slow_status(state)
             return Response(200, state.status_body())
         if path == "/v1/alarms/summary":
             _only(method, "GET")
@@ -101,6 +104,18 @@ class AgentProtocol:
         # The answer says what was started, even when a zero-second phase is already over.
         return json_response(202, {"phase": rest, "state": phases.RUNNING, "progress": 0,
                                    "message": f"{rest} in progress."})
+
+
+async def _slow_status(state: SubcloudState) -> Response:
+    """A status answer that takes `status_seconds` (simulator fault), counting overlaps."""
+    if state.probing:
+        state.overlaps += 1
+    state.probing += 1
+    try:
+        await asyncio.sleep(state.status_seconds)
+    finally:
+        state.probing -= 1
+    return Response(200, state.status_body())
 
 
 def _only(method: str, allowed: str) -> None:

@@ -46,7 +46,8 @@ class SubcloudState:
 
     __slots__ = (
         "name", "region_name", "software_version", "system_controller",
-        "reachable", "healthy", "alarms", "fail_phase", "phase_seconds", "probes",
+        "reachable", "healthy", "alarms", "fail_phase", "phase_seconds", "status_seconds", "probes",
+        "probing", "overlaps",
         "phase", "phase_state", "phase_progress", "phase_message", "phase_started", "phase_duration",
         "phase_fails", "phase_timed", "phase_controller", "phase_run", "phase_task",
         "_status_body", "_status_key",
@@ -62,7 +63,12 @@ class SubcloudState:
         self.alarms = NO_ALARMS
         self.fail_phase: str | None = None
         self.phase_seconds: float | None = None
+        self.status_seconds = 0.0
         self.probes = 0
+        # Status calls being answered now, and how many arrived while another was (two
+        # auditors probing one subcloud at once); observable when status_seconds > 0.
+        self.probing = 0
+        self.overlaps = 0
         self.phase: str | None = None
         self.phase_state = IDLE
         self.phase_progress = 0
@@ -84,6 +90,7 @@ class SubcloudState:
         self.alarms = NO_ALARMS
         self.fail_phase = None
         self.phase_seconds = None
+        self.status_seconds = 0.0
 
     def status_document(self) -> dict[str, Any]:
         """The `GET /v1/status` answer."""
@@ -117,4 +124,5 @@ class SubcloudState:
             "alarms": self.alarm_document(),
             "fail_phase": self.fail_phase,
             "phase_seconds": default_phase_seconds if self.phase_seconds is None else self.phase_seconds,
+            "status_seconds": self.status_seconds,
         }

@@ -14,17 +14,31 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 
 from dcman import __version__
 from dcman.api import deploy as deploy_api
-from dcman.api import associations, errors, groups, identity, overview, peer_groups, subclouds, system_peers, ui
+from dcman.api import (
+    associations,
+    errors,
+    groups,
+    identity,
+    overview,
+    peer_groups,
+    processes,
+    subclouds,
+    system_peers,
+    ui,
+)
 from dcman.api import metrics as metrics_api
 from dcman.api.auth import authenticated
 from dcman.api.slashes import TrailingSlash
 from dcman.api.state import site_context
 from dcman.config import Settings
 from dcman.db.engine import create_engine
+from dcman.domain.cluster import Role
 from dcman.domain.network import parse_system_controller_network
-from dcman.loops import association_sync, audit, deploy, migration, peer_monitor
+from dcman.loops import association_sync, audit, cluster, deploy, migration, peer_monitor
 from dcman.services import accounts
 from dcman.services.context import SiteContext
+from dcman.services.coordination import coordination_for, keeper_for
+from dcman.services.membership import Membership
 from dcman.services.secrets import SecretBox
 from dcman.services.site import prepare_database, site_identity
 
@@ -65,23 +79,42 @@ def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bo
         if ctx is None:
             ctx = await start_site(settings)
         app.state.ctx = ctx
-        tasks = (
-            [
-                asyncio.create_task(deploy.run(ctx), name="deploy"),
-                asyncio.create_task(audit.run(ctx), name="audit"),
-                asyncio.create_task(peer_monitor.run(ctx), name="peer-monitor"),
-                asyncio.create_task(association_sync.run(ctx), name="association-sync"),
-                asyncio.create_task(migration.run(ctx), name="migration"),
-            ]
-            if run_loops
-            else []
-        )
+        roles = settings.role_set
+        tasks: list[asyncio.Task] = []
+        membership = Membership(ctx, roles)
+        coordination = coordination_for(ctx)
+        keeper = keeper_for(ctx, membership) if run_loops else None
+        if run_loops:
+            await membership.join()
+            if keeper is not None:
+                keeper.start()
+                tasks.append(asyncio.create_task(keeper.watch_loop(), name="loop-watch"))
+            if Role.DEPLOY in roles:
+                tasks.append(asyncio.create_task(deploy.run(ctx), name="deploy"))
+            if Role.AUDIT in roles:
+                tasks.append(asyncio.create_task(audit.run(ctx), name="audit"))
+            # The loops that must run in one process of the site: led through advisory locks.
+            singletons: dict[str, cluster.Singleton] = {
+                "peer-monitor": peer_monitor.run, "association-sync": association_sync.run,
+                "migration": migration.run} if Role.PEERS in roles else {}
+            # Last, so that the audit and deploy loops registered their drainers before any lease is held.
+            tasks.append(asyncio.create_task(cluster.run(ctx, membership, coordination, singletons), name="cluster"))
         try:
             yield
         finally:
+            if tasks:
+                tasks[-1].cancel()  # the cluster loop first: singletons stop, no new claims
+                await asyncio.gather(tasks[-1], return_exceptions=True)
+                if keeper is not None:
+                    keeper.stop()
+                try:
+                    await membership.leave()
+                except Exception:  # the leases then expire by themselves
+                    log.exception("leaving the process registry failed")
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await coordination.close()
             await ctx.engine.dispose()
 
     app = FastAPI(title="dcman", version=__version__, lifespan=lifespan,
@@ -109,8 +142,10 @@ def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bo
     v1.include_router(peer_groups.router)
     v1.include_router(associations.router)
     v1.include_router(overview.router)
-    app.include_router(identity.router)
-    app.include_router(metrics_api.router)
-    app.include_router(ui.router)
-    app.include_router(v1)
+    v1.include_router(processes.router)
+    app.include_router(metrics_api.router)  # every process: a worker's audit figures are its own
+    if Role.API in settings.role_set:  # a worker-only process answers only GET / and /metrics
+        app.include_router(identity.router)
+        app.include_router(ui.router)
+        app.include_router(v1)
     return app

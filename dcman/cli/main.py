@@ -12,6 +12,7 @@ from dcman.cli.groups import subcloud_group
 from dcman.cli.peer_groups import subcloud_peer_group
 from dcman.cli.peers import site, system_peer
 from dcman.cli.serve import serve
+from dcman.cli.status import status
 from dcman.cli.subclouds import subcloud
 from dcman.cli.users import user
 
@@ -23,7 +24,7 @@ def cli() -> None:
 
 
 subcloud.add_command(deploy)
-for command in (serve, user, agent, sim, site, subcloud, subcloud_group, alarm, system_peer,
+for command in (serve, status, user, agent, sim, site, subcloud, subcloud_group, alarm, system_peer,
                 subcloud_peer_group, peer_group_association):
     cli.add_command(command)
 

@@ -18,11 +18,11 @@ def fail(message: str) -> None:
     sys.exit(2)
 
 
-async def _serve() -> None:
+async def _serve(roles: str | None) -> None:
     from dcman.api.app import create_app, start_site
 
     try:
-        settings = load_settings()
+        settings = load_settings(**({"roles": roles} if roles is not None else {}))
     except SettingsError as exc:
         fail(str(exc))
     try:
@@ -33,18 +33,22 @@ async def _serve() -> None:
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
                             access_log=False, lifespan="on", timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
-    click.echo(f"dcman: site {settings.site_name!r} serving on http://{settings.bind}", err=True)
+    click.echo(f"dcman: site {settings.site_name!r} serving on http://{settings.bind} (roles {settings.roles})",
+               err=True)
     await server.serve()
     if not server.started:
         fail(f"cannot listen on {settings.bind} (DCMAN_BIND); is the port in use?")
 
 
 @click.command()
-def serve() -> None:
+@click.option("--roles", default=None, metavar="ROLES",
+              help="What this process does, comma-separated among api,audit,deploy,peers "
+                   "[env DCMAN_ROLES; default all]. Several processes share a PostgreSQL site.")
+def serve(roles: str | None) -> None:
     """Start a site: the REST API and every background loop."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:  # uvloop (installed with uvicorn[standard]) cuts the audit's per-probe cost
         from uvloop import run
     except ImportError:
         run = asyncio.run
-    run(_serve())
+    run(_serve(roles))

@@ -29,14 +29,19 @@ class TargetRow:
     counts: AlarmCounts | None
 
 
-async def audit_targets(conn: AsyncConnection) -> list[TargetRow]:
+async def audit_targets(conn: AsyncConnection, shards: frozenset[int]) -> list[TargetRow]:
+    """The audited subclouds of these shards (those this process holds audit leases on)."""
+    from dcman.db.cluster_repository import shard_filter
+
     s, a = t.subclouds.c, t.subcloud_alarms.c
+    if not shards:
+        return []
     query = (
         select(s.id, s.name, s.management_start_ip, s.sysadmin_password, s.management_state, s.deploy_status,
                s.availability_status, s.audit_fail_count, a.critical_alarms, a.major_alarms, a.minor_alarms,
                a.warnings)
         .select_from(t.subclouds.outerjoin(t.subcloud_alarms, a.subcloud_id == s.id))
-        .where(s.deploy_status.in_(AUDITED_DEPLOY_STATES))
+        .where(s.deploy_status.in_(AUDITED_DEPLOY_STATES), shard_filter(s.id, shards))
     )
     rows = []
     for r in await conn.execute(query):

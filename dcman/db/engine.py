@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -45,7 +45,13 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
+# Held while migrating, so that processes of one site starting together migrate one at a time.
+MIGRATION_LOCK = 0x64636D61
+
+
 async def migrate(engine: AsyncEngine) -> None:
     """Create or upgrade the schema to the newest revision."""
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await connection.run_sync(_upgrade)

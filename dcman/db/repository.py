@@ -149,9 +149,11 @@ async def delete_subcloud(conn: AsyncConnection, subcloud_id: int) -> None:
     await conn.execute(delete(t.subclouds).where(t.subclouds.c.id == subcloud_id))
 
 
-async def subclouds_with_deploy_work(conn: AsyncConnection, exclude: list[int], limit: int) -> list[int]:
-    """Subclouds the deploy reconciler has something to do for: a step under way, or a
-    resting state with steps left in its plan."""
+async def subclouds_with_deploy_work(conn: AsyncConnection, exclude: list[int], limit: int,
+                                     shards: frozenset[int]) -> list[int]:
+    """Subclouds of these shards the deploy reconciler has something to do for: a step
+    under way, or a resting state with steps left in its plan."""
+    from dcman.db.cluster_repository import shard_filter
     from dcman.domain.deploy import PHASES, RESTING
 
     c = t.subclouds.c
@@ -160,7 +162,8 @@ async def subclouds_with_deploy_work(conn: AsyncConnection, exclude: list[int], 
         busy.update({states.pre.value, states.running.value, states.aborting.value})
     resting_with_plan = and_(c.deploy_status.in_([s.value for s in RESTING]), c.deploy_plan.is_not(None),
                              c.deploy_plan != "[]")
-    query = select(c.id).where(or_(c.deploy_status.in_(busy), resting_with_plan)).order_by(c.id).limit(limit)
+    query = select(c.id).where(or_(c.deploy_status.in_(busy), resting_with_plan), shard_filter(c.id, shards)
+                               ).order_by(c.id).limit(limit)
     if exclude:
         query = query.where(c.id.not_in(exclude))
     return list((await conn.execute(query)).scalars())

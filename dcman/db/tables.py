@@ -204,3 +204,30 @@ peer_group_associations = Table(
     Column("updated_at", DateTime),
     UniqueConstraint("peer_group_id", "system_peer_id", name="uq_association_group_peer"),
 )
+
+# --- scale-out (several `dcman serve` processes on one database) ---------------------------
+
+processes = Table(
+    "processes",
+    metadata,
+    Column("uuid", String(36), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("bind", String(255), nullable=False),
+    Column("roles", String(64), nullable=False),  # comma-separated dcman.domain.cluster.Role values
+    Column("leads", String(255), nullable=False, default=""),  # the singletons it leads, comma-separated
+    Column("started_at", DateTime, nullable=False),
+    Column("heartbeat_at", DateTime, nullable=False, index=True),
+)
+
+# One row per (shard, kind), created by the migration; holder is the process uuid. A row
+# whose holder is set and whose lease expired was held by a process that died: its taker
+# first moves the shard's interrupted steps to their failure state.
+shard_leases = Table(
+    "shard_leases",
+    metadata,
+    Column("shard", Integer, primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("holder", String(36)),
+    Column("expires_at", DateTime, nullable=False),
+)

@@ -74,6 +74,9 @@ RECOVERY.update({S.PRE_RESTORE: S.RESTORE_PREP_FAILED, S.RESTORING: S.RESTORE_FA
                  S.PRE_REHOME: S.REHOME_PREP_FAILED, S.REHOMING: S.REHOME_FAILED,
                  S.RECONFIGURING_NETWORK: S.NETWORK_RECONFIGURATION_FAILED})
 
+# A failed rehome waits for the next migrate, not for the queue: its plan is dropped.
+REHOME_ENDED_FAILED = frozenset({S.REHOME_FAILED, S.REHOME_PREP_FAILED})
+
 # States from which the reconciler starts the next step of the plan.
 RESTING = frozenset({S.CREATE_COMPLETE, S.INSTALL_COMPLETE, S.BOOTSTRAP_COMPLETE})
 SECONDARY_STATES = frozenset({S.SECONDARY, S.SECONDARY_FAILED})

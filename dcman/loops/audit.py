@@ -22,13 +22,14 @@ from dcman.domain.audit import (
     UNAVAILABLE_COUNTS,
     AlarmCounts,
     Availability,
-    after_probe,
     accepted_sync_status,
+    after_probe,
     is_audited,
     is_healthy,
     parse_alarm_counts,
     wants_alarm_summary,
 )
+from dcman.domain.cluster import SHARDS, LeaseKind
 from dcman.domain.states import AvailabilityStatus, EndpointType, SyncStatus
 from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
 from dcman.services.context import SiteContext
@@ -87,13 +88,22 @@ class AuditLoop:
         self.slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._auth_cache: dict[str, str] = {}
         self.probes_sent = 0
+        # The audit leases this process holds; probes in flight by subcloud, to drain a shard
+        # before its lease is given back (a subcloud is never probed by two processes at once).
+        self.shards = ctx.shards[LeaseKind.AUDIT]
+        self.shards.drainers.append(self.drain)
+        self.loaded_shards: frozenset[int] = frozenset()
+        self.probing: dict[int, asyncio.Task] = {}
 
     # --- loading -------------------------------------------------------------------------
 
     async def reload(self, first: bool = False) -> list[Target]:
         """Re-read the audited subclouds; returns those new since the last reload."""
+        shards = self.shards.held
         async with self.ctx.engine.connect() as conn:
-            rows = await audit_db.audit_targets(conn)
+            rows = await audit_db.audit_targets(conn, shards)
+        # Subclouds of shards just taken over are audited at their slot in the cycle, not at once.
+        known_shards, self.loaded_shards = self.loaded_shards, shards
         targets: dict[int, Target] = {}
         new: list[Target] = []
         for row in rows:
@@ -106,7 +116,7 @@ class AuditLoop:
                 old.endpoints if old else None,
             )
             targets[row.id] = target
-            if old is None and not first:
+            if old is None and not first and row.id % SHARDS in known_shards:
                 new.append(target)
         self.targets = targets
         self.order = sorted(targets.values(), key=lambda t: t.phase)
@@ -154,10 +164,22 @@ class AuditLoop:
 
     async def _launch(self, target: Target) -> None:
         await self.slots.acquire()
+        if not self.shards.holds(target.id) or target.id in self.probing:
+            self.slots.release()  # its shard went to another process since the last reload
+            return
         self.probes_sent += 1
         task = asyncio.create_task(self._probe(target))
         self.in_flight.add(task)
+        self.probing[target.id] = task
         task.add_done_callback(self.in_flight.discard)
+        task.add_done_callback(lambda _task: self.probing.pop(target.id, None))
+
+    async def drain(self, shards: frozenset[int]) -> None:
+        """Wait for the probes in flight of these shards (no new one starts: `_launch` checks)."""
+        pending = [task for subcloud_id, task in self.probing.items() if subcloud_id % SHARDS in shards]
+        if pending:
+            await asyncio.wait(pending)
+        self.ctx.audit_wakeup.set_local()  # reload without them
 
     # --- writing -------------------------------------------------------------------------
 

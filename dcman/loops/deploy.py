@@ -18,7 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from dcman.db import repository as repo
-from dcman.domain.deploy import ALLOWED_FROM, PHASES, RECOVERY, RESTING, PhaseStates, Step, error_text, phase_of
+from dcman.domain.cluster import SHARDS, LeaseKind
+from dcman.domain.deploy import (
+    ALLOWED_FROM,
+    PHASES,
+    REHOME_ENDED_FAILED,
+    RESTING,
+    PhaseStates,
+    Step,
+    error_text,
+    phase_of,
+)
 from dcman.domain.states import DeployStatus
 from dcman.domain.subcloud import NO_ERRORS, Subcloud
 from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
@@ -28,7 +38,6 @@ log = logging.getLogger("dcman.deploy")
 IDLE_TICK_S = 1.0
 POLL_S = 0.5
 PARALLELISM = 200
-REHOME_ENDED_FAILED = frozenset({DeployStatus.REHOME_FAILED, DeployStatus.REHOME_PREP_FAILED})
 # The states that hold one of a migration's max_subcloud_rehoming slots.
 REHOME_SLOT = frozenset({DeployStatus.PRE_REHOME, DeployStatus.REHOMING})
 # An installing node reboots: tolerate this many polls in a row without an answer.
@@ -38,21 +47,6 @@ MAX_LOST_POLLS = 60
 def phase_log(ctx: SiteContext, subcloud: Subcloud, step: str) -> Path:
     """The full log of one phase of one subcloud, in the data directory."""
     return ctx.settings.data_dir / "logs" / subcloud.region_name / f"{step}.log"
-
-
-async def recover_interrupted(ctx: SiteContext) -> None:
-    """At start-up: steps cut short by a crash go to their failure state (§2.3.4)."""
-    async with ctx.engine.begin() as conn:
-        for running, failed in RECOVERY.items():
-            for subcloud_id in await repo.subcloud_ids_in_state(conn, running.value, limit=1_000_000):
-                await repo.update_subcloud(
-                    conn, subcloud_id,
-                    {"deploy_status": failed.value,
-                     "error_description": f"The site restarted while the subcloud was {running.value}.",
-                     **({"deploy_plan": None} if failed in REHOME_ENDED_FAILED else {})},
-                    only_if={"deploy_status": running.value},
-                )
-                log.warning("subcloud %s: %s interrupted by a restart -> %s", subcloud_id, running, failed)
 
 
 def plan_of(subcloud: Subcloud) -> list[str]:
@@ -233,6 +227,16 @@ class DeployLoop:
         self.client = client or AgentClient(ctx.settings.subcloud_agent_port, ctx.settings.subcloud_agent_scheme,
                                             timeout=10.0)
         self.drivers: dict[int, asyncio.Task] = {}
+        self.shards = ctx.shards[LeaseKind.DEPLOY]
+        self.shards.drainers.append(self.drain)
+
+    async def drain(self, shards: frozenset[int]) -> None:
+        """Stop driving the subclouds of shards given back: every step is a compare-and-set on
+        the stored state, so the process taking them over carries on from there."""
+        stopping = [task for subcloud_id, task in self.drivers.items() if subcloud_id % SHARDS in shards]
+        for task in stopping:
+            task.cancel()
+        await asyncio.gather(*stopping, return_exceptions=True)
 
     def _start(self, subcloud_id: int) -> None:
         async def drive() -> None:
@@ -247,16 +251,20 @@ class DeployLoop:
         self.drivers[subcloud_id] = asyncio.create_task(drive())
 
     async def run(self) -> None:
-        await recover_interrupted(self.ctx)
+        # Steps a dead process cut short were recovered when its leases were taken
+        # (services/membership); this loop drives only the subclouds of the shards it holds.
         while True:
             self.ctx.deploy_wakeup.clear()
             try:
                 room = PARALLELISM - len(self.drivers)
-                if room > 0:
+                shards = self.shards.held
+                if room > 0 and shards:
                     async with self.ctx.engine.connect() as conn:
-                        pending = await repo.subclouds_with_deploy_work(conn, exclude=list(self.drivers), limit=room)
+                        pending = await repo.subclouds_with_deploy_work(conn, exclude=list(self.drivers), limit=room,
+                                                                        shards=shards)
                     for subcloud_id in pending:
-                        self._start(subcloud_id)
+                        if self.shards.holds(subcloud_id):  # not given back while we queried
+                            self._start(subcloud_id)
             except Exception:  # a database hiccup must not kill the loop; the next tick retries
                 log.exception("deploy reconciler tick failed")
             try:

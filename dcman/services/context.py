@@ -3,13 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dcman.config import Settings
+from dcman.domain.cluster import LeaseKind
 from dcman.domain.network import SystemControllerNetwork
 from dcman.services.secrets import SecretBox
+from dcman.services.shards import ShardSet
+
+
+class Wakeup(asyncio.Event):
+    """A loop's wake-up. `set()` also wakes that loop in the other processes sharing the
+    database (`shared`, PostgreSQL NOTIFY); `set_local()` wakes only this process's."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.shared: Callable[[str], None] | None = None
+
+    def set(self) -> None:
+        super().set()
+        if self.shared is not None:
+            self.shared(self.name)
+
+    def set_local(self) -> None:
+        super().set()
+
+
+def _wakeup(name: str) -> Callable[[], Wakeup]:
+    return lambda: Wakeup(name)
 
 
 @dataclass
@@ -19,16 +44,26 @@ class SiteContext:
     secrets: SecretBox
     system_controller: SystemControllerNetwork
     site_uuid: str = ""
+    # This process among those sharing the database (services/membership).
+    process_id: str = ""
     # Set when a subcloud needs the deploy loop now rather than at its next tick.
-    deploy_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    deploy_wakeup: Wakeup = field(default_factory=_wakeup("deploy"))
     # Set when an operator changed subclouds, so the audit reloads them now.
-    audit_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    audit_wakeup: Wakeup = field(default_factory=_wakeup("audit"))
 
     # Set when system peers or associations change, so the peer loops look again now.
-    peers_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    sync_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    peers_wakeup: Wakeup = field(default_factory=_wakeup("peers"))
+    sync_wakeup: Wakeup = field(default_factory=_wakeup("sync"))
     # Set when a peer-group migration was asked for, so the migration loop starts now.
-    migration_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    migration_wakeup: Wakeup = field(default_factory=_wakeup("migration"))
+    # The subclouds this process audits and deploys: those of the shards it holds leases on.
+    shards: dict[LeaseKind, ShardSet] = field(
+        default_factory=lambda: {kind: ShardSet(kind) for kind in LeaseKind})
+
+    @property
+    def wakeups(self) -> dict[str, Wakeup]:
+        return {w.name: w for w in (self.deploy_wakeup, self.audit_wakeup, self.peers_wakeup, self.sync_wakeup,
+                                    self.migration_wakeup)}
 
     def peers_changed(self) -> None:
         self.peers_wakeup.set()

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from typing import Any, Mapping
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dcman.db import cluster_repository as cluster_db
 from dcman.db import repository as repo
 from dcman.domain.deploy import (
     PHASES,
+    RECOVERY,
+    REHOME_ENDED_FAILED,
     Step,
     check_abort,
     check_phase_request,
@@ -27,6 +31,27 @@ from dcman.domain.subcloud import NO_ERRORS, Subcloud, stored_bootstrap_values, 
 from dcman.services.context import SiteContext
 from dcman.services.forms import as_text, decode_password, parse_yaml_mapping
 from dcman.services.subclouds import SubcloudView, _require, _view, add_subcloud, install_columns
+
+log = logging.getLogger("dcman.deploy")
+
+
+async def recover_interrupted(conn: AsyncConnection, shards: frozenset[int]) -> int:
+    """Steps cut short by the death of the process that drove them go to their failure
+    state (§2.3.4); run by the process taking the dead one's deploy shards, and by a single
+    site at start. Returns how many subclouds moved."""
+    moved = 0
+    for subcloud_id, running in await cluster_db.subclouds_in_states(conn, [s.value for s in RECOVERY], shards):
+        failed = RECOVERY[DeployStatus(running)]
+        if await repo.update_subcloud(
+            conn, subcloud_id,
+            {"deploy_status": failed.value,
+             "error_description": f"The site restarted while the subcloud was {running}.",
+             **({"deploy_plan": None} if failed in REHOME_ENDED_FAILED else {})},
+            only_if={"deploy_status": running},
+        ):
+            moved += 1
+            log.warning("subcloud %s: %s interrupted by a restart -> %s", subcloud_id, running, failed)
+    return moved
 
 
 async def create(ctx: SiteContext, form: Mapping[str, Any]) -> SubcloudView:
