@@ -60,6 +60,13 @@ class Fleet:
         assert added.status_code == 200, added.text
         return added.json()
 
+    def online(self, *names: str) -> None:
+        """Add simulated subclouds, and wait until every one is online (deployed, unmanaged)."""
+        for name in names:
+            self.add(name)
+        for name in names:
+            wait_until(lambda name=name: self.subcloud(name)["availability-status"] == "online", timeout=40)
+
     def deployed(self, name: str, **fields) -> dict:
         """Add a simulated subcloud, and wait until its deploy is complete and it is online."""
         self.add(name, **fields)

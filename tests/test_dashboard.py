@@ -18,10 +18,7 @@ NAMES = ("sim-00001", "sim-00002", "sim-00003", "sim-00004")
 def fleet(tmp_path_factory) -> Iterator[Fleet]:
     """Four deployed, online subclouds; sim-00001 managed."""
     with running_fleet(tmp_path_factory.mktemp("dashboard"), 6) as fleet:
-        for name in NAMES:
-            fleet.add(name)
-        for name in NAMES:
-            wait_until(lambda name=name: fleet.subcloud(name)["availability-status"] == "online", timeout=40)
+        fleet.online(*NAMES)
         managed = fleet.call("PATCH", "/subclouds/sim-00001", json={"management-state": "managed"})
         assert managed.status_code == 200, managed.text
         yield fleet

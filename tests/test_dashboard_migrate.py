@@ -5,6 +5,7 @@ site2 then agree with its API."""
 
 from __future__ import annotations
 
+import pytest
 from browser import browser, logged_in  # noqa: F401  (browser is a fixture)
 from conftest import stop_site_process
 from invariant import assert_one_manager
@@ -12,6 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from simfleet import wait_until
 from test_failover import MEMBERS, sites, states  # noqa: F401  (sites is a fixture)
 from test_geo import peer_state
+
+# The browser sees the same API on either database; test_failover.py covers both.
+pytestmark = pytest.mark.parametrize("sites", ["sqlite"], indirect=True)
 
 
 def test_the_operator_of_site1_syncs_the_association_after_confirming(browser, sites):  # noqa: F811

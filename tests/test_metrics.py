@@ -17,10 +17,7 @@ NAMES = ("sim-00001", "sim-00002", "sim-00003", "sim-00004")
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory) -> Iterator[Fleet]:
     with running_fleet(tmp_path_factory.mktemp("metrics"), 5) as fleet:
-        for name in NAMES:
-            fleet.add(name)
-        for name in NAMES:
-            wait_until(lambda name=name: fleet.subcloud(name)["availability-status"] == "online", timeout=40)
+        fleet.online(*NAMES)
         yield fleet
 
 
