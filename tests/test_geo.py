@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from conftest import (ADMIN_PASSWORD, ADMIN_USER, DCMAN, RunningSite, restart_site_process, start_site_process,
-                      stop_site_process, token_for)
+from conftest import (ADMIN_PASSWORD, ADMIN_USER, DCMAN, RunningSite, add_form, restart_site_process,
+                      start_site_process, stop_site_process, token_for)
 from simfleet import Fleet, running_fleet, wait_until
 
 
@@ -132,6 +132,29 @@ def test_a_stopped_peer_becomes_unavailable_with_alarm_280_004_and_recovers(site
 
 
 
+def test_a_copy_left_outside_the_group_by_an_interrupted_sync_is_taken_into_the_group(sites):
+    """A sync that added the copy on the peer and died before putting it in the group: the
+    next sync finds the copy by name and region instead of failing on the name forever."""
+    fleet, site1, site2 = sites
+    fleet.deployed("sim-00002")
+    assert site1.call("PATCH", "/subclouds/sim-00002", json={"management-state": "managed"}).status_code == 200
+    local = site1.get("/subclouds/sim-00002")
+    data, files = add_form("sim-00002", fleet.bootstrap_values("sim-00002"), secondary="true",
+                           region_name=local["region-name"])
+    data.pop("sysadmin_password")
+    left_over = httpx.post(site2.running.url + "/v1.0/subclouds", data=data, files=files, timeout=20,
+                           headers={"X-Auth-Token": site2.token, "User-Agent": "dcmanager/1.0"})
+    assert left_over.status_code == 200, left_over.text
+
+    joined = site1.call("PATCH", "/subclouds/sim-00002", json={"peer_group": "pg1"})
+    assert joined.status_code == 200, joined.text
+    [association] = site1.get("/peer-group-associations")["peer_group_associations"]
+    wait_until(lambda: site1.get(f"/peer-group-associations/{association['id']}")["sync-status"] == "in-sync",
+               timeout=30)
+    copies = {s["name"]: s["deploy-status"] for s in site2.get("/subcloud-peer-groups/pg1/subclouds")["subclouds"]}
+    assert copies == {"sim-00001": "secondary", "sim-00002": "secondary"}
+    assert [s["name"] for s in site2.get("/subclouds")["subclouds"]].count("sim-00002") == 1
+
 
 def test_deleting_the_association_removes_the_copies_on_the_peer(sites):
     fleet, site1, site2 = sites
@@ -142,5 +165,5 @@ def test_deleting_the_association_removes_the_copies_on_the_peer(sites):
     assert site2.call("GET", "/subcloud-peer-groups/pg1").status_code == 404
     assert site2.get("/peer-group-associations")["peer_group_associations"] == []
     assert [s["name"] for s in site2.get("/subclouds")["subclouds"]] == []
-    # The primary site keeps its group and its subcloud.
+    # The primary site keeps its group and its subclouds.
     assert site1.get("/subclouds/sim-00001")["peer_group_id"] == site1.get("/subcloud-peer-groups/pg1")["id"]

@@ -3,6 +3,7 @@ subclouds to the peer site (geo-redundancy reference §3)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -22,10 +23,14 @@ from dcman.domain.associations import (
 )
 from dcman.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from dcman.domain.states import AssociationSyncStatus as Sync, AssociationType, DeployStatus, PeerAvailability
+from dcman.domain.subcloud import Subcloud
 from dcman.drivers.peer_client import PeerClient, PeerError
 from dcman.services.context import SiteContext
 
 log = logging.getLogger("dcman.sync")
+# Subcloud copies sent to the peer at once: its database writes one at a time, but each copy
+# also waits on two HTTP round trips and the peer's checks, which overlap.
+SYNC_COPIES_IN_FLIGHT = 8
 
 
 async def _require(conn, association_id: str | int) -> geo.Association:  # type: ignore[no-untyped-def]
@@ -219,32 +224,53 @@ async def _push(ctx: SiteContext, client: PeerClient, association: geo.Associati
     return problems
 
 
+async def _add_copy(client: PeerClient, subcloud: Subcloud, address: str, values: dict) -> dict:
+    """Add the secondary copy on the peer, or find the one an interrupted sync added but did
+    not get to put in the group (it is the same subcloud when its region name matches)."""
+    try:
+        return await client.call("POST", "/subclouds", data={
+            "secondary": "true", "region_name": subcloud.region_name, "bootstrap-address": address,
+            "description": subcloud.description or "", "location": subcloud.location or ""},
+            files={"bootstrap_values": ("bootstrap.yaml", yaml.safe_dump(values).encode())})
+    except PeerError as refused:
+        if refused.status not in (400, 409):  # the left-over copy trips the name or the range check
+            raise
+        try:
+            there = await client.call("GET", f"/subclouds/{subcloud.name}")
+        except PeerError:
+            raise refused from None
+        if there.get("region-name") != subcloud.region_name or there.get("deploy-status") != DeployStatus.SECONDARY:
+            raise
+        return there
+
+
 async def _push_subclouds(client: PeerClient, remote_group_id: int, members: list) -> list[str]:
-    problems: list[str] = []
     remote = {s["region-name"]: s for s in
               (await client.call("GET", f"/subcloud-peer-groups/{remote_group_id}/subclouds"))["subclouds"]}
-    for subcloud in members:
+    gate = asyncio.Semaphore(SYNC_COPIES_IN_FLIGHT)
+
+    async def copy(subcloud: Subcloud) -> str | None:
+        """Add or update the peer's copy of one subcloud; the problem, if any."""
         payload = (json.loads(subcloud.rehome_data) if subcloud.rehome_data else {}).get("saved_payload")
         if not payload or not payload.get("bootstrap-address"):
-            problems.append(f"subcloud {subcloud.name} has no rehome data to copy")
-            continue
+            return f"subcloud {subcloud.name} has no rehome data to copy"
         values = {k: v for k, v in payload.items() if k != "bootstrap-address"}
-        try:
-            if subcloud.region_name in remote:
-                there = remote[subcloud.region_name]
-                fields = {"description": subcloud.description or "", "location": subcloud.location or ""}
-                # A resync follows any change in the group: only the copies that differ are sent.
-                if any((there.get(k) or "") != v for k, v in fields.items()):
-                    await client.call("PATCH", f"/subclouds/{there['id']}", json=fields)
-            else:
-                added = await client.call("POST", "/subclouds", data={
-                    "secondary": "true", "region_name": subcloud.region_name,
-                    "bootstrap-address": payload["bootstrap-address"], "description": subcloud.description or "",
-                    "location": subcloud.location or ""},
-                    files={"bootstrap_values": ("bootstrap.yaml", yaml.safe_dump(values).encode())})
-                await client.call("PATCH", f"/subclouds/{added['id']}", json={"peer_group": str(remote_group_id)})
-        except PeerError as exc:
-            problems.append(f"subcloud {subcloud.name}: {exc}")
+        async with gate:
+            try:
+                if subcloud.region_name in remote:
+                    there = remote[subcloud.region_name]
+                    fields = {"description": subcloud.description or "", "location": subcloud.location or ""}
+                    # A resync follows any change in the group: only the copies that differ are sent.
+                    if any((there.get(k) or "") != v for k, v in fields.items()):
+                        await client.call("PATCH", f"/subclouds/{there['id']}", json=fields)
+                else:
+                    added = await _add_copy(client, subcloud, payload["bootstrap-address"], values)
+                    await client.call("PATCH", f"/subclouds/{added['id']}", json={"peer_group": str(remote_group_id)})
+            except PeerError as exc:
+                return f"subcloud {subcloud.name}: {exc}"
+        return None
+
+    problems = [p for p in await asyncio.gather(*(copy(s) for s in members)) if p]
     local_regions = {s.region_name for s in members}
     for region, stale in remote.items():
         if region not in local_regions and stale["deploy-status"] == DeployStatus.SECONDARY:
