@@ -298,6 +298,10 @@ def test_subcloud_commands(setup: Setup) -> None:
     updated = c.run("subcloud update", "sim-00001", body={"description": "Ottawa edge", "location": "YOW",
                                                           "group_id": "1"})
     assert (updated["description"], updated["location"], updated["group_id"]) == ("Ottawa edge", "YOW", 1)
+    # `subcloud update --bootstrap-address --bootstrap-values`: the rehome data a peer site would get.
+    rehome = c.run("subcloud update", "sim-00001", body={"bootstrap_address": "10.10.0.9"},
+                   files={"bootstrap_values": setup.values("sim-00001")})
+    assert json.loads(rehome["rehome_data"])["saved_payload"]["bootstrap-address"] == "10.10.0.9"
     assert c.run("subcloud unmanage", "sim-00001", body={"management-state": "unmanaged"})["management-state"] == \
         "unmanaged"
 
