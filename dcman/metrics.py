@@ -1,4 +1,4 @@
-"""The figures the loops and the API feed as they run (counters, histograms, last heartbeats),
+"""The figures the loops and the API feed as they run (counters, histograms),
 in one process-wide Prometheus registry. State figures (subclouds by state, peers,
 associations, migrations) are not kept here: /metrics reads them from the database at
 scrape time, so that they are right whichever process changed them.
@@ -38,10 +38,6 @@ API_REQUESTS = Counter("dcman_api_requests", "API requests, by method, route tem
 API_SECONDS = Histogram("dcman_api_request_duration_seconds", "Time the API took to answer, by route template.",
                         ["method", "route"], buckets=_LATENCY_BUCKETS, registry=REGISTRY)
 
-# peer id -> (unix time of the last heartbeat sent, whether it was answered, time of the last answered one)
-_beats: dict[int, tuple[float, bool, float | None]] = {}
-
-
 def observe_probe(started: float, ok: bool) -> None:
     """One availability probe ended; `started` is its time.monotonic() at launch."""
     PROBE_SECONDS.observe(time.monotonic() - started)
@@ -54,22 +50,13 @@ def audit_cycle_done(duration: float, interval: float) -> None:
     AUDIT_LAG_SECONDS.set(max(0.0, duration - interval))
 
 
-def heartbeat(peer_id: int, peer_name: str, ok: bool) -> None:
+def heartbeat(peer_name: str, ok: bool) -> None:
     """One heartbeat to a system peer ended."""
-    now = time.time()
-    last_ok = now if ok else (_beats.get(peer_id) or (0.0, False, None))[2]
-    _beats[peer_id] = (now, ok, last_ok)
     HEARTBEATS.labels(peer_name, "ok" if ok else "failed").inc()
     if ok:
-        LAST_HEARTBEAT.labels(peer_name).set(now)
+        LAST_HEARTBEAT.labels(peer_name).set(time.time())
     else:
         HEARTBEAT_FAILURES.labels(peer_name).inc()
-
-
-def last_heartbeat(peer_id: int) -> tuple[float, bool, float | None] | None:
-    """(time of the last heartbeat, answered?, time of the last answered one) as this process saw
-    them; None before its first heartbeat."""
-    return _beats.get(peer_id)
 
 
 def api_request(method: str, route: str, status: int, seconds: float) -> None:

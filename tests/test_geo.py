@@ -114,8 +114,16 @@ def test_a_subcloud_update_on_the_leader_goes_out_of_sync_and_back(sites):
 def test_a_stopped_peer_becomes_unavailable_with_alarm_280_004_and_recovers(sites):
     fleet, site1, site2 = sites
     peer2 = site1.get("/system-peers")["system_peers"][0]
+    [answered] = site1.get("/dashboard")["system_peers"]
+    assert answered["last-heartbeat-answered"] is True
+    assert answered["last-answered-heartbeat"] == answered["last-heartbeat"] is not None
     stop_site_process(site2.running)
     wait_until(lambda: peer_state(site1, peer2["peer-uuid"]) == "unavailable", timeout=40)
+    # The dashboard shows the failed heartbeat and when the peer last answered (stored, so any
+    # process of the site shows the same).
+    [failed] = site1.get("/dashboard")["system_peers"]
+    assert failed["last-heartbeat-answered"] is False
+    assert failed["last-answered-heartbeat"] < failed["last-heartbeat"]
     alarms = site1.get(f"/fault-alarms?entity=peer={peer2['peer-uuid']}")["alarms"]
     assert [a["alarm_id"] for a in alarms] == ["280.004"]
     [association] = site1.get("/peer-group-associations")["peer_group_associations"]

@@ -4,7 +4,7 @@ dashboard and for scripts. Every figure is counted by the database."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -19,10 +19,8 @@ from dcman.services.context import SiteContext
 router = APIRouter(tags=["dashboard"])
 
 
-def _when(moment: float | None) -> str | None:
-    if moment is None:
-        return None
-    return datetime.fromtimestamp(moment, UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
+def _when(moment: datetime | None) -> str | None:
+    return moment.isoformat(sep=" ", timespec="seconds") if moment else None
 
 
 def subcloud_counts(states: list[tuple[str, str, str, int]]) -> dict[str, Any]:
@@ -46,14 +44,13 @@ async def dashboard(ctx: Annotated[SiteContext, Depends(site_context)]) -> dict[
     alarms = {s.value: seen.alarms_by_severity.get(s.value, 0) for s in Severity}
     peers = []
     for p in seen.peers:
-        beat = overview.last_heartbeat(p)
         peers.append({
             "id": p.id, "peer-uuid": p.peer_uuid, "peer-name": p.peer_name,
             "administrative-state": p.administrative_state, "availability-state": p.availability_state,
             "heartbeat-interval": p.heartbeat_interval, "heartbeat-failures": p.heartbeat_failures,
-            "last-heartbeat": _when(beat[0]) if beat else None,
-            "last-heartbeat-answered": beat[1] if beat else None,
-            "last-answered-heartbeat": _when(beat[2]) if beat else None,
+            "last-heartbeat": _when(p.last_heartbeat_at),
+            "last-heartbeat-answered": (p.last_heartbeat_at == p.last_answered_at) if p.last_heartbeat_at else None,
+            "last-answered-heartbeat": _when(p.last_answered_at),
         })
     groups = []
     for members in seen.peer_groups:

@@ -3,6 +3,7 @@ Every function runs on a connection whose transaction the caller owns."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, delete, false, func, insert, or_, select, update
@@ -64,6 +65,14 @@ async def update_peer(conn: AsyncConnection, peer_id: int, values: dict[str, Any
 
 async def delete_peer(conn: AsyncConnection, peer_id: int) -> None:
     await conn.execute(delete(_peers).where(_peers.c.id == peer_id))
+
+
+async def record_heartbeat(conn: AsyncConnection, peer_id: int, at: datetime, answered: bool) -> None:
+    """When the peer monitor sent a heartbeat, and when the peer last answered one."""
+    values: dict[str, Any] = {"last_heartbeat_at": at}
+    if answered:
+        values["last_answered_at"] = at
+    await conn.execute(update(_peers).where(_peers.c.id == peer_id).values(**values))
 
 
 async def set_peer_health(conn: AsyncConnection, peer_id: int, availability_state: str,

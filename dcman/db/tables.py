@@ -169,6 +169,8 @@ system_peers = Table(
     Column("heartbeat_maintenance_timeout", Integer, nullable=False),
     Column("availability_state", String(16), nullable=False),
     Column("heartbeat_failures", Integer, nullable=False, default=0),
+    Column("last_heartbeat_at", DateTime),  # the last heartbeat sent, answered or not
+    Column("last_answered_at", DateTime),   # the last one the peer answered
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime),
 )

@@ -31,6 +31,8 @@ class SystemPeer:
     heartbeat_failures: int
     created_at: datetime | None
     updated_at: datetime | None
+    last_heartbeat_at: datetime | None = None
+    last_answered_at: datetime | None = None
 
 
 # (minimum, maximum, default) of the integer fields.

@@ -47,10 +47,11 @@ async def record_beat(ctx: SiteContext, peer: SystemPeer, ok: bool) -> None:
         state = PeerAvailability.AVAILABLE.value
     elif not ok and failures >= peer.heartbeat_failure_threshold and state != PeerAvailability.UNAVAILABLE:
         state = PeerAvailability.UNAVAILABLE.value
-    if state == peer.availability_state and failures == peer.heartbeat_failures:
-        return
     now = utcnow()
     async with ctx.engine.begin() as conn:
+        await peers_db.record_heartbeat(conn, peer.id, now, ok)
+        if state == peer.availability_state and failures == peer.heartbeat_failures:
+            return
         await peers_db.set_peer_health(conn, peer.id, state, failures)
         if state != peer.availability_state:
             log.warning("system peer %s: %s -> %s", peer.peer_name, peer.availability_state, state)
@@ -111,7 +112,7 @@ async def monitor(ctx: SiteContext, peer_id: int) -> None:
                     ok = False
                 except (KeyError, TypeError):
                     ok = True  # it answered; its list is just not readable
-                metrics.heartbeat(peer.id, peer.peer_name, ok)
+                metrics.heartbeat(peer.peer_name, ok)
                 try:
                     await record_beat(ctx, peer, ok)
                 except Exception:

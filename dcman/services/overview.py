@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dcman import metrics
 from dcman.db import geo_repository as geo
 from dcman.db import overview_repository as overview_db
 from dcman.db import peer_group_repository as pg_repo
@@ -82,8 +81,3 @@ async def overview(ctx: SiteContext) -> Overview:
         by_group.setdefault(group_id, []).append((deploy_status, management_state, count))
     return Overview(states, alarms, peers, [PeerGroupMembers(g, by_group.get(g.id, [])) for g in groups],
                     associations)
-
-
-def last_heartbeat(peer: SystemPeer) -> tuple[float, bool, float | None] | None:
-    """The peer's last heartbeat as this process's peer monitor saw it."""
-    return metrics.last_heartbeat(peer.id)
