@@ -247,7 +247,6 @@ async def _add_copy(client: PeerClient, subcloud: Subcloud, address: str, values
 async def _push_subclouds(client: PeerClient, remote_group_id: int, members: list) -> list[str]:
     remote = {s["region-name"]: s for s in
               (await client.call("GET", f"/subcloud-peer-groups/{remote_group_id}/subclouds"))["subclouds"]}
-    gate = asyncio.Semaphore(SYNC_COPIES_IN_FLIGHT)
 
     async def copy(subcloud: Subcloud) -> str | None:
         """Add or update the peer's copy of one subcloud; the problem, if any."""
@@ -255,22 +254,30 @@ async def _push_subclouds(client: PeerClient, remote_group_id: int, members: lis
         if not payload or not payload.get("bootstrap-address"):
             return f"subcloud {subcloud.name} has no rehome data to copy"
         values = {k: v for k, v in payload.items() if k != "bootstrap-address"}
-        async with gate:
-            try:
-                if subcloud.region_name in remote:
-                    there = remote[subcloud.region_name]
-                    fields = {"description": subcloud.description or "", "location": subcloud.location or ""}
-                    # A resync follows any change in the group: only the copies that differ are sent.
-                    if any((there.get(k) or "") != v for k, v in fields.items()):
-                        await client.call("PATCH", f"/subclouds/{there['id']}", json=fields)
-                else:
-                    added = await _add_copy(client, subcloud, payload["bootstrap-address"], values)
-                    await client.call("PATCH", f"/subclouds/{added['id']}", json={"peer_group": str(remote_group_id)})
-            except PeerError as exc:
-                return f"subcloud {subcloud.name}: {exc}"
+        try:
+            if subcloud.region_name in remote:
+                there = remote[subcloud.region_name]
+                fields = {"description": subcloud.description or "", "location": subcloud.location or ""}
+                # A resync follows any change in the group: only the copies that differ are sent.
+                if any((there.get(k) or "") != v for k, v in fields.items()):
+                    await client.call("PATCH", f"/subclouds/{there['id']}", json=fields)
+            else:
+                added = await _add_copy(client, subcloud, payload["bootstrap-address"], values)
+                await client.call("PATCH", f"/subclouds/{added['id']}", json={"peer_group": str(remote_group_id)})
+        except PeerError as exc:
+            return f"subcloud {subcloud.name}: {exc}"
         return None
 
-    problems = [p for p in await asyncio.gather(*(copy(s) for s in members)) if p]
+    problems: list[str] = []
+    queue = iter(members)
+
+    async def worker() -> None:
+        for subcloud in queue:  # one shared iterator: each subcloud is taken by one worker
+            problem = await copy(subcloud)
+            if problem:
+                problems.append(problem)
+
+    await asyncio.gather(*(worker() for _ in range(SYNC_COPIES_IN_FLIGHT)))
     local_regions = {s.region_name for s in members}
     for region, stale in remote.items():
         if region not in local_regions and stale["deploy-status"] == DeployStatus.SECONDARY:
