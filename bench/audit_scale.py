@@ -237,7 +237,7 @@ def cluster_figures(cluster: ClusterWithSim, deltas: dict[str, int], cycles: flo
     }
     victim = cluster.sites[-1]
     log(f"SIGKILL of process pid {victim.pid}")
-    victim.kill()
+    victim.process.kill()
     killed_at = time.monotonic()
     while time.monotonic() - killed_at < 10 * cluster.lease_seconds + 60:
         current = cluster.status()

@@ -10,8 +10,6 @@ offline, so the figures include the audit bringing every one online.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import Any
 
 import httpx
 import psycopg2
-from processes import ADMIN_PASSWORD, DCMAN, SiteWithSim, free_port, log, wait_http
+from processes import Serve, SiteWithSim, log
 
 
 def _admin_dsn(url: str) -> str:
@@ -27,7 +25,8 @@ def _admin_dsn(url: str) -> str:
 
 
 class ClusterWithSim(SiteWithSim):
-    """A `dcman sim` and `processes` × `dcman serve` on a fresh database made from `database`."""
+    """A `dcman sim` and `processes` × `dcman serve` on a fresh database made from `database`:
+    `server` is the first process (it migrates the schema), `others` the rest."""
 
     def __init__(self, work: Path, count: int, interval: float, processes: int, database: str,
                  lease_seconds: float) -> None:
@@ -36,8 +35,14 @@ class ClusterWithSim(SiteWithSim):
         self.admin_dsn = _admin_dsn(database)
         self.db_name = f"dcman_bench_{uuid.uuid4().hex[:10]}"
         self.dsn = self.admin_dsn.rsplit("/", 1)[0] + "/" + self.db_name
-        self.sites: list[subprocess.Popen] = []
-        self.site_urls: list[str] = []
+        self.server = self._process(0)
+        self.site_url = self.server.url
+
+    def _process(self, n: int) -> Serve:
+        env = {**self.site_env("bench-site"), "DCMAN_LEASE_SECONDS": str(self.lease_seconds),
+               "DCMAN_DATABASE_URL": "postgresql+asyncpg://" + self.dsn.removeprefix("postgresql://"),
+               "DCMAN_SECRET_KEY": "YmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtMTI="}
+        return Serve(self.work / f"site{n}", self.work / f"site{n}.log", env)
 
     def _admin(self, sql: str) -> None:
         conn = psycopg2.connect(self.admin_dsn)
@@ -50,41 +55,18 @@ class ClusterWithSim(SiteWithSim):
 
     def start(self) -> None:
         self._admin(f'CREATE DATABASE "{self.db_name}"')
-        env = os.environ.copy()
-        self.sim = subprocess.Popen(
-            [DCMAN, "sim", "--count", str(self.fleet_size), "--port", str(self.agent_port),
-             "--control", f"127.0.0.1:{self.control_port}"],
-            stdout=(self.work / "sim.log").open("wb"), stderr=subprocess.STDOUT, env=env)
-        wait_http(self.control + "/sim")
-        for n in range(self.processes):
-            port = self.site_port if n == 0 else free_port()
-            site_env = {**env, "DCMAN_DATA_DIR": str(self.work / f"site{n}"), "DCMAN_BIND": f"127.0.0.1:{port}",
-                        "DCMAN_ADMIN_PASSWORD": ADMIN_PASSWORD, "DCMAN_AUDIT_INTERVAL": str(self.interval),
-                        "DCMAN_SUBCLOUD_AGENT_PORT": str(self.agent_port), "DCMAN_SUBCLOUD_AGENT_SCHEME": "http",
-                        "DCMAN_TOKEN_LIFETIME": "86400", "DCMAN_SITE_NAME": "bench-site",
-                        "DCMAN_DATABASE_URL": "postgresql+asyncpg://" + self.dsn.removeprefix("postgresql://"),
-                        "DCMAN_LEASE_SECONDS": str(self.lease_seconds),
-                        "DCMAN_SECRET_KEY": "YmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtMTI="}
-            site_env.pop("DCMAN_CONFIG_FILE", None)
-            self.sites.append(subprocess.Popen([DCMAN, "serve"], stdout=(self.work / f"site{n}.log").open("wb"),
-                                               stderr=subprocess.STDOUT, env=site_env))
-            self.site_urls.append(f"http://127.0.0.1:{port}")
-            wait_http(self.site_urls[-1] + "/")  # one at a time: the first one migrates the schema
-        self.site = self.sites[0]
-        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": "admin", "password": ADMIN_PASSWORD, "domain": {"name": "Default"}}}}}}
-        self.token = httpx.post(self.site_url + "/v3/auth/tokens", json=body).headers["X-Subject-Token"]
+        super().start()  # the simulator, then the first process
+        for n in range(1, self.processes):  # one at a time after the first: it migrated the schema
+            other = self._process(n)
+            other.start()
+            self.others.append(other)
+
+    @property
+    def sites(self) -> list[Serve]:
+        return [self.server, *self.others]
 
     def pids(self) -> list[int]:
         return [site.pid for site in self.sites]
-
-    def stop(self) -> None:
-        for process in (*self.sites, self.sim):
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
     def finish(self, keep: bool) -> None:
         super().finish(keep)

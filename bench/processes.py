@@ -54,8 +54,9 @@ ADMIN_PASSWORD = "bench-Admin-1"
 
 
 class Serve:
-    """One `dcman serve` on SQLite in `data_dir`, on a port it keeps across restarts, so that a
-    peer's record of its endpoint stays right after a stop and a start."""
+    """One `dcman serve` in `data_dir` (SQLite there unless `env` names a database), on a port
+    it keeps across restarts, so that a peer's record of its endpoint stays right after a stop
+    and a start."""
 
     def __init__(self, data_dir: Path, log_path: Path, env: dict[str, str]) -> None:
         self.data_dir, self.log_path, self.extra_env = data_dir, log_path, env
@@ -66,10 +67,9 @@ class Serve:
         self.token = ""
 
     def start(self) -> None:
-        env = {**os.environ, "DCMAN_DATA_DIR": str(self.data_dir), "DCMAN_BIND": f"127.0.0.1:{self.port}",
+        inherited = {k: v for k, v in os.environ.items() if k not in ("DCMAN_DATABASE_URL", "DCMAN_CONFIG_FILE")}
+        env = {**inherited, "DCMAN_DATA_DIR": str(self.data_dir), "DCMAN_BIND": f"127.0.0.1:{self.port}",
                "DCMAN_ADMIN_PASSWORD": ADMIN_PASSWORD, "DCMAN_TOKEN_LIFETIME": "86400", **self.extra_env}
-        for key in ("DCMAN_DATABASE_URL", "DCMAN_CONFIG_FILE"):  # SQLite in the data directory
-            env.pop(key, None)
         self.process = subprocess.Popen([DCMAN, "serve"], stdout=self.log_path.open("ab"),
                                         stderr=subprocess.STDOUT, env=env)
         wait_http(self.url + "/")
