@@ -106,7 +106,7 @@ def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bo
                 tasks[-1].cancel()  # the cluster loop first: singletons stop, no new claims
                 await asyncio.gather(tasks[-1], return_exceptions=True)
                 if keeper is not None:
-                    keeper.stop()
+                    await asyncio.to_thread(keeper.stop)  # it joins the keeper's thread: not on the loop
                 try:
                     await membership.leave()
                 except Exception:  # the leases then expire by themselves
