@@ -51,6 +51,7 @@ UPDATE_SCHEMA = {
         "bootstrap_values": {"type": ["object", "string"], "description": "YAML text or an object"},
         "bootstrap_address": {"type": "string"},
         "migrate": {"type": ["string", "boolean"], "enum": ["true", "false", True, False]},
+        "release": {"type": "string", "description": "a secondary copy's, from its peer site only"},
     },
 }
 # The dcmanager client's `subcloud update` sends multipart, with the YAML files as file parts.
@@ -93,13 +94,15 @@ async def add_subcloud(request: Request, ctx: SiteContext = Depends(site_context
 
 
 @router.get("/subclouds/{subcloud_ref}")
-async def show_subcloud(subcloud_ref: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    return views.subcloud(await subclouds.get_subcloud(ctx, subcloud_ref))
+async def show_subcloud(subcloud_ref: str, ctx: SiteContext = Depends(site_context),
+                        peer: bool = Depends(from_peer)) -> dict[str, Any]:
+    return views.subcloud(await subclouds.get_subcloud(ctx, subcloud_ref, from_peer=peer))
 
 
 @router.get("/subclouds/{subcloud_ref}/detail")
-async def show_subcloud_detail(subcloud_ref: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    return views.subcloud(await subclouds.get_subcloud(ctx, subcloud_ref), detail=True)
+async def show_subcloud_detail(subcloud_ref: str, ctx: SiteContext = Depends(site_context),
+                               peer: bool = Depends(from_peer)) -> dict[str, Any]:
+    return views.subcloud(await subclouds.get_subcloud(ctx, subcloud_ref, from_peer=peer), detail=True)
 
 
 @router.patch("/subclouds/{subcloud_ref}", openapi_extra={"requestBody": {

@@ -46,8 +46,13 @@ async def lock_subcloud_changes(conn: AsyncConnection) -> None:
     await conn.execute(select(t.site.c.id).where(t.site.c.id == 1).with_for_update())
 
 
-async def get_subcloud(conn: AsyncConnection, ref: str | int, for_update: bool = False) -> Subcloud | None:
+async def get_subcloud(conn: AsyncConnection, ref: str | int, for_update: bool = False,
+                       by_region: bool = False) -> Subcloud | None:
+    """By id, or by name; `by_region` also by region name, as peer sites address subclouds
+    (names and region names share one namespace, so a ref matches one subcloud at most)."""
     clause = t.subclouds.c.id == ref if isinstance(ref, int) else _ref_clause(t.subclouds, ref)
+    if by_region and isinstance(ref, str) and "\x00" not in ref and not (ref.isascii() and ref.isdigit()):
+        clause = or_(clause, t.subclouds.c.region_name == ref)
     query = select(t.subclouds).where(clause)
     if for_update:
         query = query.with_for_update()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
 from dcman.domain.errors import InvalidInput, StateRefused
 from dcman.domain.states import AssociationSyncStatus, AssociationType
+from dcman.domain.subcloud import Subcloud, rehome_data, rehome_payload
 
 MAX_PRIORITY = 65536
 
@@ -65,3 +68,75 @@ def check_peer_copy(group_name: str, peer_copy_priority: int) -> None:
     if peer_copy_priority == 0:
         raise StateRefused(f"Peer group {group_name} has priority 0 on the peer site too; a group "
                            "cannot be primary on both sites.")
+
+
+# --- the copy of a subcloud on the peer site (§3 step 5) ------------------------------------
+
+GATEWAY_KEY = "systemcontroller_gateway_address"
+
+
+@dataclass(frozen=True)
+class SubcloudCopy:
+    """Everything the peer site needs to take a subcloud over, as it is sent there: the
+    bootstrap values (with the peer's own gateway), the address, the install values without
+    secrets, and the fields an operator sees."""
+
+    name: str
+    region_name: str
+    bootstrap_values: dict[str, Any]
+    bootstrap_address: str
+    description: str
+    location: str
+    release: str
+    install_values: dict[str, Any] | None
+
+    @property
+    def rehome_data(self) -> dict[str, Any]:
+        """The rehome data the peer stores from this copy (it removes the same secrets)."""
+        return json.loads(rehome_data(self.bootstrap_values, self.bootstrap_address))
+
+
+def subcloud_copy(subcloud: Subcloud, peer_gateway: str) -> SubcloudCopy | str:
+    """The copy of `subcloud` for a peer reached through `peer_gateway` (the system peer's
+    `peer_controller_gateway_address`: the subclouds' gateway towards the peer's own system
+    controller subnet, as the reference puts it in every copy), or why there is none."""
+    payload = rehome_payload(subcloud.rehome_data)
+    if not payload or not payload.get("bootstrap-address"):
+        return f"subcloud {subcloud.name} has no rehome data to copy"
+    address = str(payload.pop("bootstrap-address"))
+    values = {**payload, "name": subcloud.name, GATEWAY_KEY: peer_gateway}
+    try:
+        install = json.loads(subcloud.data_install) if subcloud.data_install else None
+    except ValueError:
+        install = None
+    return SubcloudCopy(name=subcloud.name, region_name=subcloud.region_name, bootstrap_values=values,
+                        bootstrap_address=address, description=subcloud.description or "",
+                        location=subcloud.location or "", release=subcloud.software_version,
+                        install_values=install if isinstance(install, dict) else None)
+
+
+def _decoded(value: Any) -> Any:
+    """A JSON column as a peer's answer carries it: as text, or already decoded."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def copy_changes(copy: SubcloudCopy, there: dict[str, Any]) -> dict[str, Any]:
+    """The update that brings the peer's copy `there` (a subcloud as the peer's API shows it)
+    in line with `copy`; empty when it already is, so a resync sends only what differs."""
+    changes: dict[str, Any] = {}
+    for field, value in (("description", copy.description), ("location", copy.location)):
+        if (there.get(field) or "") != value:
+            changes[field] = value
+    if there.get("software-version") != copy.release:
+        changes["release"] = copy.release
+    if _decoded(there.get("rehome_data")) != copy.rehome_data:
+        changes["bootstrap_values"] = copy.bootstrap_values
+        changes["bootstrap_address"] = copy.bootstrap_address
+    if copy.install_values is not None and _decoded(there.get("data_install")) != copy.install_values:
+        changes["install_values"] = copy.install_values
+    return changes

@@ -17,6 +17,7 @@ from dcman.domain.errors import Conflict, InvalidInput, StateRefused
 from dcman.domain.peer_groups import SubcloudPeerGroup
 from dcman.domain.states import (
     ACTIVE_DEPLOY_STATES,
+    REHOMING_STATES,
     AvailabilityStatus,
     DeployStatus,
     ManagementState,
@@ -307,6 +308,13 @@ def rehome_data(values: Mapping[str, Any], bootstrap_address: str | None) -> str
                       default=str)
 
 
+def rehome_payload(text: str | None) -> dict[str, Any] | None:
+    """The saved payload of stored rehome data (bootstrap values and `bootstrap-address`), or
+    None when there is none or it is not a mapping."""
+    document = _rehome_document(text)
+    return dict(document["saved_payload"]) if document else None
+
+
 def _rehome_document(text: str | None) -> dict[str, Any] | None:
     """Stored rehome data as a dict holding a `saved_payload` dict, or None when there is none."""
     try:
@@ -350,7 +358,8 @@ def rehome_data_on_join(subcloud: Subcloud) -> str | None:
         payload = {}
     if not isinstance(payload, dict):
         payload = {}
-    return rehome_data(payload, subcloud.bootstrap_address)
+    # Named as it is now: a rename since it was added left the old name in the stored values.
+    return rehome_data({**payload, "name": subcloud.name}, subcloud.bootstrap_address)
 
 
 # --- update-only rules (§2.6) ------------------------------------------------------------------
@@ -365,12 +374,24 @@ def refuse_network_reconfiguration(fields: Any) -> None:
                            "redeploy the subcloud with new bootstrap values instead.")
 
 
+def check_copy_release(subcloud: Subcloud, release: Any, from_peer: bool) -> str:
+    """`release` in an update: the software version of a secondary copy follows its primary
+    site's (the peer's sync sends it); nothing else changes a subcloud's release this way."""
+    if not from_peer or subcloud.deploy_status not in SECONDARY_STATES:
+        raise InvalidInput("The release of a subcloud is set at add or redeploy; only a peer site's sync "
+                           "updates that of a secondary copy.")
+    return validate_release(release)
+
+
 def check_migrate_flag(subcloud: Subcloud, migrate: Any, management_target: str | None,
                        from_peer: bool = False) -> dict[str, str]:
     """`migrate=true` (`subcloud unmanage --migrate`): mark a deployed subcloud `rehome-pending`
-    for a coming migration. It must be or become unmanaged; a peer site may mark any state."""
+    for a coming migration. It must be or become unmanaged; a peer site may mark any state but
+    a rehome here (that is how a migrating peer asks this site to let go, §4 step 4)."""
     if not parse_bool("migrate", migrate) or subcloud.deploy_status == DeployStatus.REHOME_PENDING:
         return {}
+    if subcloud.deploy_status in REHOMING_STATES:  # letting go now would leave it managed by nobody
+        raise StateRefused(f"Subcloud {subcloud.name} is being rehomed to this site ({subcloud.deploy_status}).")
     state = management_target if management_target is not None else subcloud.management_state
     if state != ManagementState.UNMANAGED:
         raise InvalidInput(f"Subcloud {subcloud.name} must be unmanaged, or unmanaged in the same request, "

@@ -7,10 +7,17 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 USER_AGENT = "dcmanager/1.0"  # how the reference marks a request from a peer site
+
+
+def subcloud_path(region_name: str, suffix: str = "") -> str:
+    """A subcloud's path on a peer site: by region name, as the reference's peers address it
+    (quoted, since a region name is data that came from a site, not a path)."""
+    return f"/subclouds/{quote(region_name, safe='')}{suffix}"
 
 
 class PeerError(Exception):

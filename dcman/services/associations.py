@@ -4,7 +4,6 @@ subclouds to the peer site (geo-redundancy reference §3)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
@@ -16,7 +15,10 @@ from dcman.db import geo_repository as geo
 from dcman.db import peer_group_repository as groups_db
 from dcman.db import peer_repository as peers_db
 from dcman.domain.associations import (
+    SubcloudCopy,
     check_peer_copy,
+    copy_changes,
+    subcloud_copy,
     check_primary_group,
     validate_association_update,
     validate_new_association,
@@ -24,7 +26,7 @@ from dcman.domain.associations import (
 from dcman.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from dcman.domain.states import AssociationSyncStatus as Sync, AssociationType, DeployStatus, PeerAvailability
 from dcman.domain.subcloud import Subcloud
-from dcman.drivers.peer_client import PeerClient, PeerError
+from dcman.drivers.peer_client import PeerClient, PeerError, subcloud_path
 from dcman.services.context import SiteContext
 
 log = logging.getLogger("dcman.sync")
@@ -138,8 +140,8 @@ async def _remove_from_peer(client: PeerClient, group_name: str) -> None:
         return
     for subcloud in (await client.call("GET", f"/subcloud-peer-groups/{remote['id']}/subclouds"))["subclouds"]:
         if subcloud["deploy-status"] == DeployStatus.SECONDARY:
-            await client.call("PATCH", f"/subclouds/{subcloud['id']}", json={"peer_group": "none"})
-            await client.call("DELETE", f"/subclouds/{subcloud['id']}")
+            await client.call("PATCH", subcloud_path(subcloud['region-name']), json={"peer_group": "none"})
+            await client.call("DELETE", subcloud_path(subcloud['region-name']))
     for association in (await client.call("GET", "/peer-group-associations"))["peer_group_associations"]:
         if association["peer-group-id"] == remote["id"]:
             await client.call("DELETE", f"/peer-group-associations/{association['id']}")
@@ -215,55 +217,67 @@ async def _push(ctx: SiteContext, client: PeerClient, association: geo.Associati
         remote_association = await client.call("POST", "/peer-group-associations", json={
             "peer_group_id": remote["id"], "system_peer_id": back["id"],
             "peer_group_priority": association.peer_group_priority, "association_type": "non-primary"})
+    # The priority follows a change on this site (the group's copy took it with group-priority).
     await client.call("PATCH", f"/peer-group-associations/{remote_association['id']}",
-                      json={"sync_status": Sync.SYNCING.value})
-    problems = await _push_subclouds(client, remote["id"], members)
+                      json={"sync_status": Sync.SYNCING.value, "peer_group_priority": association.peer_group_priority})
+    problems = await _push_subclouds(client, remote["id"], members, peer.peer_controller_gateway_address)
     await client.call("PATCH", f"/peer-group-associations/{remote_association['id']}", json={
         "sync_status": Sync.FAILED.value if problems else Sync.IN_SYNC.value,
         "sync_message": "; ".join(problems)[:2000] if problems else None})
     return problems
 
 
-async def _add_copy(client: PeerClient, subcloud: Subcloud, address: str, values: dict) -> dict:
+def _copy_form(copy: SubcloudCopy) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]]:
+    """The secondary add of a copy, as the reference's sync sends it (multipart)."""
+    data = {"secondary": "true", "region_name": copy.region_name, "bootstrap-address": copy.bootstrap_address,
+            "description": copy.description, "location": copy.location, "release": copy.release}
+    files = {"bootstrap_values": ("bootstrap.yaml", yaml.safe_dump(copy.bootstrap_values).encode())}
+    if copy.install_values is not None:
+        files["install_values"] = ("install.yaml", yaml.safe_dump(copy.install_values).encode())
+    return data, files
+
+
+async def _add_copy(client: PeerClient, copy: SubcloudCopy) -> dict:
     """Add the secondary copy on the peer, or find the one an interrupted sync added but did
     not get to put in the group (it is the same subcloud when its region name matches)."""
+    data, files = _copy_form(copy)
     try:
-        return await client.call("POST", "/subclouds", data={
-            "secondary": "true", "region_name": subcloud.region_name, "bootstrap-address": address,
-            "description": subcloud.description or "", "location": subcloud.location or ""},
-            files={"bootstrap_values": ("bootstrap.yaml", yaml.safe_dump(values).encode())})
+        return await client.call("POST", "/subclouds", data=data, files=files)
     except PeerError as refused:
         if refused.status not in (400, 409):  # the left-over copy trips the name or the range check
             raise
         try:
-            there = await client.call("GET", f"/subclouds/{subcloud.name}")
+            there = await client.call("GET", subcloud_path(copy.region_name))
         except PeerError:
             raise refused from None
-        if there.get("region-name") != subcloud.region_name or there.get("deploy-status") != DeployStatus.SECONDARY:
+        if there.get("region-name") != copy.region_name or there.get("deploy-status") != DeployStatus.SECONDARY:
             raise
+        changes = copy_changes(copy, there)
+        if changes:  # left over from an older sync: bring it up to date too
+            there = await client.call("PATCH", subcloud_path(copy.region_name), json=changes)
         return there
 
 
-async def _push_subclouds(client: PeerClient, remote_group_id: int, members: list) -> list[str]:
+async def _push_subclouds(client: PeerClient, remote_group_id: int, members: list, gateway: str) -> list[str]:
+    """Add or update the peer's copy of every member, addressed by region name as the
+    reference's peers do (a rename on either site cannot orphan it); delete stale copies."""
     remote = {s["region-name"]: s for s in
               (await client.call("GET", f"/subcloud-peer-groups/{remote_group_id}/subclouds"))["subclouds"]}
 
-    async def copy(subcloud: Subcloud) -> str | None:
+    async def push(subcloud: Subcloud) -> str | None:
         """Add or update the peer's copy of one subcloud; the problem, if any."""
-        payload = (json.loads(subcloud.rehome_data) if subcloud.rehome_data else {}).get("saved_payload")
-        if not payload or not payload.get("bootstrap-address"):
-            return f"subcloud {subcloud.name} has no rehome data to copy"
-        values = {k: v for k, v in payload.items() if k != "bootstrap-address"}
+        copy = subcloud_copy(subcloud, gateway)
+        if isinstance(copy, str):
+            return copy
         try:
             if subcloud.region_name in remote:
-                there = remote[subcloud.region_name]
-                fields = {"description": subcloud.description or "", "location": subcloud.location or ""}
                 # A resync follows any change in the group: only the copies that differ are sent.
-                if any((there.get(k) or "") != v for k, v in fields.items()):
-                    await client.call("PATCH", f"/subclouds/{there['id']}", json=fields)
+                changes = copy_changes(copy, remote[subcloud.region_name])
+                if changes:
+                    await client.call("PATCH", subcloud_path(copy.region_name), json=changes)
             else:
-                added = await _add_copy(client, subcloud, payload["bootstrap-address"], values)
-                await client.call("PATCH", f"/subclouds/{added['id']}", json={"peer_group": str(remote_group_id)})
+                await _add_copy(client, copy)
+                await client.call("PATCH", subcloud_path(copy.region_name), json={"peer_group": str(remote_group_id)})
         except PeerError as exc:
             return f"subcloud {subcloud.name}: {exc}"
         return None
@@ -273,7 +287,7 @@ async def _push_subclouds(client: PeerClient, remote_group_id: int, members: lis
 
     async def worker() -> None:
         for subcloud in queue:  # one shared iterator: each subcloud is taken by one worker
-            problem = await copy(subcloud)
+            problem = await push(subcloud)
             if problem:
                 problems.append(problem)
 
@@ -282,8 +296,8 @@ async def _push_subclouds(client: PeerClient, remote_group_id: int, members: lis
     for region, stale in remote.items():
         if region not in local_regions and stale["deploy-status"] == DeployStatus.SECONDARY:
             try:
-                await client.call("PATCH", f"/subclouds/{stale['id']}", json={"peer_group": "none"})
-                await client.call("DELETE", f"/subclouds/{stale['id']}")
+                await client.call("PATCH", subcloud_path(region), json={"peer_group": "none"})
+                await client.call("DELETE", subcloud_path(region))
             except PeerError as exc:
                 problems.append(f"stale subcloud {stale['name']}: {exc}")
     return problems

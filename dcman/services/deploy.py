@@ -25,12 +25,11 @@ from dcman.domain.deploy import (
     resume_plan,
 )
 from dcman.domain.errors import InvalidInput
-from dcman.domain.network import validate_bootstrap_network
 from dcman.domain.states import DeployStatus
-from dcman.domain.subcloud import NO_ERRORS, Subcloud, stored_bootstrap_values, validate_release
+from dcman.domain.subcloud import NO_ERRORS, Subcloud, validate_release
 from dcman.services.context import SiteContext
 from dcman.services.forms import as_text, decode_password, parse_yaml_mapping
-from dcman.services.subclouds import SubcloudView, _require, _view, add_subcloud, install_columns
+from dcman.services.subclouds import SubcloudView, _require, _view, add_subcloud, bootstrap_columns, install_columns
 
 log = logging.getLogger("dcman.deploy")
 
@@ -96,25 +95,8 @@ async def _bootstrap(ctx: SiteContext, conn: AsyncConnection, subcloud: Subcloud
                      form: Mapping[str, Any]) -> dict[str, Any]:
     """New bootstrap values: same name, and the whole network validation against the others."""
     values = parse_yaml_mapping("bootstrap_values", form.get("bootstrap_values"))
-    changes: dict[str, Any] = {}
-    if form.get("bootstrap-address") is not None:
-        changes["bootstrap_address"] = str(form["bootstrap-address"]).strip()
-    if values is None:
-        return changes
-    if values.get("name") != subcloud.name:
-        raise InvalidInput(f"The bootstrap values name {values.get('name')!r} must be the subcloud's name, "
-                           f"{subcloud.name}.")
-    network = validate_bootstrap_network(values, ctx.system_controller, ())
-    candidates = await repo.overlap_candidates(conn, network.management_start_ip, network.management_end_ip,
-                                               str(values["external_oam_subnet"]).strip(), except_id=subcloud.id)
-    validate_bootstrap_network(values, ctx.system_controller, candidates)
-    stored = stored_bootstrap_values(values)
-    changes.update(vars(network))
-    changes.update(repo.network_keys(network.management_subnet, network.management_start_ip,
-                                     network.management_end_ip))
-    changes.update(bootstrap_values=json.dumps(stored, default=str),
-                   external_oam_floating_address=str(values.get("external_oam_floating_address", "")).strip())
-    return changes
+    address = None if form.get("bootstrap-address") is None else str(form["bootstrap-address"]).strip()
+    return await bootstrap_columns(ctx, conn, subcloud, values, address)
 
 
 def _deploy_config(form: Mapping[str, Any]) -> dict[str, Any]:

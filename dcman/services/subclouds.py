@@ -19,7 +19,6 @@ from dcman.db import peer_group_repository as pg_repo
 from dcman.db import repository as repo
 from dcman.domain.deploy import full_plan
 from dcman.domain.errors import Conflict, InvalidInput, NotFound
-from dcman.domain.migration import check_peer_deploy_status
 from dcman.domain.install_values import INSTALL_SECRET_KEYS, validate_install_values
 from dcman.domain.network import validate_bootstrap_network
 from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState
@@ -27,6 +26,7 @@ from dcman.domain.subcloud import (
     NO_ERRORS,
     SECONDARY_STATES,
     Subcloud,
+    check_copy_release,
     check_migrate_flag,
     check_delete,
     endpoints_kept_on_unmanage,
@@ -52,7 +52,7 @@ from dcman.services.forms import as_text, decode_password, parse_mapping, parse_
 
 UPDATABLE_FIELDS = ("description", "location", "group_id", "name", "management-state", "force", "peer_group",
                     "install_values", "bmc_password", "bootstrap_values", "bootstrap_address", "migrate",
-                    "deploy_status")  # deploy_status: rehome-pending, from a peer site's migration only
+                    "release")  # release: of a secondary copy, from its peer site's sync only
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,8 @@ class SubcloudView:
     endpoint_statuses: list[tuple[str, str]]
 
 
-async def _require(conn: AsyncConnection, ref: str, for_update: bool = False) -> Subcloud:
-    subcloud = await repo.get_subcloud(conn, ref, for_update=for_update)
+async def _require(conn: AsyncConnection, ref: str, for_update: bool = False, by_region: bool = False) -> Subcloud:
+    subcloud = await repo.get_subcloud(conn, ref, for_update=for_update, by_region=by_region)
     if subcloud is None:
         raise NotFound(f"Subcloud {ref} not found.")
     return subcloud
@@ -86,9 +86,10 @@ async def _view(conn: AsyncConnection, subcloud: Subcloud) -> SubcloudView:
     return SubcloudView(subcloud, statuses.get(subcloud.id, []))
 
 
-async def get_subcloud(ctx: SiteContext, ref: str) -> SubcloudView:
+async def get_subcloud(ctx: SiteContext, ref: str, from_peer: bool = False) -> SubcloudView:
+    """By id or name; a peer site may also give the region name (the reference's peers do)."""
     async with ctx.engine.connect() as conn:
-        return await _view(conn, await _require(conn, ref))
+        return await _view(conn, await _require(conn, ref, by_region=from_peer))
 
 
 async def list_subclouds(ctx: SiteContext, group_ref: str | None = None) -> list[SubcloudView]:
@@ -164,7 +165,7 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
     if install is not None:
         if form.get("bmc_password") is not None:
             install["bmc_password"] = form["bmc_password"]
-        install_stored = install_columns(ctx, install, release)
+        install_stored = install_columns(ctx, install, release, validate=not secondary)
     stored_values = stored_bootstrap_values(values)
 
     try:
@@ -256,6 +257,30 @@ async def _peer_group_change(ctx: SiteContext, conn: AsyncConnection, subcloud: 
     return changes
 
 
+async def bootstrap_columns(ctx: SiteContext, conn: AsyncConnection, subcloud: Subcloud,
+                            values: Mapping[str, Any] | None, address: str | None) -> dict[str, Any]:
+    """The columns new bootstrap values (and address) give a subcloud: the same name, and the
+    whole network validation against the other subclouds and this site's own subnet."""
+    changes: dict[str, Any] = {}
+    if address is not None:
+        changes["bootstrap_address"] = address
+    if values is None:
+        return changes
+    if values.get("name") != subcloud.name:
+        raise InvalidInput(f"The bootstrap values name {values.get('name')!r} must be the subcloud's name, "
+                           f"{subcloud.name}.")
+    network = validate_bootstrap_network(values, ctx.system_controller, ())
+    candidates = await repo.overlap_candidates(conn, network.management_start_ip, network.management_end_ip,
+                                               str(values["external_oam_subnet"]).strip(), except_id=subcloud.id)
+    validate_bootstrap_network(values, ctx.system_controller, candidates)
+    changes.update(vars(network))
+    changes.update(repo.network_keys(network.management_subnet, network.management_start_ip,
+                                     network.management_end_ip))
+    changes.update(bootstrap_values=json.dumps(stored_bootstrap_values(values), default=str),
+                   external_oam_floating_address=str(values.get("external_oam_floating_address", "")).strip())
+    return changes
+
+
 def _install_update(ctx: SiteContext, subcloud: Subcloud, body: Mapping[str, Any], from_peer: bool) -> dict[str, Any]:
     """`install_values` and `bmc_password` (§2.6): checked as at add (§2.2) for the subcloud's
     release, except a secondary copy's from its peer site, which checked them already. A BMC
@@ -303,7 +328,7 @@ async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any], f
     try:
         async with ctx.engine.begin() as conn:
             await repo.lock_subcloud_changes(conn)  # a rename checks every other name
-            subcloud = await _require(conn, ref, for_update=True)
+            subcloud = await _require(conn, ref, for_update=True, by_region=from_peer)
             changes: dict[str, Any] = {}
             if body.get("name") is not None:
                 taken = await repo.name_or_region_taken(conn, str(body["name"]), except_id=subcloud.id)
@@ -321,8 +346,8 @@ async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any], f
             if body.get("migrate") is not None:
                 changes.update(check_migrate_flag(subcloud, body["migrate"], changes.get("management_state"),
                                                   from_peer))
-            if body.get("deploy_status") is not None:
-                changes.update(check_peer_deploy_status(subcloud, body["deploy_status"], from_peer))
+            if body.get("release") is not None:
+                changes["software_version"] = check_copy_release(subcloud, body["release"], from_peer)
             changes.update(_install_update(ctx, subcloud, body, from_peer))
             if body.get("peer_group") is not None:
                 changes.update(await _peer_group_change(ctx, conn, subcloud, body["peer_group"], from_peer))
@@ -334,6 +359,9 @@ async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any], f
                                          bootstrap_values, bootstrap_address)
             if rehome is not None:
                 changes["rehome_data"] = rehome
+            if from_peer and subcloud.deploy_status in SECONDARY_STATES:
+                # A secondary copy is rehomed from these columns: they follow the primary's values.
+                changes.update(await bootstrap_columns(ctx, conn, subcloud, bootstrap_values, bootstrap_address))
             await repo.update_subcloud(conn, subcloud.id, changes)
             if not from_peer:  # the leader changed a protected subcloud: the peer's copy must follow
                 for group_id in {subcloud.peer_group_id, changes.get("peer_group_id")} - {None}:
@@ -353,7 +381,7 @@ async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any], f
 
 async def delete_subcloud(ctx: SiteContext, ref: str, from_peer: bool = False) -> None:
     async with ctx.engine.begin() as conn:
-        subcloud = await _require(conn, ref, for_update=True)
+        subcloud = await _require(conn, ref, for_update=True, by_region=from_peer)
         check_delete(subcloud, from_peer)
         await repo.delete_subcloud(conn, subcloud.id)
     await asyncio.get_running_loop().run_in_executor(
