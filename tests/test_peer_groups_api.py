@@ -215,7 +215,8 @@ async def test_subclouds_and_status_counts(api: Api) -> None:
 
     status = (await api.get(f"{BASE}/pg1/status")).json()
     assert status == {"peer_group_id": group["id"], "peer_group_name": "pg1", "total_subclouds": 5, "complete": 2,
-                      "waiting_for_migrate": 1, "rehoming": 1, "rehome_failed": 1, "managed": 2, "unmanaged": 3}
+                      "waiting_for_migrate": 1, "rehoming": 1, "rehome_failed": 1, "managed": 2, "unmanaged": 3,
+                      "migration_message": None}
     assert (await api.get(f"{BASE}/pg2/status")).json()["total_subclouds"] == 0
     assert (await api.get(f"{BASE}/nosuch/status")).status_code == 404
 

@@ -138,12 +138,17 @@ def migrate(group: str, sysadmin_password: str, wait: bool, timeout: float, outp
     shown = SiteClient.expect_object(answer, "PATCH", _path(group, "/migrate"))
     if wait:
         deadline = time.monotonic() + timeout
+        said = None
         while shown.get("migration_status") == "migrating":
             if time.monotonic() > deadline:
                 raise click.ClickException(f"The migration of peer group {group} is still running after "
                                            f"{timeout:g} s.")
             time.sleep(1.0)
             shown = client.get_object(_path(group))
+            waiting = client.get_object(_path(group, "/status")).get("migration_message")
+            if waiting and waiting != said:  # e.g. the old site neither answers nor is declared down yet
+                click.echo(waiting, err=True)
+            said = waiting
         render_one(client.get_object(_path(group, "/status")), output_format)
         return
     if output_format.lower() == "table":  # the queued subclouds by name, not as whole objects

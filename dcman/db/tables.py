@@ -190,6 +190,8 @@ subcloud_peer_groups = Table(
     Column("needs_audit", Boolean, nullable=False, default=False),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime),
+    # What a running migration waits for (a peer that neither answers nor is declared down).
+    Column("migration_message", Text),
 )
 
 peer_group_associations = Table(

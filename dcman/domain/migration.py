@@ -4,21 +4,20 @@ the audit of a local group against the peer's copy changes. Pure functions, no I
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from dcman.domain.alarms import Alarm, AlarmId, Severity
-from dcman.domain.errors import InvalidInput, StateRefused
+from dcman.domain.errors import InvalidInput
 from dcman.domain.peer_groups import SubcloudPeerGroup
-from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState, MigrationStatus
-from dcman.domain.subcloud import Subcloud
+from dcman.domain.states import REHOMING_STATES, AvailabilityStatus, DeployStatus, ManagementState, MigrationStatus
+from dcman.domain.subcloud import Subcloud, rehome_payload
 
 # The deploy plan that queues a subcloud for rehoming by the migration.
 REHOME_PLAN = '["rehome"]'
 MIGRATABLE = frozenset({DeployStatus.SECONDARY.value, DeployStatus.REHOME_FAILED.value,
                         DeployStatus.REHOME_PREP_FAILED.value})
-REHOMING_NOW = frozenset({DeployStatus.PRE_REHOME.value, DeployStatus.REHOMING.value})
 
 
 def check_migrate(group: SubcloudPeerGroup, member_count: int, password: Any) -> None:
@@ -32,11 +31,17 @@ def check_migrate(group: SubcloudPeerGroup, member_count: int, password: Any) ->
 
 
 def has_rehome_data(subcloud: Subcloud) -> bool:
-    try:
-        payload = (json.loads(subcloud.rehome_data) if subcloud.rehome_data else {}).get("saved_payload")
-    except (ValueError, AttributeError):
-        return False
-    return isinstance(payload, dict) and bool(payload.get("bootstrap-address"))
+    payload = rehome_payload(subcloud.rehome_data)
+    return payload is not None and bool(payload.get("bootstrap-address"))
+
+
+def check_something_to_migrate(group: SubcloudPeerGroup, choice: "MigrationChoice") -> None:
+    """As the reference: a migration with no subcloud to rehome is refused (a group this site
+    already leads, for one), and changes nothing."""
+    if not choice.queued:
+        without = f" ({len(choice.prep_failed)} without rehome data)" if choice.prep_failed else ""
+        raise InvalidInput(f"Nothing to migrate, no secondary, rehome-failed or rehome-prep-failed subcloud "
+                           f"with rehome data in peer group {group.peer_group_name}{without}.")
 
 
 @dataclass
@@ -60,22 +65,33 @@ def choose_for_migration(members: list[Subcloud]) -> MigrationChoice:
     return choice
 
 
-def check_peer_deploy_status(subcloud: Subcloud, value: Any, from_peer: bool) -> dict[str, str]:
-    """`deploy_status: rehome-pending` in a subcloud update: only a peer site taking the
-    subcloud over may ask it, and the copy is unmanaged with it (§4 step 4)."""
-    if not from_peer:
-        raise InvalidInput("The deploy_status of a subcloud is set only by a peer site's migration.")
-    if value != DeployStatus.REHOME_PENDING:
-        raise InvalidInput(f"A peer site may only set deploy_status {DeployStatus.REHOME_PENDING}, not {value!r}.")
-    if subcloud.deploy_status in REHOMING_NOW:
-        raise StateRefused(f"Subcloud {subcloud.name} is being rehomed to this site ({subcloud.deploy_status}).")
-    return {"deploy_status": DeployStatus.REHOME_PENDING.value,
-            "management_state": ManagementState.UNMANAGED.value}
+class PeerAnswer(Enum):
+    """How a peer answered the request to let a subcloud go (§4 step 4)."""
+
+    RELEASED = "released"    # it unmanaged its copy, or has none
+    REFUSED = "refused"      # it answered no: that subcloud is not migrated
+    NO_ANSWER = "no-answer"  # unreachable or failing: wait until it answers or is declared down
+
+
+def peer_answer(status: int | None) -> PeerAnswer:
+    """Classify the peer's HTTP status (None: no answer at all). A 5xx is no answer either: the
+    peer may still manage the subcloud, and only the heartbeat may declare it gone."""
+    if status is None or status >= 500:
+        return PeerAnswer.NO_ANSWER
+    if status == 404:
+        return PeerAnswer.RELEASED
+    return PeerAnswer.REFUSED if status >= 400 else PeerAnswer.RELEASED
+
+
+def waiting_message(peer_name: str, waiting: int, reason: str) -> str:
+    """The group's migration_message while a peer that may still manage its subclouds is silent."""
+    return (f"Waiting for system peer {peer_name} to release {waiting} subcloud(s), or to be declared "
+            f"unavailable by its heartbeat, before rehoming them: {reason}"[:2000])
 
 
 def migration_finished(members: list[Subcloud]) -> bool:
     """No subcloud of the group is queued or being rehomed any more."""
-    return not any(s.deploy_status in REHOMING_NOW or is_queued(s) for s in members)
+    return not any(s.deploy_status in REHOMING_STATES or is_queued(s) for s in members)
 
 
 def awaits_management(subcloud: Subcloud) -> bool:

@@ -43,6 +43,7 @@ class SubcloudPeerGroup:
     needs_audit: bool
     created_at: datetime | None
     updated_at: datetime | None
+    migration_message: str | None = None  # what a running migration waits for
 
     def led_by(self, site_uuid: str) -> bool:
         return self.system_leader_id == site_uuid
@@ -176,4 +177,7 @@ def status_counts(group: SubcloudPeerGroup, rows: list[tuple[str, str, int]]) ->
         if deploy_status in buckets:
             counts[buckets[DeployStatus(deploy_status)]] += count
         counts["managed" if management_state == ManagementState.MANAGED else "unmanaged"] += count
-    return {"peer_group_id": group.id, "peer_group_name": group.peer_group_name, **counts}
+    # dcman's addition: what a running migration waits for, if anything (the client shows the
+    # reference's keys only, so it is safe to add).
+    return {"peer_group_id": group.id, "peer_group_name": group.peer_group_name, **counts,
+            "migration_message": group.migration_message}

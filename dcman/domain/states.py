@@ -156,3 +156,7 @@ class AssociationSyncStatus(StrEnum):
     OUT_OF_SYNC = "out-of-sync"
     FAILED = "failed"
     UNKNOWN = "unknown"
+
+# A rehome is under way: the subcloud holds one of a migration's `max_subcloud_rehoming`
+# slots, and a peer may not take it back.
+REHOMING_STATES: frozenset[DeployStatus] = frozenset({DeployStatus.PRE_REHOME, DeployStatus.REHOMING})

@@ -29,7 +29,7 @@ from dcman.domain.deploy import (
     error_text,
     phase_of,
 )
-from dcman.domain.states import DeployStatus
+from dcman.domain.states import REHOMING_STATES, DeployStatus
 from dcman.domain.subcloud import NO_ERRORS, Subcloud
 from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
 from dcman.services.context import SiteContext
@@ -38,8 +38,6 @@ log = logging.getLogger("dcman.deploy")
 IDLE_TICK_S = 1.0
 POLL_S = 0.5
 PARALLELISM = 200
-# The states that hold one of a migration's max_subcloud_rehoming slots.
-REHOME_SLOT = frozenset({DeployStatus.PRE_REHOME, DeployStatus.REHOMING})
 # An installing node reboots: tolerate this many polls in a row without an answer.
 MAX_LOST_POLLS = 60
 
@@ -74,7 +72,7 @@ class Driver:
             log.info("subcloud %s: %s -> %s", subcloud.name, subcloud.deploy_status, to)
             if to in (DeployStatus.COMPLETE, DeployStatus.INSTALLING, DeployStatus.CONFIGURING):
                 self.ctx.audit_wakeup.set()  # newly audited states
-            if subcloud.deploy_status in REHOME_SLOT and to not in REHOME_SLOT:
+            if subcloud.deploy_status in REHOMING_STATES and to not in REHOMING_STATES:
                 self.ctx.migration_wakeup.set()  # a rehome slot of its peer group is free for the next one
         return moved
 

@@ -65,6 +65,8 @@ async def record_beat(ctx: SiteContext, peer: SystemPeer, ok: bool) -> None:
                 await geo.clear_alarm(conn, AlarmId.SYSTEM_PEER_HEARTBEAT_FAILED, peer_entity(peer.peer_uuid))
     if state == PeerAvailability.AVAILABLE and peer.availability_state != PeerAvailability.AVAILABLE:
         ctx.sync_wakeup.set()  # the association sync catches up now
+    if state == PeerAvailability.UNAVAILABLE and peer.availability_state != PeerAvailability.UNAVAILABLE:
+        ctx.migration_wakeup.set()  # a migration waiting for this peer to answer goes on now
 
 
 async def audit_shared_groups(ctx: SiteContext, peer_id: int, remote_groups: list[dict]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from dcman.db import audit_repository as audit_db
@@ -25,17 +26,21 @@ from dcman.domain.migration import (
     audit_peer_group,
     awaits_management,
     check_audit_request,
+    PeerAnswer,
     check_migrate,
+    check_something_to_migrate,
     choose_for_migration,
     is_queued,
     lower_priority_alarm_entity,
     migration_finished,
+    peer_answer,
+    waiting_message,
 )
 from dcman.domain.peer_groups import SubcloudPeerGroup
 from dcman.domain.peers import SystemPeer
 from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState, MigrationStatus, PeerAvailability
 from dcman.domain.subcloud import NO_ERRORS, Subcloud
-from dcman.drivers.peer_client import PeerClient, PeerError
+from dcman.drivers.peer_client import PeerClient, PeerError, subcloud_path
 from dcman.services.context import SiteContext
 from dcman.services.forms import decode_password
 from dcman.services.subclouds import SubcloudView
@@ -88,6 +93,7 @@ async def migrate(ctx: SiteContext, ref: str, body: Any) -> tuple[SubcloudPeerGr
         check_migrate(group, len(members), body.get("sysadmin_password"))
         password = decode_password("sysadmin_password", body.get("sysadmin_password"))
         choice = choose_for_migration(members)
+        check_something_to_migrate(group, choice)
         for subcloud_id in choice.prep_failed:
             await repo.update_subcloud(conn, subcloud_id, {
                 "deploy_status": DeployStatus.REHOME_PREP_FAILED.value, "deploy_plan": None,
@@ -96,7 +102,8 @@ async def migrate(ctx: SiteContext, ref: str, body: Any) -> tuple[SubcloudPeerGr
         for subcloud_id in choice.queued:
             await repo.update_subcloud(conn, subcloud_id, {"deploy_plan": REHOME_PLAN, "sysadmin_password": secret,
                                                            "error_description": NO_ERRORS})
-        await pg_repo.update_peer_group(conn, group.id, {"migration_status": MigrationStatus.MIGRATING.value})
+        await pg_repo.update_peer_group(conn, group.id, {"migration_status": MigrationStatus.MIGRATING.value,
+                                                         "migration_message": None})
         updated = await _group(conn, str(group.id))
         chosen = set(choice.queued)
         queued = [s for s in await pg_repo.subclouds_of_group(conn, group.id) if s.id in chosen]
@@ -107,11 +114,25 @@ async def migrate(ctx: SiteContext, ref: str, body: Any) -> tuple[SubcloudPeerGr
     return updated, [SubcloudView(s, statuses.get(s.id, [])) for s in queued]
 
 
+# A peer that did not answer a release is asked again after this long, not every round.
+SILENT_PEER_RETRY_S = 2.0
+
+
+@dataclass
+class Release:
+    """What the available peers answered for a batch of subclouds about to be rehomed."""
+
+    refused: dict[int, str] = field(default_factory=dict)  # subcloud id -> why it stays here
+    unanswered: set[int] = field(default_factory=set)      # a peer may still manage these: wait
+    waiting_for: str | None = None                          # the group's migration_message
+
+
 class Migrations:
     """The state the migration loop keeps between rounds: only timers, rebuilt after a restart."""
 
     def __init__(self) -> None:
         self.waiting_online: dict[int, float] = {}
+        self.silent: dict[int, tuple[float, str]] = {}  # peer id -> (ask again after, why)
 
     async def advance(self, ctx: SiteContext) -> bool:
         """One round over every migrating group, and over the groups this site leads for
@@ -158,17 +179,24 @@ class Migrations:
         chosen = [s for s in members if is_queued(s)][:room]
         if chosen:
             available = [p for p in peers if p.availability_state == PeerAvailability.AVAILABLE]
-            problems = await self._release_on_peers(ctx, chosen, available)
+            release = await self._release_on_peers(ctx, chosen, available)
             async with ctx.engine.begin() as conn:
                 for s in chosen:
-                    if s.id in problems:
+                    if s.id in release.unanswered:
+                        continue  # still queued: rehomed once its old site lets go or is declared down
+                    if s.id in release.refused:
                         await repo.update_subcloud(conn, s.id, {
                             "deploy_status": DeployStatus.REHOME_PREP_FAILED.value, "deploy_plan": None,
-                            "error_description": problems[s.id][:2000]}, only_if={"deploy_status": s.deploy_status})
+                            "error_description": release.refused[s.id][:2000]},
+                            only_if={"deploy_status": s.deploy_status})
                     else:
                         await repo.update_subcloud(conn, s.id, {"deploy_status": DeployStatus.PRE_REHOME.value,
                                                                 "deploy_progress": 0},
                                                    only_if={"deploy_status": s.deploy_status})
+                if release.waiting_for != group.migration_message:
+                    await pg_repo.update_peer_group(conn, group.id, {"migration_message": release.waiting_for})
+            if release.waiting_for != group.migration_message:
+                log.info("peer group %s: %s", group.peer_group_name, release.waiting_for or "no longer waiting")
             ctx.deploy_wakeup.set()
         async with ctx.engine.connect() as conn:
             members = await pg_repo.subclouds_of_group(conn, group.id)
@@ -187,32 +215,47 @@ class Migrations:
         return any(now - self.waiting_online.setdefault(s.id, now) < limit for s in offline)
 
     async def _release_on_peers(self, ctx: SiteContext, subclouds: list[Subcloud],
-                                peers: list[SystemPeer]) -> dict[int, str]:
-        """Ask every available peer to unmanage its copies (rehome-pending), one client (one
-        login) per peer; returns the problem of each subcloud a peer did not release."""
-        problems: dict[int, str] = {}
+                                peers: list[SystemPeer]) -> Release:
+        """Ask every available peer to let each subcloud go, as the reference does (unmanage
+        and `migrate`, by region name), one client (one login) per peer. A peer that does not
+        answer may still manage them: they wait, never rehomed behind its back."""
+        release = Release()
+        now = time.monotonic()
         for peer in peers:
+            retry_at, reason = self.silent.get(peer.id, (0.0, ""))
+            if now < retry_at:
+                release.unanswered.update(s.id for s in subclouds)
+                release.waiting_for = waiting_message(peer.peer_name, len(subclouds), reason)
+                continue
             client = peer_client(ctx, peer)
             try:
                 for subcloud in subclouds:
-                    if subcloud.id in problems:
+                    if subcloud.id in release.refused or subcloud.id in release.unanswered:
                         continue
                     try:
-                        await client.call("PATCH", f"/subclouds/{subcloud.name}",
-                                          json={"deploy_status": DeployStatus.REHOME_PENDING.value})
+                        await _let_go(client, subcloud)
                     except PeerError as exc:
-                        if exc.status != 404:  # no copy there: nothing to let go
-                            problems[subcloud.id] = (f"System peer {peer.peer_name} did not release subcloud "
-                                                     f"{subcloud.name}: {exc}")
+                        answer = peer_answer(exc.status)
+                        if answer is PeerAnswer.REFUSED:
+                            release.refused[subcloud.id] = (f"System peer {peer.peer_name} did not release "
+                                                            f"subcloud {subcloud.name}: {exc}")
+                        elif answer is PeerAnswer.NO_ANSWER:  # nor will it for the others, this round
+                            self.silent[peer.id] = (time.monotonic() + SILENT_PEER_RETRY_S, str(exc))
+                            waiting = [s.id for s in subclouds if s.id not in release.refused]
+                            release.unanswered.update(waiting)
+                            release.waiting_for = waiting_message(peer.peer_name, len(waiting), str(exc))
+                            break
+                else:
+                    self.silent.pop(peer.id, None)
             finally:
                 await client.close()
-        return problems
+        return release
 
     async def _complete(self, ctx: SiteContext, group: SubcloudPeerGroup, peers: list[SystemPeer]) -> None:
         async with ctx.engine.begin() as conn:
             await pg_repo.update_peer_group(conn, group.id, {
                 "migration_status": MigrationStatus.COMPLETE.value, "system_leader_id": ctx.site_uuid,
-                "system_leader_name": ctx.settings.site_name})
+                "system_leader_name": ctx.settings.site_name, "migration_message": None})
             if group.group_priority == 0:
                 for peer in peers:
                     await geo.clear_alarm(conn, AlarmId.PEER_GROUP_NOT_MANAGED,
@@ -230,6 +273,19 @@ class Migrations:
                 log.warning("peer group %s: the audit on %s failed: %s", group.peer_group_name, peer.peer_name, exc)
             finally:
                 await client.close()
+
+
+async def _let_go(client: PeerClient, subcloud: Subcloud) -> None:
+    """Have the peer unmanage its copy and mark it rehome-pending (nothing to do when it has
+    none, or already did); raises PeerError with the peer's status when it will not."""
+    there = await client.call("GET", subcloud_path(subcloud.region_name, "/detail"))
+    unmanaged = there.get("management-state") == ManagementState.UNMANAGED
+    if unmanaged and there.get("deploy-status") == DeployStatus.REHOME_PENDING:
+        return
+    request: dict[str, str] = {"migrate": "true"}
+    if not unmanaged:
+        request["management-state"] = ManagementState.UNMANAGED.value
+    await client.call("PATCH", subcloud_path(subcloud.region_name), json=request)
 
 
 # --- the peer-group audit (§5) --------------------------------------------------------------

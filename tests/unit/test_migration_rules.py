@@ -16,13 +16,12 @@ from dcman.domain.migration import (
     awaits_management,
     check_audit_request,
     check_migrate,
-    check_peer_deploy_status,
     choose_for_migration,
     is_queued,
     migration_finished,
 )
 from dcman.domain.peer_groups import SubcloudPeerGroup
-from dcman.domain.subcloud import Subcloud
+from dcman.domain.subcloud import Subcloud, check_management_change, check_migrate_flag
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 PEER = "6a9a2f3c-0f6e-4f43-9d3f-3a8d1f0c2b11"
@@ -59,15 +58,19 @@ def test_migration_takes_secondary_and_failed_rehomes_and_fails_those_without_re
     assert (choice.queued, choice.prep_failed, choice.skipped) == ([1, 2, 3], [4], [5, 6])
 
 
-def test_only_a_peer_sets_rehome_pending_and_it_unmanages_the_copy():
-    with pytest.raises(InvalidInput):
-        check_peer_deploy_status(subcloud(1, "complete", "managed"), "rehome-pending", from_peer=False)
-    with pytest.raises(InvalidInput):
-        check_peer_deploy_status(subcloud(1, "complete", "managed"), "complete", from_peer=True)
-    with pytest.raises(StateRefused):
-        check_peer_deploy_status(subcloud(1, "rehoming"), "rehome-pending", from_peer=True)
-    assert check_peer_deploy_status(subcloud(1, "complete", "managed"), "rehome-pending", from_peer=True) == {
-        "deploy_status": "rehome-pending", "management_state": "unmanaged"}
+def test_a_peer_releases_a_copy_as_the_reference_does_unless_it_is_being_rehomed_here():
+    """The migrating site asks `management-state: unmanaged` with `migrate: true` (§4 step 4)."""
+    managed = subcloud(1, "complete", "managed")
+    unmanage = check_management_change(managed, "unmanaged", None, from_peer=True)
+    assert check_migrate_flag(managed, "true", unmanage["management_state"], from_peer=True) == {
+        "deploy_status": "rehome-pending"}
+    assert check_migrate_flag(subcloud(2, "secondary"), "true", None, from_peer=True) == {
+        "deploy_status": "rehome-pending"}
+    with pytest.raises(InvalidInput):  # an operator marks only deployed subclouds
+        check_migrate_flag(subcloud(2, "secondary"), "true", None, from_peer=False)
+    for rehoming in ("pre-rehome", "rehoming"):
+        with pytest.raises(StateRefused, match="being rehomed"):
+            check_migrate_flag(subcloud(3, rehoming), "true", None, from_peer=True)
 
 
 def test_a_migration_is_finished_when_nothing_is_queued_or_rehoming():
