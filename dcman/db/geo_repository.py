@@ -77,10 +77,14 @@ async def mark_group_out_of_sync(conn: AsyncConnection, peer_group_id: int, mess
                        .values(sync_status="out-of-sync", sync_message=message, updated_at=utcnow()))
 
 
-async def mark_peer_associations(conn: AsyncConnection, peer_id: int, status: str, message: str | None) -> None:
+async def mark_peer_associations(conn: AsyncConnection, peer_id: int, status: str, message: str | None,
+                                 association_type: str | None = None) -> None:
+    """Set the sync status of the peer's associations (of one type, when given)."""
     c = t.peer_group_associations.c
-    await conn.execute(update(t.peer_group_associations).where(c.system_peer_id == peer_id)
-                       .values(sync_status=status, sync_message=message, updated_at=utcnow()))
+    query = update(t.peer_group_associations).where(c.system_peer_id == peer_id)
+    if association_type is not None:
+        query = query.where(c.association_type == association_type)
+    await conn.execute(query.values(sync_status=status, sync_message=message, updated_at=utcnow()))
 
 
 async def groups_led_by(conn: AsyncConnection, leader_uuid: str) -> list[str]:

@@ -7,7 +7,9 @@ from typing import Any, Mapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dcman.db import geo_repository as geo
 from dcman.db import peer_repository as repo
+from dcman.domain.alarms import AlarmId, peer_entity
 from dcman.domain.errors import Conflict, InvalidInput, NotFound
 from dcman.domain.peers import (
     SystemPeer,
@@ -16,6 +18,7 @@ from dcman.domain.peers import (
     validate_new_peer,
     validate_peer_update,
 )
+from dcman.domain.states import AssociationSyncStatus, AssociationType
 from dcman.services.context import SiteContext
 from dcman.services.forms import decode_password
 
@@ -92,10 +95,16 @@ async def update_peer(ctx: SiteContext, ref: str, body: Any) -> SystemPeer:
             peer = await _require(conn, ref)
             await _check_unique(conn, changes, except_id=peer.id)
             await repo.update_peer(conn, peer.id, changes)
+            if changes.get("peer_controller_gateway_address", peer.peer_controller_gateway_address) != \
+                    peer.peer_controller_gateway_address:  # every copy there carries that gateway
+                await geo.mark_peer_associations(conn, peer.id, AssociationSyncStatus.OUT_OF_SYNC.value,
+                                                 f"The peer controller gateway address of {peer.peer_name} changed.",
+                                                 AssociationType.PRIMARY.value)
             peer = await _require(conn, peer.id)
     except IntegrityError:
         raise _conflict(changes) from None
     _changed(ctx)
+    ctx.sync_wakeup.set()
     return peer
 
 
@@ -105,6 +114,8 @@ async def delete_peer(ctx: SiteContext, ref: str) -> None:
             peer = await _require(conn, ref)
             check_peer_delete(peer, await repo.count_peer_associations(conn, peer.id))
             await repo.delete_peer(conn, peer.id)
+            # A peer that is gone cannot be unreachable: its heartbeat alarm goes with it.
+            await geo.clear_alarm(conn, AlarmId.SYSTEM_PEER_HEARTBEAT_FAILED, peer_entity(peer.peer_uuid))
     except IntegrityError:  # an association was added meanwhile
         raise InvalidInput(f"System peer {ref} is associated with subcloud peer groups; "
                            "delete the associations first.") from None
