@@ -117,6 +117,7 @@ class Fleet:
             "region_name": addressing.region_name(name) if state is None else state.region_name,
             "management_start_ip": values["management_start_address"],
             "system_controller": None if state is None else state.system_controller,
+            "systemcontroller_gateway": None if state is None else state.controller_gateway,
             "faults": faults,
             "probes": 0 if state is None else state.probes,
             "overlaps": 0 if state is None else state.overlaps,

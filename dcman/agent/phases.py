@@ -73,6 +73,9 @@ def start(state: SubcloudState, phase: str, payload: dict[str, Any], *, seconds:
     state.phase_fails = fails
     state.phase_timed = timed
     state.phase_controller = controller if isinstance(controller, str) else None
+    values = payload.get("bootstrap_values")
+    gateway = values.get("systemcontroller_gateway_address") if isinstance(values, dict) else None
+    state.phase_gateway = gateway if isinstance(gateway, str) else None
     state.phase_task = None
     state.phase_run += 1
     return state.phase_run
@@ -89,6 +92,7 @@ def finish(state: SubcloudState, succeeded: bool, message: str) -> None:
         state.phase_progress = 100
         if state.phase in SETS_CONTROLLER and state.phase_controller is not None:
             state.system_controller = state.phase_controller
+            state.controller_gateway = state.phase_gateway
     else:
         state.phase_state = FAILED
 

@@ -45,11 +45,11 @@ class SubcloudState:
     """
 
     __slots__ = (
-        "name", "region_name", "software_version", "system_controller",
+        "name", "region_name", "software_version", "system_controller", "controller_gateway",
         "reachable", "healthy", "alarms", "fail_phase", "phase_seconds", "status_seconds", "probes",
         "probing", "overlaps",
         "phase", "phase_state", "phase_progress", "phase_message", "phase_started", "phase_duration",
-        "phase_fails", "phase_timed", "phase_controller", "phase_run", "phase_task",
+        "phase_fails", "phase_timed", "phase_controller", "phase_gateway", "phase_run", "phase_task",
         "_status_body", "_status_key",
     )
 
@@ -58,6 +58,8 @@ class SubcloudState:
         self.region_name = region_name
         self.software_version = software_version
         self.system_controller: str | None = None
+        # The systemcontroller_gateway_address its controller deployed or rehomed it with.
+        self.controller_gateway: str | None = None
         self.reachable = True
         self.healthy = True
         self.alarms = NO_ALARMS
@@ -78,6 +80,7 @@ class SubcloudState:
         self.phase_fails = False
         self.phase_timed = True
         self.phase_controller: str | None = None
+        self.phase_gateway: str | None = None
         self.phase_run = 0
         self.phase_task: Any = None
         self._status_body: bytes | None = None
