@@ -16,7 +16,7 @@ from conftest import (ADMIN_PASSWORD, DCMAN, SITE_BACKENDS, restart_site_process
                       stop_site_process, token_for)
 from invariant import assert_one_manager
 from simfleet import Fleet, running_fleet, wait_until
-from test_geo import Site, peer_state, register
+from test_geo import SITE2_GATEWAY, SITE2_SETTINGS, Site, peer_state, register
 
 SYSADMIN = base64.b64encode(b"St8rlingX*").decode()
 MEMBERS = ("sim-00001", "sim-00002", "sim-00003")
@@ -30,8 +30,9 @@ def sites(request, tmp_path_factory) -> Iterator[tuple[Fleet, Site, Site]]:
     with running_fleet(tmp_path_factory.mktemp("failover"), 5, backend=backend) as fleet, \
             site_database(backend) as database2:
         site1 = Site(fleet.site, fleet.token)
-        running2 = start_site_process(tmp_path_factory.mktemp("site2"), {**fleet.site_env, **database2})
-        site2 = Site(running2, token_for(running2))
+        running2 = start_site_process(tmp_path_factory.mktemp("site2"),
+                                      {**fleet.site_env, **database2, **SITE2_SETTINGS})
+        site2 = Site(running2, token_for(running2), SITE2_GATEWAY)
         try:
             peer2 = register(site1, site2)
             peer1 = register(site2, site1)
@@ -83,20 +84,43 @@ def test_migrate_refusals(sites):
     refused = site2.call("PATCH", "/subcloud-peer-groups/empty/migrate", json={"sysadmin_password": SYSADMIN})
     assert refused.status_code == 400 and "no subclouds" in refused.text
     assert site2.call("DELETE", "/subcloud-peer-groups/empty").status_code == 200
+    # site1 leads pg1 and manages its subclouds: there is nothing to migrate to it.
+    nothing = site1.call("PATCH", "/subcloud-peer-groups/pg1/migrate", json={"sysadmin_password": SYSADMIN})
+    assert nothing.status_code == 400 and "Nothing to migrate" in nothing.text, nothing.text
+    assert site1.get("/subcloud-peer-groups/pg1")["migration_status"] in (None, "none")
+    assert states(site1) == {name: ("complete", "managed") for name in MEMBERS}
     assert_one_manager(running(site1, site2), fleet.control)
 
 
-def test_scenarios_1_2_3_migrate_while_site1_is_down_then_site1_returns_as_secondary(sites):
+def test_scenarios_1_2_3_site1_dies_site2_migrates_at_once_then_site1_returns_as_secondary(sites):
+    """The operator migrates the moment site1 goes dark, before site2's heartbeat has noticed:
+    site2 waits (it cannot ask site1 to let go, and site1 may still manage the subclouds),
+    says why, and goes on by itself once the heartbeat declares site1 unavailable."""
     fleet, site1, site2 = sites
     uuid1, uuid2 = site1.get("/system")["uuid"], site2.get("/system")["uuid"]
-    stop_site_process(site1.running)
-    wait_until(lambda: peer_state(site2, uuid1) == "unavailable", timeout=40)
+    # Two missed beats, 10 s apart, before site1 is declared down: the wait is certain to be seen.
+    assert site2.call("PATCH", f"/system-peers/{uuid1}", json={"heartbeat_failure_threshold": 2}).status_code == 200
+    site1.running.process.kill()
+    site1.running.process.wait(timeout=10)
+    assert peer_state(site2, uuid1) == "available"
+
+    migrating = subprocess.Popen([DCMAN, "subcloud-peer-group", "--url", site2.running.url, "--password",
+                                  ADMIN_PASSWORD, "migrate", "pg1", "--sysadmin-password", "St8rlingX*", "--wait",
+                                  "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    waiting = wait_until(lambda: site2.get("/subcloud-peer-groups/pg1/status")["migration_message"], timeout=20)
+    name1 = site2.get(f"/system-peers/{uuid1}")["peer-name"]
+    assert f"Waiting for system peer {name1}" in waiting and "unavailable" in waiting, waiting
+    # Nothing is rehomed behind the back of a site that may still manage the subclouds.
+    assert peer_state(site2, uuid1) == "available"
+    assert {state for state, _ in states(site2).values()} == {"secondary"}
     assert_one_manager(running(site2), fleet.control)
 
-    migrated = subprocess.run([DCMAN, "subcloud-peer-group", "--url", site2.running.url, "--password",
-                               ADMIN_PASSWORD, "migrate", "pg1", "--sysadmin-password", "St8rlingX*", "--wait",
-                               "--format", "json"], capture_output=True, text=True, timeout=120)
-    assert migrated.returncode == 0, migrated.stderr
+    out, err = migrating.communicate(timeout=120)
+    assert migrating.returncode == 0, err
+    assert "Waiting for system peer" in err
+    assert peer_state(site2, uuid1) == "unavailable"
+    assert site2.call("PATCH", f"/system-peers/{uuid1}", json={"heartbeat_failure_threshold": 1}).status_code == 200
+    assert site2.get("/subcloud-peer-groups/pg1/status")["migration_message"] is None
     group = site2.get("/subcloud-peer-groups/pg1")
     assert (group["migration_status"], group["system_leader_id"]) == ("complete", uuid2)
     assert states(site2) == {name: ("complete", "managed") for name in MEMBERS}

@@ -13,8 +13,15 @@ import pytest
 
 from conftest import SITE_BACKENDS, add_form, restart_site_process, stop_site_process, token_for
 from simfleet import running_fleet, wait_until
+from test_geo import SITE2_GATEWAY, SITE2_SETTINGS
 
 SYSADMIN = base64.b64encode(b"St8rlingX*").decode()
+
+
+def copy_values(fleet, name: str) -> dict:
+    """The bootstrap values of a copy as the primary site sends them to this site, which is on a
+    system-controller subnet of its own: the gateway is the one towards this site."""
+    return {**fleet.bootstrap_values(name), "systemcontroller_gateway_address": SITE2_GATEWAY}
 
 
 def as_peer(fleet, method: str, path: str, **kw) -> httpx.Response:
@@ -25,8 +32,8 @@ def as_peer(fleet, method: str, path: str, **kw) -> httpx.Response:
 
 @pytest.mark.parametrize("backend", SITE_BACKENDS)
 def test_a_restart_during_rehoming_leaves_rehome_failed_and_a_rerun_finishes_it(tmp_path, backend):
-    with running_fleet(tmp_path, 2, backend=backend) as fleet:
-        data, files = add_form("sim-00001", fleet.bootstrap_values("sim-00001"), secondary="true",
+    with running_fleet(tmp_path, 2, backend=backend, settings=SITE2_SETTINGS) as fleet:
+        data, files = add_form("sim-00001", copy_values(fleet, "sim-00001"), secondary="true",
                                region_name=uuid.uuid4().hex)
         data.pop("sysadmin_password")
         added = as_peer(fleet, "POST", "/subclouds", data=data, files=files)
@@ -44,7 +51,8 @@ def test_a_restart_during_rehoming_leaves_rehome_failed_and_a_rerun_finishes_it(
         wait_until(lambda: fleet.subcloud("sim-00001")["deploy-status"] == "rehoming", timeout=20)
         # A peer that asks this site to let go of the subcloud now is refused: this site is
         # taking it over, and letting go would leave it managed by nobody.
-        release = as_peer(fleet, "PATCH", "/subclouds/sim-00001", json={"deploy_status": "rehome-pending"})
+        region = fleet.subcloud("sim-00001")["region-name"]
+        release = as_peer(fleet, "PATCH", f"/subclouds/{region}", json={"migrate": "true"})
         assert release.status_code == 422 and "being rehomed" in release.text, release.text
         assert fleet.subcloud("sim-00001")["deploy-status"] == "rehoming"
 
@@ -65,11 +73,12 @@ def test_a_restart_during_rehoming_leaves_rehome_failed_and_a_rerun_finishes_it(
         uuid_here = fleet.call("GET", "/system").json()["uuid"]
         simulated = httpx.get(f"{fleet.control}/sim/subclouds/sim-00001", timeout=10).json()
         assert simulated["system_controller"] == uuid_here
+        assert simulated["systemcontroller_gateway"] == SITE2_GATEWAY  # rehomed with this site's gateway
 
 
 def test_a_rehomed_subcloud_that_comes_online_after_the_wait_is_managed_when_it_does(tmp_path):
-    with running_fleet(tmp_path, 1, settings={"DCMAN_REHOME_ONLINE_TIMEOUT": "3"}) as fleet:
-        data, files = add_form("sim-00001", fleet.bootstrap_values("sim-00001"), secondary="true",
+    with running_fleet(tmp_path, 1, settings={"DCMAN_REHOME_ONLINE_TIMEOUT": "3", **SITE2_SETTINGS}) as fleet:
+        data, files = add_form("sim-00001", copy_values(fleet, "sim-00001"), secondary="true",
                                region_name=uuid.uuid4().hex)
         data.pop("sysadmin_password")
         assert as_peer(fleet, "POST", "/subclouds", data=data, files=files).status_code == 200
