@@ -3,10 +3,13 @@
 One `dcman sim --count N --phase-seconds S` (every phase, rehome included, takes S seconds)
 and two `dcman serve` sites on SQLite. Site 1 deploys and manages the N subclouds, puts them
 in a peer group (`max_subcloud_rehoming` M) and associates it with site 2 (priority 2), which
-then holds N secondary copies. Then site 1 is stopped, and, once site 2 has seen it
-unavailable, the group is migrated on site 2 (`PATCH …/migrate`). Measured:
+then holds N secondary copies. The two sites are on different system-controller subnets
+(site 2: 127.50.0.0/16), so every copy carries site 2's gateway. Then site 1 is killed
+(SIGKILL), and the group is migrated on site 2 at once (`PATCH …/migrate`), before site 2's
+heartbeat has noticed. Measured:
 
-(a) migrate: from the migrate call until every subcloud is managed and online on site 2;
+(a) migrate: from the migrate call until every subcloud is managed and online on site 2
+    (site 2 first waits until its heartbeat declares site 1 unavailable);
 (b) reconcile: from site 1's restart (same data directory, same port) until site 1's copies
     are all `secondary` and unmanaged, site 1 names site 2 the group's leader, alarm
     280.005 is raised on site 1, and site 2's `migration_status` is reset.
@@ -38,6 +41,8 @@ from processes import ADMIN_PASSWORD, Serve, SiteWithSim, cpu_seconds, log, peak
 
 SYSADMIN_PASSWORD = base64.b64encode(b"St8rlingX*").decode()
 GROUP = "pg-bench"
+SITE1_GATEWAY = "127.0.0.1"  # in site 1's (default) system-controller subnet, 127.0.0.0/16
+SITE2_SUBNET, SITE2_GATEWAY = "127.50.0.0/16", "127.50.0.1"
 WATCH_EVERY_S = 0.2
 
 
@@ -102,7 +107,7 @@ class Bench(SiteWithSim):
     def start_both(self) -> None:
         self.start()
         self.site1 = self.server
-        self.site2 = self.add_site("site-2")
+        self.site2 = self.add_site("site-2", {"DCMAN_SYSTEM_CONTROLLER_SUBNET": SITE2_SUBNET})
 
     # --- set-up ----------------------------------------------------------------------------
 
@@ -125,13 +130,13 @@ class Bench(SiteWithSim):
     def peer_both_ways(self) -> tuple[dict, dict]:
         """Site 1 and site 2 register each other; the heartbeat interval is the API's minimum."""
         peers = []
-        for on, other in ((self.site1, self.site2), (self.site2, self.site1)):
+        for on, other, gateway in ((self.site1, self.site2, SITE2_GATEWAY), (self.site2, self.site1, SITE1_GATEWAY)):
             identity = api(other, "GET", "/system")
             peers.append(api(on, "POST", "/system-peers", json={
                 "peer_uuid": identity["uuid"], "peer_name": identity["name"],
                 "manager_endpoint": other.url + "/v3", "manager_username": "admin",
                 "manager_password": base64.b64encode(ADMIN_PASSWORD.encode()).decode(),
-                "peer_controller_gateway_address": "127.0.0.1",
+                "peer_controller_gateway_address": gateway,
                 "heartbeat_interval": self.args.heartbeat, "heartbeat_failure_threshold": 1}))
         for on, peer in ((self.site1, peers[0]), (self.site2, peers[1])):
             wait_for("peer available",
@@ -201,8 +206,8 @@ class Bench(SiteWithSim):
 
     # --- the two measurements ----------------------------------------------------------------
 
-    def migrate(self, n: int) -> dict[str, Any]:
-        """(a): site 1 is down and seen so; migrate on site 2 until all are managed and online."""
+    def migrate(self, n: int, peer1_uuid: str) -> dict[str, Any]:
+        """(a): site 1 was just killed; migrate on site 2 until all are managed and online."""
         peaks = Peaks()
         watcher = threading.Thread(target=self.watch, args=(peaks,), daemon=True)
         watcher.start()
@@ -210,6 +215,8 @@ class Bench(SiteWithSim):
         started = time.monotonic()
         api(self.site2, "PATCH", f"/subcloud-peer-groups/{GROUP}/migrate", json={"sysadmin_password": SYSADMIN_PASSWORD})
         answered = time.monotonic() - started
+        unseen = wait_for("site 2 sees site 1 unavailable",
+                          lambda: self.peer_state(self.site2, peer1_uuid) == "unavailable", 600)
         done = "peer_group_id IS NOT NULL AND management_state = 'managed' AND availability_status = 'online'"
         first_managed = wait_for("first subcloud managed", lambda: self.count(self.site2, done) > 0, 600)
         wait_for("all managed and online on site 2", lambda: self.count(self.site2, done) >= n, 3600)
@@ -218,7 +225,9 @@ class Bench(SiteWithSim):
         peaks.stop.set()
         watcher.join()
         failed = self.count(self.site2, "deploy_status LIKE 'rehome%failed'")
-        controllers = [i["system_controller"] for i in self.sim_items()]
+        items = self.sim_items()
+        controllers = [i["system_controller"] for i in items]
+        gateways = [i["systemcontroller_gateway"] for i in items]
         return {"migrate_answered_s": round(answered, 2), "first_managed_s": round(first_managed + answered, 1),
                 "all_managed_online_s": round(all_managed, 1),
                 "migration_complete_s": round(all_managed + complete, 1),
@@ -226,6 +235,8 @@ class Bench(SiteWithSim):
                 "peak_rehoming_at_sim": peaks.sim_rehoming, "peak_rehoming_on_site": peaks.site_rehoming,
                 "rehome_failed": failed,
                 "sim_controller_is_site2": sum(1 for c in controllers if c == self.site2_uuid),
+                "sim_gateway_is_site2s": sum(1 for g in gateways if g == SITE2_GATEWAY),
+                "unavailable_seen_after_migrate_s": round(unseen + answered, 1),
                 "site2_cpu_s": round(cpu_seconds(self.site2.pid) - cpu_before, 1),
                 "site2_peak_rss_mb": round(peak_rss_mb(self.site2.pid)), "watch_polls": peaks.polls}
 
@@ -266,19 +277,15 @@ async def run_once(args: argparse.Namespace, max_rehoming: int) -> None:
         bench.site2_uuid = peer2["peer-uuid"]
         log(f"setup so far {setup}; joining the group and syncing it to site 2")
         setup.update(await bench.group_and_sync(names, max_rehoming, peer2))
-        log(f"setup {({k: round(v, 1) for k, v in setup.items()})}; stopping site 1")
-        bench.site1.stop()
-        unseen = wait_for("site 2 sees site 1 unavailable",
-                          lambda: bench.peer_state(bench.site2, peer1["peer-uuid"]) == "unavailable", 600)
-        log(f"site 2 saw site 1 unavailable after {unseen:.1f}s; migrating")
+        log(f"setup {({k: round(v, 1) for k, v in setup.items()})}; killing site 1 and migrating at once")
+        bench.site1.kill()
         common = {"subclouds": len(names), "max_subcloud_rehoming": max_rehoming,
                   "phase_seconds": args.phase_seconds, "audit_interval_s": args.interval,
                   "heartbeat_interval_s": args.heartbeat}
-        migrated = bench.migrate(len(names))
+        migrated = bench.migrate(len(names), peer1["peer-uuid"])
         print(json.dumps({"measure": "migrate", **common, **migrated, "load_avg_1m": round(os.getloadavg()[0], 1),
                           "association_sync_s": round(setup["association_sync_s"], 1),
-                          "resync_one_change_s": round(setup["resync_one_change_s"], 1),
-                          "unavailable_seen_after_stop_s": round(unseen, 1)}), flush=True)
+                          "resync_one_change_s": round(setup["resync_one_change_s"], 1)}), flush=True)
         log("restarting site 1")
         reconciled = bench.reconcile(len(names))
         print(json.dumps({"measure": "reconcile", **common, **reconciled, "load_avg_1m": round(os.getloadavg()[0], 1)}),

@@ -86,6 +86,12 @@ class Serve:
         if self.process is not None and self.process.poll() is None:
             stop_process(self.process)
 
+    def kill(self) -> None:
+        """SIGKILL, as a site that goes dark: no clean shutdown at all."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
 
 def stop_process(process: subprocess.Popen) -> None:
     process.terminate()
@@ -126,9 +132,9 @@ class SiteWithSim:
         self.server.start()
         self.token = self.server.token
 
-    def add_site(self, name: str) -> Serve:
-        """Start another site on the same simulator, in `work/<name>`."""
-        other = Serve(self.work / name, self.work / f"{name}.log", self.site_env(name))
+    def add_site(self, name: str, env: dict[str, str] | None = None) -> Serve:
+        """Start another site on the same simulator, in `work/<name>` (with `env` on top)."""
+        other = Serve(self.work / name, self.work / f"{name}.log", {**self.site_env(name), **(env or {})})
         other.start()
         self.others.append(other)
         return other
