@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from conftest import (ADMIN_PASSWORD, ADMIN_USER, DCMAN, READER_PASSWORD, READER_USER, RunningSite, add_form,
-                      restart_site_process, start_site_process, stop_site_process, token_for)
+from conftest import (ADMIN_PASSWORD, ADMIN_USER, DCMAN, READER_PASSWORD, READER_USER, SITE_BACKENDS, RunningSite,
+                      add_form, restart_site_process, site_database, start_site_process, stop_site_process, token_for)
 from simfleet import Fleet, running_fleet, wait_until
 
 
@@ -53,11 +53,15 @@ def register(on: Site, other: Site) -> dict:
     return response.json()
 
 
-@pytest.fixture(scope="module")
-def sites(tmp_path_factory) -> Iterator[tuple[Fleet, Site, Site]]:
-    with running_fleet(tmp_path_factory.mktemp("geo"), 4) as fleet:
+@pytest.fixture(scope="module", params=SITE_BACKENDS)
+def sites(request, tmp_path_factory) -> Iterator[tuple[Fleet, Site, Site]]:
+    """Two sites on their own subnets, both on SQLite or both on PostgreSQL."""
+    backend = request.param
+    with running_fleet(tmp_path_factory.mktemp("geo"), 4, backend=backend) as fleet, \
+            site_database(backend) as database2:
         site1 = Site(fleet.site, fleet.token)
-        running2 = start_site_process(tmp_path_factory.mktemp("site2"), {**fleet.site_env, **SITE2_SETTINGS})
+        running2 = start_site_process(tmp_path_factory.mktemp("site2"),
+                                      {**fleet.site_env, **database2, **SITE2_SETTINGS})
         site2 = Site(running2, token_for(running2), SITE2_GATEWAY)
         try:
             yield fleet, site1, site2
@@ -178,7 +182,8 @@ def test_a_peer_addresses_a_subcloud_by_its_region_name(sites):
     assert as_peer(site2, "GET", "/subclouds/sim-00001").status_code == 200
     assert site2.call("GET", f"/subclouds/{region}").status_code == 404  # not a peer: names only
     created = subprocess.run([DCMAN, "user", "create", READER_USER, "--role", "reader", "--password", READER_PASSWORD],
-                             env=site2.running.env(), capture_output=True, text=True, timeout=60)
+                             env={**site2.running.env(), **site2.running.extra_env}, capture_output=True, text=True,
+                             timeout=60)
     assert created.returncode == 0, created.stderr
     reader = httpx.get(site2.running.url + f"/v1.0/subclouds/{region}", timeout=20, headers={
         "X-Auth-Token": token_for(site2.running, READER_USER, READER_PASSWORD), "User-Agent": "dcmanager/1.0"})
