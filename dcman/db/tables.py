@@ -24,6 +24,9 @@ site = Table(
     Column("uuid", String(36), nullable=False, unique=True),
     Column("name", String(255), nullable=False),
     Column("created_at", DateTime, nullable=False),
+    # A known text encrypted with the site's secret key: a process whose key cannot read it
+    # refuses to start (services/site.py).
+    Column("secret_key_check", Text),
 )
 
 subcloud_group = Table(
