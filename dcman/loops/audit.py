@@ -89,10 +89,17 @@ class Seen:
         return cls(target, target.availability, target.fail_count, target.counts, target.endpoints,
                    target.endpoints_version)
 
-    def accepts(self, endpoint: str, status: str) -> bool:
+    def differs(self, reported: dict[str, str]) -> bool:
+        """Whether the report may change what is stored, as far as the loop remembers it."""
+        remembered = self.endpoints
+        if remembered is None:
+            return True
+        if reported.items() <= remembered.items():  # the steady case, checked at C speed
+            return False
         target = self.target
-        return accepted_sync_status(endpoint, status, self.availability, target.management_state,
-                                    target.deploy_status)
+        return any(remembered.get(endpoint) != status and accepted_sync_status(
+            endpoint, status, self.availability, target.management_state, target.deploy_status)
+            for endpoint, status in reported.items())
 
     def commit(self) -> None:
         target = self.target
@@ -296,10 +303,7 @@ class AuditLoop:
         locked until commit, so an unmanage that lands meanwhile cannot be overwritten.
         """
         changes = EndpointChanges()
-        suspects = [(outcome, endpoints) for outcome, endpoints in reported
-                    if outcome.endpoints is None or any(
-                        outcome.endpoints.get(endpoint) != status and outcome.accepts(endpoint, status)
-                        for endpoint, status in endpoints.items())]
+        suspects = [(outcome, endpoints) for outcome, endpoints in reported if outcome.differs(endpoints)]
         if not suspects:
             return changes
         stored = await audit_db.locked_endpoints(conn, [outcome.target.id for outcome, _ in suspects])
