@@ -112,6 +112,19 @@ class Settings(BaseSettings):
             raise ValueError("must be a subnet in CIDR form, e.g. 127.0.0.0/16") from None
         return value
 
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from cryptography.fernet import Fernet
+
+        try:
+            Fernet(value.encode())
+        except ValueError:
+            raise ValueError("must be a Fernet key: 32 bytes in url-safe base64 (44 characters)") from None
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str | None) -> str | None:

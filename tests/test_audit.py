@@ -10,10 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import DCMAN
+from conftest import DCMAN, SITE_BACKENDS
 from simfleet import Fleet, running_fleet, wait_until
 
-SIM_COUNT = 8
+SIM_COUNT = 9
 INTERVAL = 1.0
 
 
@@ -126,3 +126,61 @@ def test_the_alarm_list_command_shows_the_offline_alarm(fleet):
                             env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "subcloud=sim-00008" in result.stdout
+
+
+# --- the audit converges to the agent's report, whatever else wrote meanwhile -----------------
+
+SLOW_INTERVAL = 2.0
+
+
+@pytest.fixture(scope="module", params=SITE_BACKENDS)
+def slow_fleet(request, tmp_path_factory) -> Iterator[Fleet]:
+    """A fleet audited every 2 s, on SQLite and PostgreSQL."""
+    with running_fleet(tmp_path_factory.mktemp("audit-slow"), 2, SLOW_INTERVAL, request.param) as running:
+        yield running
+
+
+def sync_statuses(fleet: Fleet, name: str) -> dict[str, str]:
+    return {e["endpoint_type"]: e["sync_status"] for e in fleet.subcloud(name)["endpoint_sync_status"]}
+
+
+def test_unmanage_then_manage_brings_the_endpoint_statuses_back_in_sync_within_two_intervals(slow_fleet):
+    fleet = slow_fleet
+    fleet.deployed("sim-00001")
+    assert fleet.call("PATCH", "/subclouds/sim-00001", json={"management-state": "managed"}).status_code == 200
+    wait_until(lambda: set(sync_statuses(fleet, "sim-00001").values()) == {"in-sync"})
+
+    assert fleet.call("PATCH", "/subclouds/sim-00001", json={"management-state": "unmanaged"}).status_code == 200
+    reset = sync_statuses(fleet, "sim-00001")
+    assert reset.pop("dc-cert") == "in-sync" and set(reset.values()) == {"unknown"}
+    time.sleep(2 * SLOW_INTERVAL)  # the audit probes it unmanaged: in-sync reports are not stored then
+    reset = sync_statuses(fleet, "sim-00001")
+    assert reset.pop("dc-cert") == "in-sync" and set(reset.values()) == {"unknown"}
+
+    assert fleet.call("PATCH", "/subclouds/sim-00001", json={"management-state": "managed"}).status_code == 200
+    managed_at = time.monotonic()
+    wait_until(lambda: set(sync_statuses(fleet, "sim-00001").values()) == {"in-sync"}, timeout=4 * SLOW_INTERVAL)
+    assert time.monotonic() - managed_at < 2 * SLOW_INTERVAL
+
+
+def test_statuses_whose_write_failed_are_written_once_the_database_takes_them(fleet):
+    """The audit's memory of what it stored follows only committed writes: a failed commit is retried."""
+    import sqlite3
+
+    fleet.deployed("sim-00009")
+    database = fleet.site.data_dir / "dcman.sqlite"
+    # The database refuses every in-sync status of this subcloud until the trigger is dropped.
+    with sqlite3.connect(database, timeout=10) as db:
+        db.execute("CREATE TRIGGER refuse_in_sync BEFORE UPDATE OF sync_status ON subcloud_status "
+                   "WHEN NEW.sync_status = 'in-sync' AND NEW.endpoint_type != 'dc-cert' "
+                   "AND NEW.subcloud_id = (SELECT id FROM subclouds WHERE name = 'sim-00009') "
+                   "BEGIN SELECT RAISE(ABORT, 'in-sync refused by the test'); END")
+    try:
+        assert fleet.call("PATCH", "/subclouds/sim-00009", json={"management-state": "managed"}).status_code == 200
+        wait_until(lambda: fleet.site.log.read_text().count("in-sync refused by the test") >= 2)
+        statuses = sync_statuses(fleet, "sim-00009")
+        assert statuses.pop("dc-cert") == "in-sync" and set(statuses.values()) == {"unknown"}
+    finally:
+        with sqlite3.connect(database, timeout=10) as db:
+            db.execute("DROP TRIGGER refuse_in_sync")
+    wait_until(lambda: set(sync_statuses(fleet, "sim-00009").values()) == {"in-sync"}, timeout=5 * INTERVAL)

@@ -10,8 +10,10 @@ import uuid
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
-from conftest import DCMAN, _pg, _pg_available, add_form, start_site_process, stop_site_process, token_for
+from conftest import (DCMAN, SITE_BACKENDS, _pg, _pg_available, add_form, free_port, site_database, start_site_process,
+                      stop_site_process, token_for)
 
 
 def serve_with(env: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
@@ -30,6 +32,7 @@ def serve_with(env: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
     ("DCMAN_DATABASE_URL", "mysql://x", "postgresql+asyncpg"),
     ("DCMAN_ROLES", "api,dashboard", "Unknown role 'dashboard'"),
     ("DCMAN_LEASE_SECONDS", "0", "between"),
+    ("DCMAN_SECRET_KEY", "not-a-key", "Fernet key"),
 ])
 def test_a_bad_setting_stops_start_up_with_one_line_naming_it(tmp_path, variable, value, words):
     result = serve_with({variable: value}, tmp_path)
@@ -63,6 +66,65 @@ def test_an_unreachable_database_stops_start_up_with_one_line(tmp_path):
     result = serve_with({"DCMAN_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"}, tmp_path)
     assert result.returncode == 2
     assert "cannot start the site" in result.stderr and "Traceback" not in result.stderr
+
+
+def one_line_naming_the_key(result: subprocess.CompletedProcess) -> str:
+    """The refusal: one `dcman:` line naming the setting; besides it only the INFO lines of the
+    schema check that precedes it (alembic's), no traceback, no error logged."""
+    assert result.returncode != 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    said = [line for line in lines if line.startswith("dcman:")]
+    assert len(said) == 1 and "DCMAN_SECRET_KEY" in said[0], result.stderr
+    assert all(" INFO alembic." in line for line in lines if line not in said), result.stderr
+    return said[0]
+
+
+@pytest.mark.parametrize("backend", SITE_BACKENDS)
+def test_a_process_whose_secret_key_cannot_read_the_database_refuses_to_start(tmp_path, backend):
+    with site_database(backend) as database:
+        env = {"DCMAN_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'shared.sqlite'}", **database,
+               "DCMAN_SECRET_KEY": Fernet.generate_key().decode(), "DCMAN_SITE_NAME": "one-site"}
+        first = start_site_process(tmp_path / "p1", env)
+        try:
+            other = {**env, "DCMAN_BIND": f"127.0.0.1:{free_port()}"}
+            line = one_line_naming_the_key(
+                serve_with({**other, "DCMAN_SECRET_KEY": Fernet.generate_key().decode()}, tmp_path / "p2"))
+            assert "is not the key" in line
+            # Without the setting, a process uses a key file of its own: refused as well.
+            line = one_line_naming_the_key(serve_with({**other, "DCMAN_SECRET_KEY": ""}, tmp_path / "p3"))
+            assert "secret.key" in line
+            # The first process is unharmed, and one given the site's key joins it.
+            assert token_for(first)
+            second = start_site_process(tmp_path / "p4", env)
+            stop_site_process(second)
+        finally:
+            stop_site_process(first)
+
+
+def test_a_database_from_before_the_key_check_gets_one_from_the_first_process_whose_key_reads_it(tmp_path):
+    import sqlite3
+
+    key = Fernet.generate_key().decode()
+    site = start_site_process(tmp_path, {"DCMAN_SECRET_KEY": key})
+    token = token_for(site)
+    data, files = add_form("keyed1")  # stores its sysadmin password encrypted with the site's key
+    assert httpx.post(site.url + "/v1.0/phased-subcloud-deploy", data=data, files=files,
+                      headers={"X-Auth-Token": token}).status_code == 200
+    stop_site_process(site)
+    database = tmp_path / "dcman.sqlite"
+    with sqlite3.connect(database) as db:  # as a database written before revision 0009 is
+        db.execute("UPDATE site SET secret_key_check = NULL")
+
+    env = {"DCMAN_SECRET_KEY": Fernet.generate_key().decode(), "DCMAN_BIND": f"127.0.0.1:{free_port()}"}
+    one_line_naming_the_key(serve_with(env, tmp_path))  # its key cannot read the stored password
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT secret_key_check FROM site").fetchone()[0] is None
+
+    site = start_site_process(tmp_path, {"DCMAN_SECRET_KEY": key})
+    stop_site_process(site)
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT secret_key_check FROM site").fetchone()[0]
+    one_line_naming_the_key(serve_with(env, tmp_path))
 
 
 def test_first_start_without_admin_password_prints_a_generated_one_once(tmp_path):

@@ -39,8 +39,8 @@ from dcman.services import accounts
 from dcman.services.context import SiteContext
 from dcman.services.coordination import coordination_for, keeper_for
 from dcman.services.membership import Membership
-from dcman.services.secrets import SecretBox
-from dcman.services.site import prepare_database, site_identity
+from dcman.services.secrets import SecretBox, WrongSecretKey
+from dcman.services.site import check_secret_key, prepare_database, site_identity
 
 log = logging.getLogger("dcman")
 
@@ -50,6 +50,12 @@ async def start_site(settings: Settings) -> SiteContext:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.effective_database_url)
     site = await prepare_database(engine, settings.site_name)
+    secrets = SecretBox.for_site(settings.secret_key, settings.data_dir)
+    try:
+        await check_secret_key(engine, secrets, settings)  # before the administrator or any loop
+    except WrongSecretKey:
+        await engine.dispose()
+        raise
     generated = await accounts.ensure_bootstrap_admin(engine, settings.admin_user, settings.admin_password)
     if generated:
         print(
@@ -61,7 +67,7 @@ async def start_site(settings: Settings) -> SiteContext:
     return SiteContext(
         settings=settings,
         engine=engine,
-        secrets=SecretBox.for_site(settings.secret_key, settings.data_dir),
+        secrets=secrets,
         system_controller=parse_system_controller_network(
             settings.system_controller_subnet, settings.system_controller_pool
         ),

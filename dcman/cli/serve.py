@@ -25,8 +25,12 @@ async def _serve(roles: str | None) -> None:
         settings = load_settings(**({"roles": roles} if roles is not None else {}))
     except SettingsError as exc:
         fail(str(exc))
+    from dcman.services.secrets import WrongSecretKey
+
     try:
         ctx = await start_site(settings)
+    except WrongSecretKey as exc:
+        fail(str(exc))
     except Exception as exc:  # database unreachable, data dir not writable, ...
         fail(f"cannot start the site: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     app = create_app(settings, ctx)

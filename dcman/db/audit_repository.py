@@ -27,6 +27,17 @@ class TargetRow:
     availability: str
     fail_count: int
     counts: AlarmCounts | None
+    endpoints_version: int
+
+
+@dataclass(slots=True)
+class StoredEndpoints:
+    """A subcloud's endpoint statuses as stored, with what decides which reports may be stored."""
+
+    version: int
+    management_state: str
+    deploy_status: str
+    statuses: dict[str, str]
 
 
 async def audit_targets(conn: AsyncConnection, shards: frozenset[int]) -> list[TargetRow]:
@@ -39,25 +50,33 @@ async def audit_targets(conn: AsyncConnection, shards: frozenset[int]) -> list[T
     query = (
         select(s.id, s.name, s.management_start_ip, s.sysadmin_password, s.management_state, s.deploy_status,
                s.availability_status, s.audit_fail_count, a.critical_alarms, a.major_alarms, a.minor_alarms,
-               a.warnings)
+               a.warnings, s.endpoints_version)
         .select_from(t.subclouds.outerjoin(t.subcloud_alarms, a.subcloud_id == s.id))
         .where(s.deploy_status.in_(AUDITED_DEPLOY_STATES), shard_filter(s.id, shards))
     )
     rows = []
     for r in await conn.execute(query):
         counts = AlarmCounts(r[8], r[9], r[10], r[11]) if r[8] is not None else None
-        rows.append(TargetRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], counts))
+        rows.append(TargetRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], counts, r[12]))
     return rows
 
 
-async def endpoint_statuses(conn: AsyncConnection, ids: list[int]) -> dict[int, dict[str, str]]:
-    c = t.subcloud_status.c
-    found: dict[int, dict[str, str]] = {i: {} for i in ids}
+async def locked_endpoints(conn: AsyncConnection, ids: list[int]) -> dict[int, StoredEndpoints]:
+    """The stored endpoint statuses of these subclouds, their rows locked until the transaction
+    ends (PostgreSQL FOR SHARE; SQLite's transactions are serial anyway), so that no operator
+    change lands between this read and the writes decided from it. Deleted subclouds are absent."""
+    s, c = t.subclouds.c, t.subcloud_status.c
+    found: dict[int, StoredEndpoints] = {}
     for chunk in _chunks(ids):
+        query = (select(s.id, s.endpoints_version, s.management_state, s.deploy_status)
+                 .where(s.id.in_(chunk)).with_for_update(read=True))
+        for subcloud_id, version, management_state, deploy_status in await conn.execute(query):
+            found[subcloud_id] = StoredEndpoints(version, management_state, deploy_status, {})
         for subcloud_id, endpoint, status in await conn.execute(
             select(c.subcloud_id, c.endpoint_type, c.sync_status).where(c.subcloud_id.in_(chunk))
         ):
-            found[subcloud_id][endpoint] = status
+            if subcloud_id in found:
+                found[subcloud_id].statuses[endpoint] = status
     return found
 
 
@@ -83,9 +102,12 @@ async def set_fail_counts(conn: AsyncConnection, counts: dict[int, int]) -> None
 
 
 async def reset_endpoints(conn: AsyncConnection, ids: list[int], keep: tuple[str, ...] = ()) -> None:
-    """Every endpoint of these subclouds back to unknown (except `keep`), with their 280.002 alarms."""
-    c = t.subcloud_status.c
+    """Every endpoint of these subclouds back to unknown (except `keep`), with their 280.002 alarms;
+    bumps their endpoints_version, which tells the audit that the statuses it remembers are stale."""
+    c, s = t.subcloud_status.c, t.subclouds.c
     for chunk in _chunks(ids):
+        await conn.execute(update(t.subclouds).where(s.id.in_(chunk))
+                           .values(endpoints_version=s.endpoints_version + 1))
         query = update(t.subcloud_status).where(c.subcloud_id.in_(chunk))
         if keep:
             query = query.where(c.endpoint_type.not_in(keep))

@@ -24,6 +24,9 @@ site = Table(
     Column("uuid", String(36), nullable=False, unique=True),
     Column("name", String(255), nullable=False),
     Column("created_at", DateTime, nullable=False),
+    # A known text encrypted with the site's secret key: a process whose key cannot read it
+    # refuses to start (services/site.py).
+    Column("secret_key_check", Text),
 )
 
 subcloud_group = Table(
@@ -67,6 +70,9 @@ subclouds = Table(
     Column("subnet_hi", String(32)),
     Column("openstack_installed", Boolean, nullable=False, default=False),
     Column("audit_fail_count", Integer, nullable=False, default=0),
+    # Bumped by every reset of the subcloud's endpoint statuses (audit_repository.reset_endpoints):
+    # the audit drops the statuses it keeps in memory when it sees another value.
+    Column("endpoints_version", Integer, nullable=False, default=0, server_default="0"),
     Column("first_identity_sync_complete", Boolean, nullable=False, default=False),
     Column("group_id", Integer, ForeignKey("subcloud_group.id"), nullable=False, index=True),
     # The peer-group table comes with geo-redundancy; its foreign key is added then.

@@ -90,6 +90,8 @@ class Subcloud:
     bmc_password: str | None
     created_at: datetime
     updated_at: datetime | None
+    # Counts resets of the endpoint statuses; only the audit's memory of them reads it.
+    endpoints_version: int = 0
 
 
 def new_region_name() -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from dcman import metrics
 from dcman.db import audit_repository as audit_db
 from dcman.db.repository import utcnow
-from dcman.domain.alarms import AlarmId, offline_alarm, out_of_sync_alarm
+from dcman.domain.alarms import Alarm, AlarmId, offline_alarm, out_of_sync_alarm
 from dcman.domain.audit import (
     UNAVAILABLE_COUNTS,
     AlarmCounts,
@@ -58,7 +58,10 @@ class Target:
     fail_count: int
     counts: AlarmCounts | None
     phase: float
+    # The endpoint statuses as last read or written, None when not known; valid while the
+    # subcloud's endpoints_version in the database is still this one.
     endpoints: dict[str, str] | None = None
+    endpoints_version: int = 0
 
 
 @dataclass(slots=True)
@@ -67,6 +70,48 @@ class ProbeResult:
     ok: bool
     counts: AlarmCounts | None = None
     endpoints: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Seen:
+    """What a flush makes of one target, kept aside until its transaction has committed."""
+
+    target: Target
+    availability: str
+    fail_count: int
+    counts: AlarmCounts | None
+    endpoints: dict[str, str] | None
+    endpoints_version: int
+
+    @classmethod
+    def of(cls, target: Target) -> "Seen":
+        # The statuses dict is shared, never changed in place: a flush that writes replaces it.
+        return cls(target, target.availability, target.fail_count, target.counts, target.endpoints,
+                   target.endpoints_version)
+
+    def differs(self, reported: dict[str, str]) -> bool:
+        """Whether the report may change what is stored, as far as the loop remembers it."""
+        remembered = self.endpoints
+        if remembered is None:
+            return True
+        if reported.items() <= remembered.items():  # the steady case, checked at C speed
+            return False
+        target = self.target
+        return any(remembered.get(endpoint) != status and accepted_sync_status(
+            endpoint, status, self.availability, target.management_state, target.deploy_status)
+            for endpoint, status in reported.items())
+
+    def commit(self) -> None:
+        target = self.target
+        target.availability, target.fail_count, target.counts = self.availability, self.fail_count, self.counts
+        target.endpoints, target.endpoints_version = self.endpoints, self.endpoints_version
+
+
+@dataclass(slots=True)
+class EndpointChanges:
+    rows: list[tuple[int, str, str]] = field(default_factory=list)
+    raised: list[tuple[int, Alarm]] = field(default_factory=list)
+    cleared: list[tuple[int, str]] = field(default_factory=list)
 
 
 def probe_timeout(interval: float) -> float:
@@ -98,14 +143,15 @@ class AuditLoop:
     # --- loading -------------------------------------------------------------------------
 
     async def reload(self, first: bool = False) -> list[Target]:
-        """Re-read the audited subclouds; returns those new since the last reload."""
+        """Re-read the audited subclouds; returns those to probe at once: new since the last
+        reload, or managed or unmanaged since (so that their sync statuses follow at once)."""
         shards = self.shards.held
         async with self.ctx.engine.connect() as conn:
             rows = await audit_db.audit_targets(conn, shards)
         # Subclouds of shards just taken over are audited at their slot in the cycle, not at once.
         known_shards, self.loaded_shards = self.loaded_shards, shards
         targets: dict[int, Target] = {}
-        new: list[Target] = []
+        due: list[Target] = []
         for row in rows:
             if not is_audited(row.deploy_status, row.availability):
                 continue
@@ -113,14 +159,20 @@ class AuditLoop:
             target = Target(
                 row.id, row.name, row.address, self._auth(row.sysadmin_password), row.management_state,
                 row.deploy_status, row.availability, row.fail_count, row.counts, (row.id * GOLDEN) % 1.0,
-                old.endpoints if old else None,
             )
+            # What the loop remembers of the statuses holds until another writer resets them.
+            if old is not None and old.endpoints_version == row.endpoints_version:
+                target.endpoints = old.endpoints
+            target.endpoints_version = row.endpoints_version
             targets[row.id] = target
-            if old is None and not first and row.id % SHARDS in known_shards:
-                new.append(target)
+            if old is None:
+                if not first and row.id % SHARDS in known_shards:
+                    due.append(target)
+            elif old.management_state != row.management_state:
+                due.append(target)
         self.targets = targets
         self.order = sorted(targets.values(), key=lambda t: t.phase)
-        return new
+        return due
 
     def _auth(self, encrypted: str | None) -> str:
         if encrypted is None:
@@ -184,7 +236,8 @@ class AuditLoop:
     # --- writing -------------------------------------------------------------------------
 
     async def flush(self) -> None:
-        """Apply the collected probe results: one transaction for the whole batch."""
+        """Apply the collected probe results: one transaction for the whole batch. The targets
+        take the new values only once it committed, so a failed commit leaves them as stored."""
         results, self.results = self.results, []
         if not results:
             return
@@ -194,12 +247,15 @@ class AuditLoop:
         went_offline: list[Target] = []
         went_online: list[Target] = []
         summaries: dict[int, AlarmCounts] = {}
-        reported: list[tuple[Target, dict[str, str]]] = []
+        seen: dict[int, Seen] = {}
+        reported: dict[int, tuple[Seen, dict[str, str]]] = {}
         for result in results:
             target = self.targets.get(result.subcloud_id)
             if target is None:  # deleted or no longer audited since the probe left
                 continue
-            before = Availability(target.availability, target.fail_count)
+            outcome = seen.get(target.id) or Seen.of(target)
+            seen[target.id] = outcome
+            before = Availability(outcome.availability, outcome.fail_count)
             after = after_probe(before, result.ok)
             if after.status != before.status:
                 availability_rows.append({"id": target.id, "availability": after.status, "fail_count": after.fail_count})
@@ -208,17 +264,20 @@ class AuditLoop:
                          after.fail_count)
             elif after.fail_count != before.fail_count:
                 counts_only[target.id] = after.fail_count
-            target.availability, target.fail_count = after.status, after.fail_count
+            outcome.availability, outcome.fail_count = after.status, after.fail_count
             if after.status == AvailabilityStatus.OFFLINE:
-                if target.counts != UNAVAILABLE_COUNTS:
-                    summaries[target.id] = target.counts = UNAVAILABLE_COUNTS
-                target.endpoints = {}
+                if outcome.counts != UNAVAILABLE_COUNTS:
+                    summaries[target.id] = outcome.counts = UNAVAILABLE_COUNTS
+                outcome.endpoints = None  # reset when it went offline: read again when it reports
+                reported.pop(target.id, None)
                 continue
-            if result.counts is not None and result.counts != target.counts:
-                summaries[target.id] = target.counts = result.counts
+            if result.counts is not None and result.counts != outcome.counts:
+                summaries[target.id] = outcome.counts = result.counts
             if result.endpoints:
-                reported.append((target, result.endpoints))
+                reported[target.id] = (outcome, result.endpoints)
         async with self.ctx.engine.begin() as conn:
+            # First, as an operator's change does: lock the subcloud rows, then write the rest.
+            endpoints = await self._endpoint_changes(conn, list(reported.values()))
             await audit_db.set_availability(conn, availability_rows, now)
             await audit_db.set_fail_counts(conn, counts_only)
             if went_offline:
@@ -228,36 +287,45 @@ class AuditLoop:
             if went_online:
                 await audit_db.clear_alarms(conn, AlarmId.SUBCLOUD_OFFLINE, [t.id for t in went_online])
             await audit_db.set_alarm_counts(conn, summaries, now)
-            if reported:
-                await self._apply_endpoints(conn, reported, now)
+            await audit_db.set_endpoint_statuses(conn, endpoints.rows, now)
+            await audit_db.raise_alarms(conn, endpoints.raised, now)
+            for subcloud_id, entity in endpoints.cleared:
+                await audit_db.clear_alarms(conn, AlarmId.SUBCLOUD_RESOURCE_OUT_OF_SYNC, [subcloud_id], [entity])
+        for outcome in seen.values():
+            outcome.commit()
 
-    async def _apply_endpoints(self, conn, reported: list[tuple[Target, dict[str, str]]], now) -> None:  # type: ignore[no-untyped-def]
-        unknown = [t.id for t, _ in reported if t.endpoints is None]
-        if unknown:
-            stored = await audit_db.endpoint_statuses(conn, unknown)
-            for target, _ in reported:
-                if target.endpoints is None:
-                    target.endpoints = stored.get(target.id, {})
-        rows, raised, cleared = [], [], []
-        for target, endpoints in reported:
-            assert target.endpoints is not None
+    async def _endpoint_changes(self, conn, reported: list[tuple[Seen, dict[str, str]]]) -> EndpointChanges:  # type: ignore[no-untyped-def]
+        """The reported sync statuses that differ from the stored ones and may be stored.
+
+        Only subclouds whose report differs from what the loop remembers, or that it remembers
+        nothing of, are read (in a steady fleet, none); the reload forgets what it remembers of a
+        subcloud whose statuses another writer reset. The decision is made on the stored rows,
+        locked until commit, so an unmanage that lands meanwhile cannot be overwritten.
+        """
+        changes = EndpointChanges()
+        suspects = [(outcome, endpoints) for outcome, endpoints in reported if outcome.differs(endpoints)]
+        if not suspects:
+            return changes
+        stored = await audit_db.locked_endpoints(conn, [outcome.target.id for outcome, _ in suspects])
+        for outcome, endpoints in suspects:
+            found = stored.get(outcome.target.id)
+            if found is None:  # deleted since the last reload
+                continue
+            statuses = dict(found.statuses)
             for endpoint, status in endpoints.items():
-                if target.endpoints.get(endpoint) == status:
+                if statuses.get(endpoint) == status or not accepted_sync_status(
+                        endpoint, status, outcome.availability, found.management_state, found.deploy_status):
                     continue
-                if not accepted_sync_status(endpoint, status, target.availability, target.management_state,
-                                            target.deploy_status):
-                    continue
-                target.endpoints[endpoint] = status
-                rows.append((target.id, endpoint, status))
-                alarm = out_of_sync_alarm(target.name, endpoint)
+                statuses[endpoint] = status
+                subcloud_id = outcome.target.id
+                changes.rows.append((subcloud_id, endpoint, status))
+                alarm = out_of_sync_alarm(outcome.target.name, endpoint)
                 if status == SyncStatus.OUT_OF_SYNC:
-                    raised.append((target.id, alarm))
+                    changes.raised.append((subcloud_id, alarm))
                 else:
-                    cleared.append((target.id, alarm.entity_instance_id))
-        await audit_db.set_endpoint_statuses(conn, rows, now)
-        await audit_db.raise_alarms(conn, raised, now)
-        for subcloud_id, entity in cleared:
-            await audit_db.clear_alarms(conn, AlarmId.SUBCLOUD_RESOURCE_OUT_OF_SYNC, [subcloud_id], [entity])
+                    changes.cleared.append((subcloud_id, alarm.entity_instance_id))
+            outcome.endpoints, outcome.endpoints_version = statuses, found.version
+        return changes
 
     # --- the loop ------------------------------------------------------------------------
 
@@ -283,7 +351,7 @@ class AuditLoop:
                     # since the last tick are launched below, else they would wait a whole cycle.
                     launched = self.order[position - 1].phase if position else -1.0
                     for target in await self.reload():
-                        await self._launch(target)  # a new subcloud is probed at once
+                        await self._launch(target)  # a new or just (un)managed subcloud is probed at once
                     position = _first_after(self.order, launched)
                 elapsed = (now - cycle_start) / self.interval
                 if elapsed >= 1.0:

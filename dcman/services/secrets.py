@@ -10,6 +10,10 @@ import bcrypt
 from cryptography.fernet import Fernet, InvalidToken
 
 
+class WrongSecretKey(Exception):
+    """This process's secret key cannot read the secrets stored in the site's database."""
+
+
 class SecretBox:
     """Encrypts secrets with the site key: `DCMAN_SECRET_KEY`, else a key file in the data dir.
 
@@ -32,6 +36,14 @@ class SecretBox:
 
     def encrypt(self, secret: str) -> str:
         return self._fernet.encrypt(secret.encode()).decode()
+
+    def reads(self, token: str) -> bool:
+        """Whether this key decrypts the token (was it encrypted with this site's key?)."""
+        try:
+            self._fernet.decrypt(token.encode())
+        except InvalidToken:
+            return False
+        return True
 
     def decrypt(self, token: str) -> str:
         try:

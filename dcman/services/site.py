@@ -5,8 +5,12 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dcman.config import Settings
 from dcman.db import repository as repo
 from dcman.db.engine import migrate
+from dcman.services.secrets import SecretBox, WrongSecretKey
+
+KEY_CHECK_TEXT = "dcman: the secret key of this site"
 
 
 async def prepare_database(engine: AsyncEngine, site_name: str) -> dict:
@@ -24,6 +28,32 @@ async def prepare_database(engine: AsyncEngine, site_name: str) -> dict:
         site = await repo.get_site(conn)
     assert site is not None
     return site
+
+
+async def check_secret_key(engine: AsyncEngine, secrets: SecretBox, settings: Settings) -> None:
+    """Refuse a key that cannot read the database's secrets now, rather than fail every deploy
+    later. The first process stores a check value encrypted with its key; on a database from
+    before the check, only once its key has read a stored secret, if there is one."""
+    async with engine.begin() as conn:
+        token = await repo.get_secret_key_check(conn)
+        if token is None:
+            stored = await repo.a_stored_secret(conn)
+            if stored is not None and not secrets.reads(stored):
+                raise WrongSecretKey(_wrong_key(settings))
+            await repo.set_secret_key_check(conn, secrets.encrypt(KEY_CHECK_TEXT))
+            token = await repo.get_secret_key_check(conn)  # another process's, if it stored one first
+    if token is None or not secrets.reads(token):
+        raise WrongSecretKey(_wrong_key(settings))
+
+
+def _wrong_key(settings: Settings) -> str:
+    if settings.secret_key:
+        where = "DCMAN_SECRET_KEY is not the key"
+    else:
+        where = (f"DCMAN_SECRET_KEY is not set and this process's key file {settings.data_dir / 'secret.key'} "
+                 "is not the key")
+    return (f"{where} the secrets in this site's database were encrypted with; every process of a site "
+            "must be given the site's DCMAN_SECRET_KEY.")
 
 
 async def site_identity(engine: AsyncEngine) -> dict[str, str]:
