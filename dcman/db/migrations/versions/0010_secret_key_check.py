@@ -2,15 +2,15 @@
 process started with another DCMAN_SECRET_KEY refuses to start instead of failing every
 deploy. Databases from before this revision get it at the next start (services/site.py).
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -1,15 +1,15 @@
 """A counter on each subcloud that every reset of its endpoint statuses bumps, so that the
 audit, which keeps the statuses it last saw in memory, knows when another writer changed them.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
