@@ -69,6 +69,12 @@ async def name_or_region_taken(conn: AsyncConnection, name: str, except_id: int 
     return (await conn.execute(query.limit(1))).first() is not None
 
 
+async def region_ids(conn: AsyncConnection) -> dict[str, int]:
+    """Every subcloud's id by region name (to move files of the old by-region layout)."""
+    rows = await conn.execute(select(t.subclouds.c.region_name, t.subclouds.c.id))
+    return {region: subcloud_id for region, subcloud_id in rows}
+
+
 async def region_taken(conn: AsyncConnection, region_name: str) -> bool:
     query = select(t.subclouds.c.id).where(t.subclouds.c.region_name == region_name).limit(1)
     return (await conn.execute(query)).first() is not None

@@ -10,7 +10,7 @@ from dcman.domain.errors import InvalidInput, PermissionDenied
 from dcman.domain.states import Role
 
 MIN_PASSWORD_LENGTH = 8
-_ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+_ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Principal:
 
 
 def validate_account(name: Any, role: Any, password: Any) -> tuple[str, Role, str]:
-    if not isinstance(name, str) or not _ACCOUNT_NAME.match(name):
+    if not isinstance(name, str) or not _ACCOUNT_NAME.fullmatch(name):
         raise InvalidInput("An account name is 1 to 64 letters, digits or the characters _ . @ -.")
     try:
         parsed_role = Role(role)

@@ -1,12 +1,31 @@
-"""Site start-up: schema, identity and the bootstrap administrator."""
+"""Site start-up: a private data directory, schema, identity and the bootstrap administrator."""
 
 from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dcman.db import repository as repo
 from dcman.db.engine import migrate
+
+
+def make_private(data_dir: Path) -> None:
+    """The data directory holds the database, the key and the deploy logs: only the site's user
+    may read it. The umask makes every file the process creates 0600 (directories 0700), and
+    what an older release left readable is tightened."""
+    os.umask(0o077)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for path in (data_dir, *data_dir.rglob("*")):
+        if path.is_symlink():
+            continue
+        mode = stat.S_IMODE(path.stat().st_mode)
+        private = mode & 0o700
+        if mode != private:
+            path.chmod(private)
 
 
 async def prepare_database(engine: AsyncEngine, site_name: str) -> dict:
