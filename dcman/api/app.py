@@ -28,6 +28,7 @@ from dcman.api import (
 )
 from dcman.api import metrics as metrics_api
 from dcman.api.auth import authenticated
+from dcman.api.limits import BodyLimit
 from dcman.api.slashes import TrailingSlash
 from dcman.api.state import site_context
 from dcman.config import Settings
@@ -126,6 +127,7 @@ def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bo
     app = FastAPI(title="dcman", version=__version__, lifespan=lifespan,
                   description="A geo-redundant Distributed Cloud manager (dcmanager v1.0 API).")
     errors.install(app)
+    app.add_middleware(BodyLimit)  # inside the metrics: a refused body is counted
     app.add_middleware(metrics_api.RequestMetrics)
     app.add_middleware(TrailingSlash)  # outermost: the metrics see the path the router answers
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import Request
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from dcman.domain.errors import InvalidInput
 from dcman.domain.text import reject_unstorable
@@ -81,6 +82,8 @@ async def _read(request: Request, allow_form: bool) -> dict[str, Any]:
 async def _read_form(request: Request) -> dict[str, Any]:
     try:
         form = await request.form(max_part_size=MAX_BODY_BYTES)
+    except HTTPException:  # the body limit's 413 or 408
+        raise
     except Exception as exc:  # the multipart parser raises several kinds of errors
         raise InvalidInput(f"The form body cannot be parsed: {exc}.") from None
     body: dict[str, Any] = {}

@@ -323,9 +323,10 @@ async def count_admins(conn: AsyncConnection) -> int:
 
 
 async def insert_token(conn: AsyncConnection, digest: str, account_id: int, issued_at: datetime,
-                       expires_at: datetime) -> None:
+                       expires_at: datetime, parent_digest: str | None = None) -> None:
     await conn.execute(
-        insert(t.tokens).values(digest=digest, account_id=account_id, issued_at=issued_at, expires_at=expires_at)
+        insert(t.tokens).values(digest=digest, account_id=account_id, issued_at=issued_at, expires_at=expires_at,
+                                parent_digest=parent_digest)
     )
 
 
@@ -341,7 +342,13 @@ async def get_token(conn: AsyncConnection, digest: str) -> dict[str, Any] | None
 
 
 async def delete_token(conn: AsyncConnection, digest: str) -> None:
-    await conn.execute(delete(t.tokens).where(t.tokens.c.digest == digest))
+    """Delete a token and every token made from it, at any remove."""
+    family, frontier = {digest}, [digest]
+    while frontier:
+        children = select(t.tokens.c.digest).where(t.tokens.c.parent_digest.in_(frontier))
+        frontier = [d for d in (await conn.execute(children)).scalars() if d not in family]
+        family.update(frontier)
+    await conn.execute(delete(t.tokens).where(t.tokens.c.digest.in_(family)))
 
 
 async def delete_expired_tokens(conn: AsyncConnection, now: datetime) -> None:

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dcman.db import geo_repository as geo
 from dcman.db import overview_repository as overview_db
@@ -67,8 +70,34 @@ async def search_subclouds(ctx: SiteContext, query: SubcloudQuery) -> SubcloudPa
     return SubcloudPage([SubcloudView(s, statuses.get(s.id, [])) for s in subclouds], total)
 
 
+class _SharedRead:
+    """One read of the overview in flight at a time per site: the callers that arrive while it
+    runs share its answer, so 300 concurrent scrapes use one database connection, not the pool."""
+
+    def __init__(self) -> None:
+        self.running: dict[int, tuple[AsyncEngine, asyncio.Future[Overview]]] = {}
+
+    async def get(self, ctx: SiteContext) -> Overview:
+        key = id(ctx.engine)
+        found = self.running.get(key)
+        if found is None or found[0] is not ctx.engine:
+            future = asyncio.ensure_future(_read_overview(ctx))
+            self.running[key] = (ctx.engine, future)
+            future.add_done_callback(lambda _: self.running.pop(key, None))
+        else:
+            future = found[1]
+        return await asyncio.shield(future)  # a caller that gives up does not cancel the others' read
+
+
+_shared = _SharedRead()
+
+
 async def overview(ctx: SiteContext) -> Overview:
     """The site at a glance; every count is a GROUP BY, so it costs the same at 50,000 subclouds."""
+    return await _shared.get(ctx)
+
+
+async def _read_overview(ctx: SiteContext) -> Overview:
     async with ctx.engine.connect() as conn:
         states = await overview_db.subcloud_state_counts(conn)
         alarms = await overview_db.alarm_severity_counts(conn)
