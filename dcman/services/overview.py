@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
-
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dcman.db import geo_repository as geo
 from dcman.db import overview_repository as overview_db
@@ -19,6 +16,7 @@ from dcman.domain.listing import NO_PEER_GROUP, SubcloudQuery
 from dcman.domain.peer_groups import SubcloudPeerGroup
 from dcman.domain.peers import SystemPeer
 from dcman.services.context import SiteContext
+from dcman.services.single_flight import SingleFlight
 from dcman.services.subclouds import SubcloudView
 
 
@@ -70,31 +68,12 @@ async def search_subclouds(ctx: SiteContext, query: SubcloudQuery) -> SubcloudPa
     return SubcloudPage([SubcloudView(s, statuses.get(s.id, [])) for s in subclouds], total)
 
 
-class _SharedRead:
-    """One read of the overview in flight at a time per site: the callers that arrive while it
-    runs share its answer, so 300 concurrent scrapes use one database connection, not the pool."""
-
-    def __init__(self) -> None:
-        self.running: dict[int, tuple[AsyncEngine, asyncio.Future[Overview]]] = {}
-
-    async def get(self, ctx: SiteContext) -> Overview:
-        key = id(ctx.engine)
-        found = self.running.get(key)
-        if found is None or found[0] is not ctx.engine:
-            future = asyncio.ensure_future(_read_overview(ctx))
-            self.running[key] = (ctx.engine, future)
-            future.add_done_callback(lambda _: self.running.pop(key, None))
-        else:
-            future = found[1]
-        return await asyncio.shield(future)  # a caller that gives up does not cancel the others' read
-
-
-_shared = _SharedRead()
+_shared: SingleFlight[Overview] = SingleFlight()
 
 
 async def overview(ctx: SiteContext) -> Overview:
     """The site at a glance; every count is a GROUP BY, so it costs the same at 50,000 subclouds."""
-    return await _shared.get(ctx)
+    return await _shared.run(ctx.engine, lambda: _read_overview(ctx))
 
 
 async def _read_overview(ctx: SiteContext) -> Overview:
