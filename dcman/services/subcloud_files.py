@@ -49,11 +49,15 @@ def move_old_layout(data_dir: Path, regions: dict[str, int]) -> int:
         except InvalidInput:
             continue
         target = subcloud_dir(data_dir, subcloud_id)
-        if target.exists():
-            continue
-        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        entry.rename(target)
-        moved += 1
+        target.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for item in entry.iterdir():
+            if item.is_file() and not item.is_symlink() and not (target / item.name).exists():
+                item.rename(target / item.name)
+        try:
+            entry.rmdir()
+            moved += 1
+        except OSError:  # something was left (a name taken in the new folder, a link): keep it
+            log.warning("left %s in place: its files could not all move to %s", entry, target)
     if moved:
         log.info("moved the phase logs of %d subclouds from %s to %s", moved, old, data_dir / SUBCLOUDS_DIR)
     try:

@@ -35,12 +35,17 @@ def test_the_old_by_region_layout_moves_under_ids_and_odd_folders_stay(tmp_path)
     old = tmp_path / "logs"
     (old / "region-a").mkdir(parents=True)
     (old / "region-a" / "bootstrap.log").write_text("a")
+    (old / "region-b").mkdir()
+    (old / "region-b" / "install.log").write_text("b")
+    subcloud_dir(tmp_path, 6).mkdir(parents=True)  # a folder already made by this release: merged
+    (subcloud_dir(tmp_path, 6) / "bootstrap.log").write_text("new")
     (old / "orphan").mkdir()  # no subcloud has this region: left alone
     (tmp_path / "elsewhere").mkdir()
     (old / "linked").symlink_to(tmp_path / "elsewhere")
-    moved = move_old_layout(tmp_path, {"region-a": 3, "linked": 4, "orphan-not": 5})
-    assert moved == 1
+    moved = move_old_layout(tmp_path, {"region-a": 3, "linked": 4, "orphan-not": 5, "region-b": 6})
+    assert moved == 2
     assert (subcloud_dir(tmp_path, 3) / "bootstrap.log").read_text() == "a"
+    assert sorted(p.name for p in subcloud_dir(tmp_path, 6).iterdir()) == ["bootstrap.log", "install.log"]
     assert (old / "orphan").is_dir() and (old / "linked").is_symlink()
     assert not subcloud_dir(tmp_path, 4).exists()
 
