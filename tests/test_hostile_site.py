@@ -279,22 +279,23 @@ def test_a_rename_is_matched_whole(fleet):
 
 
 def test_300_concurrent_scrapes_leave_authenticated_calls_answering(fleet):
-    async def flood() -> tuple[list[int], int, float]:
-        limits = httpx.Limits(max_connections=300)
-        async with httpx.AsyncClient(base_url=fleet.site.url, limits=limits, timeout=60) as scraper, \
-                httpx.AsyncClient(base_url=fleet.site.url, headers={"X-Auth-Token": fleet.token},
-                                  timeout=30) as operator:
+    async def flood(started: threading.Event) -> list[int]:
+        async with httpx.AsyncClient(base_url=fleet.site.url, limits=httpx.Limits(max_connections=300),
+                                     timeout=60) as scraper:
             scrapes = [asyncio.create_task(scraper.get("/metrics")) for _ in range(300)]
             await asyncio.sleep(0.05)
-            started = time.monotonic()
-            answered = await operator.get("/v1.0/subclouds")
-            took = time.monotonic() - started
-            statuses = [r.status_code for r in await asyncio.gather(*scrapes)]
-        return statuses, answered.status_code, took
+            started.set()
+            return [r.status_code for r in await asyncio.gather(*scrapes)]
 
-    statuses, answered, took = asyncio.run(flood())
-    assert answered == 200 and took < 30  # this loop answers the 300 first; 5-7 s on a loaded 2-core host
-    assert set(statuses) <= {200, 503} and statuses.count(200) > 0
+    started, statuses = threading.Event(), []
+    thread = threading.Thread(target=lambda: statuses.extend(asyncio.run(flood(started))))
+    thread.start()
+    try:
+        started.wait(timeout=30)
+        serves_others(fleet)  # from this thread: its own client, as another operator would be
+    finally:
+        thread.join()
+    assert len(statuses) == 300 and set(statuses) <= {200, 503}
     serves_others(fleet)
 
 

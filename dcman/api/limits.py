@@ -78,22 +78,3 @@ def _content_length(scope: Scope) -> int | None:
                 return None
     return None
 
-
-class SiteReadGate:
-    """At most `limit` whole-site reads (/metrics, the dashboard) run at once; more answer 503
-    with Retry-After at once, cheaply, so that a scrape flood leaves the event loop to the others."""
-
-    def __init__(self, limit: int = 8, retry_after_s: int = 1) -> None:
-        self.limit, self.retry_after_s, self.running = limit, retry_after_s, 0
-
-    def __enter__(self) -> None:
-        if self.running >= self.limit:
-            raise HTTPException(503, "The site is busy answering other reads of the whole site; try again shortly.",
-                                headers={"Retry-After": str(self.retry_after_s)})
-        self.running += 1
-
-    def __exit__(self, *_: object) -> None:
-        self.running -= 1
-
-
-SITE_READS = SiteReadGate()

@@ -19,7 +19,6 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dcman import metrics
-from dcman.api.limits import SITE_READS
 from dcman.api.state import site_context
 from dcman.domain.peer_groups import status_counts
 from dcman.domain.states import MigrationStatus, PeerAvailability
@@ -105,8 +104,7 @@ async def _render(ctx: SiteContext) -> bytes:
 
 @router.get("/metrics")
 async def scrape(ctx: Annotated[SiteContext, Depends(site_context)]) -> Response:
-    with SITE_READS:
-        body = await _renders.run(ctx.engine, lambda: _render(ctx))
+    body = await _renders.run(ctx.engine, lambda: _render(ctx))
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 

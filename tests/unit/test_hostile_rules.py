@@ -76,3 +76,50 @@ def test_the_throttle_doubles_its_wait_and_forgets_at_success():
     assert throttle.wait(LoginThrottle.key("ADMIN", "10.0.0.1"), 103.0) == 4  # names match case-blind
     throttle.succeeded(key)
     assert throttle.wait(key, 103.0) == 0
+
+
+async def _answer_of(limit: "BodyLimit", messages: list[dict], pause: float = 0.0) -> tuple[int, bytes]:
+    """Send `messages` as the request body through `limit` to an app that reads the whole body."""
+    import asyncio
+
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        from starlette.exceptions import HTTPException
+
+        try:
+            body = await Request(scope, receive).body()
+            response = Response(str(len(body)))
+        except HTTPException as exc:
+            response = Response(exc.detail, status_code=exc.status_code)
+        await response(scope, receive, send)
+
+    limit.app = app
+    queue = list(messages)
+
+    async def receive() -> dict:
+        if not queue:
+            await asyncio.sleep(3600)  # a client that stops sending
+        await asyncio.sleep(pause)
+        return queue.pop(0)
+
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await limit({"type": "http", "method": "POST", "path": "/", "headers": []}, receive, send)
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+async def test_the_body_limit_counts_chunks_and_stops_a_body_that_never_ends():
+    from dcman.api.limits import BodyLimit
+
+    chunks = [{"type": "http.request", "body": b"x" * 400, "more_body": True} for _ in range(3)]
+    status, text = await _answer_of(BodyLimit(None, max_bytes=1000), chunks)  # type: ignore[arg-type]
+    assert status == 413 and b"larger than" in text
+    status, text = await _answer_of(BodyLimit(None, max_bytes=1000, seconds=0.3), chunks[:1])  # type: ignore[arg-type]
+    assert status == 408 and b"did not arrive" in text
+    whole = [*chunks[:2], {"type": "http.request", "body": b"", "more_body": False}]
+    assert await _answer_of(BodyLimit(None, max_bytes=1000), whole) == (200, b"800")  # type: ignore[arg-type]
