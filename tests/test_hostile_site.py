@@ -148,6 +148,20 @@ def test_a_declared_300_mb_body_is_refused_before_it_is_read(fleet):
     serves_others(fleet)
 
 
+def test_a_request_head_that_never_ends_is_refused(fleet):
+    with socket.create_connection(("127.0.0.1", int(fleet.site.url.rsplit(":", 1)[1])), timeout=10) as sock:
+        sock.sendall(b"GET /v1.0/subclouds HTTP/1.1\r\nHost: site\r\n")
+        answer = b""
+        try:
+            for _ in range(64):  # 1 MiB of headers, unless the site answers first
+                sock.sendall(b"X-Filler: " + b"f" * 16_000 + b"\r\n")
+        except OSError:  # the site closed the connection: what was answered is in the socket
+            pass
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:100]
+    serves_others(fleet)
+
+
 def test_hundreds_of_idle_and_half_sent_connections_neither_stop_the_site_nor_the_audit(fleet):
     port = int(fleet.site.url.rsplit(":", 1)[1])
     socks = []

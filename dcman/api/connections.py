@@ -19,6 +19,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 log = logging.getLogger("dcman.connections")
 
 HEAD_SECONDS = 10.0
+# A request line and headers larger than this are refused (431): a head is never held in full
+# just because it keeps coming.
+MAX_HEAD_BYTES = 64 << 10
 KEEP_ALIVE_SECONDS = 5
 # Descriptors kept for the site's own use: 500 audit probes, 200 deploy drivers, the database
 # pool, peer calls and log files.
@@ -56,6 +59,7 @@ class GuardedHttp(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.head_timer: Any = None
         self.opened_at = 0.0
+        self.head_bytes = 0
 
     def connection_made(self, transport: Any) -> None:  # type: ignore[override]
         if len(self.connections) >= self.max_connections:
@@ -71,8 +75,20 @@ class GuardedHttp(HttpToolsProtocol):
         self._cancel_head_timer()
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        reading_head = self.head_timer is not None
+        super().data_received(data)
+        if reading_head and self.head_timer is not None:  # the head is still not complete
+            self.head_bytes += len(data)
+            if self.head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+                self._cancel_head_timer()
+                self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\n"
+                                     b"content-length: 0\r\n\r\n")
+                self.transport.close()
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.head_bytes = 0
         if self.head_timer is None:  # a keep-alive connection starts its next request
             self._arm_head_timer()
 
