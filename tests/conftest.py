@@ -265,6 +265,7 @@ class RunningSite:
     process: subprocess.Popen
     log: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    nofile: int | None = None
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "DCMAN_URL": self.url, "DCMAN_USER": self.admin_user,
@@ -272,14 +273,21 @@ class RunningSite:
 
 
 def start_site_process(data_dir: Path, extra_env: dict[str, str] | None = None,
-                       timeout: float = 30.0) -> RunningSite:
+                       timeout: float = 30.0, nofile: int | None = None) -> RunningSite:
+    """`dcman serve` on a free port; `nofile` caps its open files (soft and hard), as a small host would."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DCMAN_DATA_DIR": str(data_dir), "DCMAN_BIND": f"127.0.0.1:{port}",
            "DCMAN_ADMIN_USER": ADMIN_USER, "DCMAN_ADMIN_PASSWORD": ADMIN_PASSWORD,
            "DCMAN_SITE_NAME": f"site-{port}", **(extra_env or {})}
     log = data_dir / "serve.log"
-    process = subprocess.Popen([DCMAN, "serve"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    def limit() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    process = subprocess.Popen([DCMAN, "serve"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                               preexec_fn=limit if nofile else None)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -287,7 +295,8 @@ def start_site_process(data_dir: Path, extra_env: dict[str, str] | None = None,
             raise RuntimeError(f"dcman serve exited early:\n{log.read_text()}")
         try:
             if httpx.get(url + "/", timeout=1).status_code == 200:
-                return RunningSite(url, ADMIN_USER, ADMIN_PASSWORD, data_dir, process, log, dict(extra_env or {}))
+                return RunningSite(url, ADMIN_USER, ADMIN_PASSWORD, data_dir, process, log, dict(extra_env or {}),
+                                   nofile)
         except httpx.HTTPError:
             time.sleep(0.1)
     process.kill()
@@ -296,7 +305,7 @@ def start_site_process(data_dir: Path, extra_env: dict[str, str] | None = None,
 
 def restart_site_process(site: RunningSite) -> RunningSite:
     """The same site again: its data directory, its database and its settings (on a new port)."""
-    return start_site_process(site.data_dir, site.extra_env)
+    return start_site_process(site.data_dir, site.extra_env, nofile=site.nofile)
 
 
 def stop_site_process(site: RunningSite) -> None:

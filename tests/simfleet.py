@@ -87,7 +87,7 @@ def wait_until(predicate, timeout: float = 20.0, every: float = 0.05):
 
 @contextmanager
 def running_fleet(work: Path, count: int, interval: float = 1.0, backend: str = "sqlite",
-                  settings: dict[str, str] | None = None) -> Iterator[Fleet]:
+                  settings: dict[str, str] | None = None, nofile: int | None = None) -> Iterator[Fleet]:
     """`dcman sim --count N` and a `dcman serve` that audits it every `interval` seconds, on its
     own SQLite or PostgreSQL database (`fleet.site_env` holds only the agent settings, which a
     second site shares)."""
@@ -102,7 +102,7 @@ def running_fleet(work: Path, count: int, interval: float = 1.0, backend: str = 
            "DCMAN_AUDIT_INTERVAL": str(interval)}
     try:
         with site_database(backend) as database:
-            site = start_site_process(work / "site", {**env, **database, **(settings or {})})
+            site = start_site_process(work / "site", {**env, **database, **(settings or {})}, nofile=nofile)
             fleet = Fleet(site, token_for(site), control, env)
             try:
                 yield fleet

@@ -67,15 +67,15 @@ def test_a_full_add_installs_bootstraps_configures_goes_online_and_can_be_manage
     shown = fleet.subcloud("sim-00001")
     assert shown["error-description"] == "No errors present" and shown["deploy-progress"] == 100
     assert "bmc_password" not in str(shown["data_install"])
-    log = fleet.site.data_dir / "logs" / shown["region-name"] / "bootstrap.log"
+    log = fleet.site.data_dir / "subclouds" / str(shown["id"]) / "bootstrap.log"
     assert "bootstrap succeeded" in log.read_text()
 
 
 def test_without_install_values_or_deploy_config_only_bootstrap_runs(fleet):
     fleet.add("sim-00002")
     reaches(fleet, "sim-00002", "complete")
-    region = fleet.subcloud("sim-00002")["region-name"]
-    assert sorted(p.name for p in (fleet.site.data_dir / "logs" / region).iterdir()) == ["bootstrap.log"]
+    folder = fleet.site.data_dir / "subclouds" / str(fleet.subcloud("sim-00002")["id"])
+    assert sorted(p.name for p in folder.iterdir()) == ["bootstrap.log"]
 
 
 @pytest.mark.parametrize("phase, failed, index", [

@@ -49,3 +49,20 @@ async def test_odd_install_values_in_a_json_update_are_refused(api, values):
     response = await api.patch("/v1.0/subclouds/odd1", json={"install_values": values})
     assert response.status_code == 400, response.text
     assert (await api.get("/v1.0/subclouds/odd1")).json()["data_install"] is None
+
+
+async def test_a_busy_database_pool_answers_503_with_retry_after_never_500(api):
+    """Every connection of the pool held (by a flood): a call waits the pool timeout, then 503."""
+    if api.backend != "sqlite":
+        pytest.skip("one backend is enough: the pool behaves alike")
+    pool = api.ctx.engine.pool
+    held = [await api.ctx.engine.connect() for _ in range(pool.size() + pool._max_overflow)]
+    try:
+        response = await api.get("/v1.0/subclouds")
+    finally:
+        for conn in held:
+            await conn.close()
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"] == "2"
+    assert "busy" in response.json()["error_message"]["faultstring"]
+    assert (await api.get("/v1.0/subclouds")).status_code == 200

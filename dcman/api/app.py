@@ -28,9 +28,11 @@ from dcman.api import (
 )
 from dcman.api import metrics as metrics_api
 from dcman.api.auth import authenticated
+from dcman.api.limits import BodyLimit
 from dcman.api.slashes import TrailingSlash
 from dcman.api.state import site_context
 from dcman.config import Settings
+from dcman.db import repository as repo
 from dcman.db.engine import create_engine
 from dcman.domain.cluster import Role
 from dcman.domain.network import parse_system_controller_network
@@ -40,14 +42,15 @@ from dcman.services.context import SiteContext
 from dcman.services.coordination import coordination_for, keeper_for
 from dcman.services.membership import Membership
 from dcman.services.secrets import SecretBox, WrongSecretKey
-from dcman.services.site import check_secret_key, prepare_database, site_identity
+from dcman.services.site import check_secret_key, make_private, prepare_database, site_identity
+from dcman.services.subcloud_files import OLD_LOGS_DIR, move_old_layout
 
 log = logging.getLogger("dcman")
 
 
 async def start_site(settings: Settings) -> SiteContext:
     """Open the database, migrate it, and make sure the site identity and admin exist."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private(settings.data_dir)
     engine = create_engine(settings.effective_database_url)
     site = await prepare_database(engine, settings.site_name)
     secrets = SecretBox.for_site(settings.secret_key, settings.data_dir)
@@ -56,6 +59,10 @@ async def start_site(settings: Settings) -> SiteContext:
     except WrongSecretKey:
         await engine.dispose()
         raise
+    async with engine.connect() as conn:
+        regions = await repo.region_ids(conn) if (settings.data_dir / OLD_LOGS_DIR).is_dir() else {}
+    if regions:
+        await asyncio.to_thread(move_old_layout, settings.data_dir, regions)
     generated = await accounts.ensure_bootstrap_admin(engine, settings.admin_user, settings.admin_password)
     if generated:
         print(
@@ -126,6 +133,7 @@ def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bo
     app = FastAPI(title="dcman", version=__version__, lifespan=lifespan,
                   description="A geo-redundant Distributed Cloud manager (dcmanager v1.0 API).")
     errors.install(app)
+    app.add_middleware(BodyLimit)  # inside the metrics: a refused body is counted
     app.add_middleware(metrics_api.RequestMetrics)
     app.add_middleware(TrailingSlash)  # outermost: the metrics see the path the router answers
 

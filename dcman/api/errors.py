@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from dcman.domain.errors import (
@@ -17,6 +19,7 @@ from dcman.domain.errors import (
     NotFound,
     PermissionDenied,
     StateRefused,
+    Throttled,
     Unauthenticated,
 )
 
@@ -29,19 +32,31 @@ STATUS_OF: dict[type[DomainError], int] = {
     NotFound: 404,
     Conflict: 409,
     StateRefused: 422,
+    Throttled: 429,
 }
+# How long a client is asked to wait when every database connection is busy.
+BUSY_RETRY_AFTER_S = 2
 
 
-def error_response(status: int, message: str) -> JSONResponse:
+def error_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     body = {"error_message": {"title": HTTPStatus(status).phrase, "code": status, "faultstring": message}}
-    headers = {"WWW-Authenticate": 'Keystone uri="/v3"'} if status == 401 else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Keystone uri="/v3"'
+    return JSONResponse(body, status_code=status, headers=headers or None)
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        return error_response(STATUS_OF.get(type(exc), 400), exc.message)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Throttled) else None
+        return error_response(STATUS_OF.get(type(exc), 400), exc.message, headers)
+
+    @app.exception_handler(PoolTimeout)
+    async def _busy(_: Request, exc: PoolTimeout) -> JSONResponse:
+        log.warning("every database connection is busy; answered 503")
+        return error_response(503, "The site is busy: every database connection is in use; try again shortly.",
+                              {"Retry-After": str(BUSY_RETRY_AFTER_S)})
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -56,7 +71,7 @@ def install(app: FastAPI) -> None:
             message = "No such resource."
         elif exc.status_code == 405:
             message = "This method is not allowed on this resource."
-        return error_response(exc.status_code, message)
+        return error_response(exc.status_code, message, exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -119,7 +119,9 @@ async def issue_token(request: Request, ctx: SiteContext = Depends(site_context)
         name, password = _get(user, "name"), _get(user, "password")
         if not isinstance(name, str) or not isinstance(password, str):
             raise InvalidInput("auth.identity.password.user needs a name and a password.")
-        issued = await accounts.login(ctx.engine, name, password, ctx.settings.token_lifetime)
+        client = request.client.host if request.client else ""
+        issued = await accounts.login(ctx.engine, name, password, ctx.settings.token_lifetime,
+                                      ctx.login_throttle, client)
     elif "token" in methods:
         token = _get(identity, "token", "id")
         if not isinstance(token, str):

@@ -7,6 +7,7 @@ groups, which alerts must be able to name.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from dcman.domain.peer_groups import status_counts
 from dcman.domain.states import MigrationStatus, PeerAvailability
 from dcman.services import overview
 from dcman.services.context import SiteContext
+from dcman.services.single_flight import SingleFlight
 
 router = APIRouter(include_in_schema=False)
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -90,11 +92,20 @@ class StateFigures(Collector):
         yield members
 
 
-@router.get("/metrics")
-async def scrape(ctx: Annotated[SiteContext, Depends(site_context)]) -> Response:
+_renders: SingleFlight[bytes] = SingleFlight()
+
+
+async def _render(ctx: SiteContext) -> bytes:
     state = CollectorRegistry()
     state.register(StateFigures(await overview.overview(ctx)))
-    return Response(generate_latest(state) + generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    # Rendering is CPU work: in a thread, so that the scrapes arriving meanwhile join this one.
+    return await asyncio.to_thread(lambda: generate_latest(state) + generate_latest(metrics.REGISTRY))
+
+
+@router.get("/metrics")
+async def scrape(ctx: Annotated[SiteContext, Depends(site_context)]) -> Response:
+    body = await _renders.run(ctx.engine, lambda: _render(ctx))
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 def route_template(scope: Scope) -> str:

@@ -20,6 +20,7 @@ def fail(message: str) -> None:
 
 async def _serve(roles: str | None) -> None:
     from dcman.api.app import create_app, start_site
+    from dcman.api.connections import KEEP_ALIVE_SECONDS, GuardedHttp, connection_cap, raise_descriptor_limit
 
     try:
         settings = load_settings(**({"roles": roles} if roles is not None else {}))
@@ -34,8 +35,12 @@ async def _serve(roles: str | None) -> None:
     except Exception as exc:  # database unreachable, data dir not writable, ...
         fail(f"cannot start the site: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     app = create_app(settings, ctx)
+    GuardedHttp.max_connections = connection_cap(raise_descriptor_limit())
+    # Idle keep-alive connections close after 5 s, request heads must arrive within 10 s
+    # (GuardedHttp), bodies within 30 s (api/limits); at the cap, the oldest idle one is dropped.
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
-                            access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+                            access_log=False, lifespan="on", timeout_graceful_shutdown=5, http=GuardedHttp,
+                            timeout_keep_alive=KEEP_ALIVE_SECONDS)
     server = uvicorn.Server(config)
     click.echo(f"dcman: site {settings.site_name!r} serving on http://{settings.bind} (roles {settings.roles})",
                err=True)

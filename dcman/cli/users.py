@@ -13,7 +13,7 @@ from dcman.config import SettingsError, load_settings
 from dcman.db.engine import create_engine
 from dcman.domain.errors import DomainError
 from dcman.services import accounts
-from dcman.services.site import prepare_database
+from dcman.services.site import make_private, prepare_database
 
 T = TypeVar("T")
 
@@ -24,7 +24,7 @@ def _run(action: Callable[..., Awaitable[T]], *args: object) -> T:
             settings = load_settings()
         except SettingsError as exc:
             fail(str(exc))
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private(settings.data_dir)
         engine = create_engine(settings.effective_database_url)
         try:
             await prepare_database(engine, settings.site_name)

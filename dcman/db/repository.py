@@ -74,6 +74,12 @@ async def name_or_region_taken(conn: AsyncConnection, name: str, except_id: int 
     return (await conn.execute(query.limit(1))).first() is not None
 
 
+async def region_ids(conn: AsyncConnection) -> dict[str, int]:
+    """Every subcloud's id by region name (to move files of the old by-region layout)."""
+    rows = await conn.execute(select(t.subclouds.c.region_name, t.subclouds.c.id))
+    return {region: subcloud_id for region, subcloud_id in rows}
+
+
 async def region_taken(conn: AsyncConnection, region_name: str) -> bool:
     query = select(t.subclouds.c.id).where(t.subclouds.c.region_name == region_name).limit(1)
     return (await conn.execute(query)).first() is not None
@@ -345,9 +351,10 @@ async def count_admins(conn: AsyncConnection) -> int:
 
 
 async def insert_token(conn: AsyncConnection, digest: str, account_id: int, issued_at: datetime,
-                       expires_at: datetime) -> None:
+                       expires_at: datetime, parent_digest: str | None = None) -> None:
     await conn.execute(
-        insert(t.tokens).values(digest=digest, account_id=account_id, issued_at=issued_at, expires_at=expires_at)
+        insert(t.tokens).values(digest=digest, account_id=account_id, issued_at=issued_at, expires_at=expires_at,
+                                parent_digest=parent_digest)
     )
 
 
@@ -363,7 +370,13 @@ async def get_token(conn: AsyncConnection, digest: str) -> dict[str, Any] | None
 
 
 async def delete_token(conn: AsyncConnection, digest: str) -> None:
-    await conn.execute(delete(t.tokens).where(t.tokens.c.digest == digest))
+    """Delete a token and every token made from it, at any remove."""
+    family, frontier = {digest}, [digest]
+    while frontier:
+        children = select(t.tokens.c.digest).where(t.tokens.c.parent_digest.in_(frontier))
+        frontier = [d for d in (await conn.execute(children)).scalars() if d not in family]
+        family.update(frontier)
+    await conn.execute(delete(t.tokens).where(t.tokens.c.digest.in_(family)))
 
 
 async def delete_expired_tokens(conn: AsyncConnection, now: datetime) -> None:

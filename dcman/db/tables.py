@@ -142,6 +142,8 @@ tokens = Table(
     Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("issued_at", DateTime, nullable=False),
     Column("expires_at", DateTime, nullable=False, index=True),
+    # The token this one was made from (Keystone's token method): revoked with it.
+    Column("parent_digest", String(64), nullable=True, index=True),
 )
 
 fault_alarms = Table(

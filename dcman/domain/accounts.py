@@ -10,7 +10,8 @@ from dcman.domain.errors import InvalidInput, PermissionDenied
 from dcman.domain.states import Role
 
 MIN_PASSWORD_LENGTH = 8
-_ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+MAX_PASSWORD_LENGTH = 1024  # any length is hashed whole (services/secrets); this bounds the work
+_ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class Principal:
 
 
 def validate_account(name: Any, role: Any, password: Any) -> tuple[str, Role, str]:
-    if not isinstance(name, str) or not _ACCOUNT_NAME.match(name):
+    if not isinstance(name, str) or not _ACCOUNT_NAME.fullmatch(name):
         raise InvalidInput("An account name is 1 to 64 letters, digits or the characters _ . @ -.")
     try:
         parsed_role = Role(role)
@@ -31,6 +32,8 @@ def validate_account(name: Any, role: Any, password: Any) -> tuple[str, Role, st
         raise InvalidInput(f"Unknown role {role!r}; it must be admin or reader.") from None
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidInput(f"The password must be at most {MAX_PASSWORD_LENGTH} characters long.")
     return name, parsed_role, password
 
 

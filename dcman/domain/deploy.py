@@ -61,7 +61,12 @@ RESUME_FROM: dict[S, tuple[Step, ...]] = {
     **{s: (Step.BOOTSTRAP, Step.CONFIG)
        for s in (S.INSTALL_COMPLETE, S.PRE_BOOTSTRAP_FAILED, S.BOOTSTRAP_FAILED, S.BOOTSTRAP_ABORTED)},
     **{s: (Step.CONFIG,) for s in (S.BOOTSTRAP_COMPLETE, S.PRE_CONFIG_FAILED, S.CONFIG_FAILED, S.CONFIG_ABORTED)},
+    # dcman's addition: a create cut short by a restart (§2.3.4) is resumed by creating again,
+    # then running every phase; the reference leaves it to a redeploy, which needs install values.
+    S.CREATE_FAILED: (Step.INSTALL, Step.BOOTSTRAP, Step.CONFIG),
 }
+# Where a resume from one of these states starts instead of the first phase's pre-X.
+RESUME_STARTS_AT: dict[S, S] = {S.CREATE_FAILED: S.CREATING}
 
 # A step that was running when the process died is not resumed blindly: it moves to its
 # failure state, from which the operator resumes or redeploys (§2.3.4). `not-deployed` is

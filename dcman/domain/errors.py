@@ -33,3 +33,11 @@ class Unauthenticated(DomainError):
 
 class PermissionDenied(DomainError):
     """Valid credentials without the role the request needs (HTTP 403)."""
+
+
+class Throttled(DomainError):
+    """Too many failed attempts from this client: wait `retry_after` seconds (HTTP 429)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -8,6 +8,7 @@ from typing import Any
 
 from dcman.domain.errors import InvalidInput
 from dcman.domain.states import UpdateApplyType
+from dcman.domain.text import check_name_characters
 
 DEFAULT_GROUP_ID = 1
 DEFAULT_GROUP_NAME = "Default"
@@ -30,6 +31,7 @@ class SubcloudGroup:
 def validate_group_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InvalidInput("The group name must be a non-empty string.")
+    check_name_characters("group name", name)
     if name.isdigit():
         raise InvalidInput(f"The group name {name} must not consist of digits only.")
     if len(name) > 255:

@@ -10,6 +10,7 @@ from typing import Any
 
 from dcman.domain.errors import InvalidInput, StateRefused
 from dcman.domain.states import DeployStatus, GroupState, ManagementState, MigrationStatus
+from dcman.domain.text import check_name_characters
 
 MAX_PRIORITY = 65536
 MAX_REHOMING = 250
@@ -56,6 +57,7 @@ class SubcloudPeerGroup:
 def validate_peer_group_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InvalidInput("The peer-group-name must be a non-empty string.")
+    check_name_characters("peer-group-name", name)
     if name.isdigit():
         raise InvalidInput(f"The peer-group-name {name} must not consist of digits only.")
     if len(name) > MAX_NAME:

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from dcman.domain.errors import InvalidInput
 from dcman.domain.states import AdministrativeState, HeartbeatFailurePolicy, PeerAvailability
+from dcman.domain.text import check_name_characters
 
 
 @dataclass
@@ -80,7 +81,7 @@ def validate_peer_uuid(value: Any) -> str:
 
 
 def validate_peer_name(value: Any) -> str:
-    name = _text("peer_name", value)
+    name = check_name_characters("peer_name", _text("peer_name", value))
     if name.isdigit():
         raise InvalidInput(f"The peer_name {name} must not consist of digits only.")
     return name

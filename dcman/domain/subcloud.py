@@ -23,6 +23,7 @@ from dcman.domain.states import (
     ManagementState,
     SyncStatus,
 )
+from dcman.domain.text import check_name_characters
 
 NO_ERRORS = "No errors present"
 # Bootstrap values that are secrets: never stored with the values, nor in the rehome data a
@@ -40,7 +41,10 @@ SUPPORTED_RELEASES = ("22.12", "24.03", "24.09")
 ACTIVE_RELEASE = SUPPORTED_RELEASES[-1]
 
 # RFC-1123 subdomain: lowercase alphanumeric labels with inner '-', joined by '.'.
-_RFC1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_RFC1123 = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+# Characters a region name may not hold: it reached the file system in older releases, and the
+# reference's regions are 32 hex digits or a subcloud name (§2.10), which never hold these.
+_REGION_FORBIDDEN = frozenset("/\\")
 _PRESTAGING = ("prestaging", "prestaging-packages", "prestaging-images")
 
 
@@ -103,6 +107,7 @@ def validate_subcloud_name(name: Any) -> str:
     """The name of a new subcloud (rule N1): a non-empty string, not all digits, not reserved."""
     if not isinstance(name, str) or not name.strip():
         raise InvalidInput("The subcloud name (bootstrap value 'name') must be a non-empty string.")
+    check_name_characters("subcloud name", name)
     name = name.strip()
     if len(name) > MAX_TEXT:
         raise InvalidInput(f"The subcloud name must be at most {MAX_TEXT} characters long.")
@@ -116,12 +121,17 @@ def validate_subcloud_name(name: Any) -> str:
 
 
 def validate_region_name(region: Any) -> str:
-    """A region name carried over from a peer site (§2.10): any non-reserved name."""
+    """A region name carried over from a peer site (§2.10): not reserved, and (dcman's addition)
+    a single word that cannot name a path: no '/', '\\', '.' or '..', space or control character."""
     if not isinstance(region, str) or not region.strip() or len(region) > MAX_TEXT:
         raise InvalidInput("A secondary subcloud needs the region_name it has on its primary site.")
+    check_name_characters("region_name", region)
     if region in RESERVED_REGION_NAMES:
         raise InvalidInput(f"The region name {region} is reserved for the system controller.")
-    return region.strip()
+    if region in (".", "..") or _REGION_FORBIDDEN.intersection(region) or any(ch.isspace() for ch in region):
+        raise InvalidInput(f"The region name {region!r} must be one word without '/', '\\', spaces, "
+                           "and not '.' or '..'.")
+    return region
 
 
 def validate_release(release: Any) -> str:
@@ -186,7 +196,7 @@ def check_management_change(subcloud: Subcloud, requested: Any, force: Any, from
 
 def check_rename(subcloud: Subcloud, new_name: Any, taken: bool) -> str:
     """Rules of §2.8; `taken` says whether another subcloud has that name or region name."""
-    if not isinstance(new_name, str) or not _RFC1123.match(new_name) or len(new_name) > MAX_TEXT:
+    if not isinstance(new_name, str) or not _RFC1123.fullmatch(new_name) or len(new_name) > MAX_TEXT:
         raise InvalidInput(
             f"The new name {new_name!r} must be lowercase letters, digits and '-', in dot-separated labels "
             "that start and end with a letter or digit (RFC 1123)."

@@ -33,6 +33,7 @@ from dcman.domain.states import REHOMING_STATES, DeployStatus
 from dcman.domain.subcloud import NO_ERRORS, Subcloud
 from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
 from dcman.services.context import SiteContext
+from dcman.services.subcloud_files import phase_log_path
 
 log = logging.getLogger("dcman.deploy")
 IDLE_TICK_S = 1.0
@@ -43,8 +44,8 @@ MAX_LOST_POLLS = 60
 
 
 def phase_log(ctx: SiteContext, subcloud: Subcloud, step: str) -> Path:
-    """The full log of one phase of one subcloud, in the data directory."""
-    return ctx.settings.data_dir / "logs" / subcloud.region_name / f"{step}.log"
+    """The full log of one phase of one subcloud, in the data directory (under its id)."""
+    return phase_log_path(ctx.settings.data_dir, subcloud.id, step)
 
 
 def plan_of(subcloud: Subcloud) -> list[str]:
@@ -80,7 +81,7 @@ class Driver:
         path = phase_log(self.ctx, subcloud, step)
 
         def append() -> None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             with path.open("a", encoding="utf-8") as handle:
                 handle.write(f"{repo.utcnow():%Y-%m-%d %H:%M:%S} {line}\n")
 

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import hashlib
 import secrets as pysecrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -13,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dcman.db import repository as repo
 from dcman.domain.accounts import Principal, validate_account
-from dcman.domain.errors import Conflict, InvalidInput, NotFound, StateRefused, Unauthenticated
+from dcman.domain.errors import Conflict, InvalidInput, NotFound, StateRefused, Throttled, Unauthenticated
 from dcman.domain.states import Role
+from dcman.domain.throttle import LoginThrottle
 from dcman.services.secrets import check_password, hash_password, hash_password_sync
 
 # Compared against when the account does not exist, so that a wrong name costs as much
@@ -36,7 +38,13 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def login(engine: AsyncEngine, name: str, password: str, lifetime_s: int) -> IssuedToken:
+async def login(engine: AsyncEngine, name: str, password: str, lifetime_s: int,
+                throttle: LoginThrottle | None = None, client: str = "") -> IssuedToken:
+    """A token for a right name and password. With a throttle, a client that keeps sending wrong
+    passwords for one account waits longer after each (429), right password or not."""
+    key = LoginThrottle.key(name, client)
+    if throttle is not None and (wait := throttle.wait(key, time.monotonic())):
+        raise Throttled(f"Too many wrong passwords for {name[:64]} from this client; try again in {wait} s.", wait)
     async with engine.connect() as conn:
         account = await repo.get_account(conn, name)
     if account is None:
@@ -45,7 +53,11 @@ async def login(engine: AsyncEngine, name: str, password: str, lifetime_s: int) 
         hashed = account["password_hash"]
     valid = await check_password(password, hashed)
     if account is None or not valid:
+        if throttle is not None:
+            throttle.failed(key, time.monotonic())
         raise Unauthenticated("The user name or password is wrong.")
+    if throttle is not None:
+        throttle.succeeded(key)
     principal = Principal(account["id"], account["name"], Role(account["role"]))
     now = repo.utcnow()
     return await _issue(engine, principal, now, now + timedelta(seconds=lifetime_s))
@@ -54,14 +66,17 @@ async def login(engine: AsyncEngine, name: str, password: str, lifetime_s: int) 
 async def rescope(engine: AsyncEngine, token: str) -> IssuedToken:
     """Keystone's token method: a new token for the same account, expiring with the old one."""
     current = await validate(engine, token)
-    return await _issue(engine, current.principal, repo.utcnow(), current.expires_at)
+    return await _issue(engine, current.principal, repo.utcnow(), current.expires_at, parent=token)
 
 
-async def _issue(engine: AsyncEngine, principal: Principal, issued: datetime, expires: datetime) -> IssuedToken:
+async def _issue(engine: AsyncEngine, principal: Principal, issued: datetime, expires: datetime,
+                 parent: str | None = None) -> IssuedToken:
+    """A new token; one made from another (`parent`) is revoked with it."""
     token = pysecrets.token_urlsafe(32)
     async with engine.begin() as conn:
         await repo.delete_expired_tokens(conn, issued)
-        await repo.insert_token(conn, _digest(token), principal.account_id, issued, expires)
+        await repo.insert_token(conn, _digest(token), principal.account_id, issued, expires,
+                                _digest(parent) if parent is not None else None)
     return IssuedToken(token, principal, issued, expires)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dcman.config import Settings
 from dcman.domain.cluster import LeaseKind
 from dcman.domain.network import SystemControllerNetwork
+from dcman.domain.throttle import LoginThrottle
 from dcman.services.secrets import SecretBox
 from dcman.services.shards import ShardSet
 
@@ -59,6 +60,8 @@ class SiteContext:
     # The subclouds this process audits and deploys: those of the shards it holds leases on.
     shards: dict[LeaseKind, ShardSet] = field(
         default_factory=lambda: {kind: ShardSet(kind) for kind in LeaseKind})
+    # Recent wrong passwords, per account and client (this process's memory only).
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     @property
     def wakeups(self) -> dict[str, Wakeup]:

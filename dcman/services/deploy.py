@@ -17,6 +17,7 @@ from dcman.domain.deploy import (
     PHASES,
     RECOVERY,
     REHOME_ENDED_FAILED,
+    RESUME_STARTS_AT,
     Step,
     check_abort,
     check_phase_request,
@@ -103,7 +104,7 @@ def _deploy_config(form: Mapping[str, Any]) -> dict[str, Any]:
     text = as_text("deploy_config", form.get("deploy_config"))
     if text is None:
         return {}
-    parse_yaml_mapping("deploy_config", text)
+    parse_yaml_mapping("deploy_config", form.get("deploy_config"))
     return {"deploy_config": text}
 
 
@@ -170,7 +171,11 @@ async def resume(ctx: SiteContext, ref: str, form: Mapping[str, Any]) -> Subclou
         plan = resume_plan(subcloud.deploy_status, has_install, has_config)
         if plan != [Step.COMPLETE]:
             _require_password(subcloud, form)
-        return {**changes, **_first_state(plan)}
+        first = _first_state(plan)
+        restart = RESUME_STARTS_AT.get(DeployStatus(subcloud.deploy_status))
+        if restart is not None:  # the create step again; the reconciler then runs the whole plan
+            first.update(deploy_status=restart.value, deploy_plan=json.dumps([s.value for s in plan]))
+        return {**changes, **first}
 
     return await _start(ctx, ref, form, decide)
 

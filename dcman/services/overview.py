@@ -16,6 +16,7 @@ from dcman.domain.listing import NO_PEER_GROUP, SubcloudQuery
 from dcman.domain.peer_groups import SubcloudPeerGroup
 from dcman.domain.peers import SystemPeer
 from dcman.services.context import SiteContext
+from dcman.services.single_flight import SingleFlight
 from dcman.services.subclouds import SubcloudView
 
 
@@ -67,8 +68,15 @@ async def search_subclouds(ctx: SiteContext, query: SubcloudQuery) -> SubcloudPa
     return SubcloudPage([SubcloudView(s, statuses.get(s.id, [])) for s in subclouds], total)
 
 
+_shared: SingleFlight[Overview] = SingleFlight()
+
+
 async def overview(ctx: SiteContext) -> Overview:
     """The site at a glance; every count is a GROUP BY, so it costs the same at 50,000 subclouds."""
+    return await _shared.run(ctx.engine, lambda: _read_overview(ctx))
+
+
+async def _read_overview(ctx: SiteContext) -> Overview:
     async with ctx.engine.connect() as conn:
         states = await overview_db.subcloud_state_counts(conn)
         alarms = await overview_db.alarm_severity_counts(conn)

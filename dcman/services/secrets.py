@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import os
 from pathlib import Path
 
@@ -52,13 +54,26 @@ class SecretBox:
             raise ValueError("a stored secret cannot be decrypted with this site's key") from None
 
 
+# bcrypt reads at most 72 bytes (bcrypt 5 refuses more). New hashes are bcrypt of the base64 of
+# the password's SHA-256, marked with this prefix, so every password length counts whole;
+# hashes without the prefix (older releases) are bcrypt of the password itself and still verify.
+PREHASHED = "sha256-b64$"
+
+
+def _prehash(password: str) -> bytes:
+    return base64.b64encode(hashlib.sha256(password.encode()).digest())
+
+
 def hash_password_sync(password: str) -> str:
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=12)).decode()
+    return PREHASHED + bcrypt.hashpw(_prehash(password), bcrypt.gensalt(rounds=12)).decode()
 
 
 def check_password_sync(password: str, hashed: str) -> bool:
     try:
-        return bcrypt.checkpw(password.encode(), hashed.encode())
+        if hashed.startswith(PREHASHED):
+            return bcrypt.checkpw(_prehash(password), hashed.removeprefix(PREHASHED).encode())
+        raw = password.encode()
+        return len(raw) <= 72 and bcrypt.checkpw(raw, hashed.encode())
     except ValueError:
         return False
 

@@ -1,6 +1,10 @@
-"""Site start-up: schema, identity and the bootstrap administrator."""
+"""Site start-up: a private data directory, schema, identity and the bootstrap administrator."""
 
 from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -11,6 +15,30 @@ from dcman.db.engine import migrate
 from dcman.services.secrets import SecretBox, WrongSecretKey
 
 KEY_CHECK_TEXT = "dcman: the secret key of this site"
+
+
+# What dcman keeps in its data directory; nothing else there is touched (the directory may be
+# set to a shared place by mistake, and a recursive chmod of it would break the host).
+OWN_FILES = ("dcman.sqlite", "dcman.sqlite-wal", "dcman.sqlite-shm", "dcman.sqlite-journal", "secret.key")
+OWN_TREES = ("subclouds", "logs")
+
+
+def make_private(data_dir: Path) -> None:
+    """The data directory holds the database, the key and the deploy logs: only the site's user
+    may read them. The umask makes every file the process creates 0600 (directories 0700), and
+    what an older release left readable is tightened."""
+    os.umask(0o077)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    owned = [data_dir, *(data_dir / name for name in OWN_FILES)]
+    for tree in OWN_TREES:
+        if (data_dir / tree).is_dir() and not (data_dir / tree).is_symlink():
+            owned += [data_dir / tree, *(data_dir / tree).rglob("*")]
+    for path in owned:
+        if not path.exists() or path.is_symlink():
+            continue
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode != mode & 0o700:
+            path.chmod(mode & 0o700)
 
 
 async def prepare_database(engine: AsyncEngine, site_name: str) -> dict:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
-import shutil
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -49,6 +48,7 @@ from dcman.domain.subcloud import (
 )
 from dcman.services.context import SiteContext
 from dcman.services.forms import as_text, decode_password, parse_mapping, parse_yaml_mapping
+from dcman.services.subcloud_files import remove_subcloud_files
 
 UPDATABLE_FIELDS = ("description", "location", "group_id", "name", "management-state", "force", "peer_group",
                     "install_values", "bmc_password", "bootstrap_values", "bootstrap_address", "migrate",
@@ -150,7 +150,7 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
     install = parse_yaml_mapping("install_values", form.get("install_values"))
     deploy_config = as_text("deploy_config", form.get("deploy_config"))
     if deploy_config is not None:
-        parse_yaml_mapping("deploy_config", deploy_config)
+        parse_yaml_mapping("deploy_config", form.get("deploy_config"))
     name = validate_subcloud_name(values.get("name"))
     bootstrap_address = _bootstrap_address(form.get("bootstrap-address"))
     # A secondary copy and a phased deploy's create may come without it: the dcmanager client's
@@ -384,8 +384,7 @@ async def delete_subcloud(ctx: SiteContext, ref: str, from_peer: bool = False) -
         subcloud = await _require(conn, ref, for_update=True, by_region=from_peer)
         check_delete(subcloud, from_peer)
         await repo.delete_subcloud(conn, subcloud.id)
-    await asyncio.get_running_loop().run_in_executor(
-        None, shutil.rmtree, ctx.settings.data_dir / "logs" / subcloud.region_name, True)
+    await asyncio.to_thread(remove_subcloud_files, ctx.settings.data_dir, subcloud.id)
     ctx.subclouds_changed()
 
 

@@ -1,0 +1,46 @@
+"""Rules on the characters of names that clients choose: one place for what a name may hold."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from dcman.domain.errors import InvalidInput
+
+
+def unstorable_reason(value: str) -> str | None:
+    """Why a text cannot be stored as it is (NUL, or a lone surrogate no database encodes), or None."""
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode text (it holds a lone surrogate)"
+    return None
+
+
+def check_name_characters(field: str, value: str) -> str:
+    """A name holds no control character (NUL, newline, tab, ...) and no lone surrogate: it is
+    shown on one line, stored in every database, and matched whole."""
+    reason = unstorable_reason(value)
+    if reason is None and any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in value):
+        reason = "must not contain control characters such as newlines"
+    if reason is not None:
+        raise InvalidInput(f"The {field} {reason}.")
+    return value
+
+
+def reject_unstorable(value: Any) -> None:
+    """NUL and lone surrogates never belong in a stored text, and the databases cannot hold
+    them: refuse them up front, at any depth of a parsed body."""
+    if isinstance(value, str):
+        reason = unstorable_reason(value)
+        if reason is not None:
+            raise InvalidInput(f"Text values {reason}.")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            reject_unstorable(key)
+            reject_unstorable(item)
+    elif isinstance(value, list):
+        for item in value:
+            reject_unstorable(item)
