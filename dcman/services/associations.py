@@ -228,9 +228,10 @@ async def _add_copy(client: PeerClient, subcloud: Subcloud, address: str, values
     """Add the secondary copy on the peer, or find the one an interrupted sync added but did
     not get to put in the group (it is the same subcloud when its region name matches)."""
     try:
+        texts = {"description": subcloud.description, "location": subcloud.location}  # a null stays null
         return await client.call("POST", "/subclouds", data={
             "secondary": "true", "region_name": subcloud.region_name, "bootstrap-address": address,
-            "description": subcloud.description or "", "location": subcloud.location or ""},
+            **{k: v for k, v in texts.items() if v is not None}},
             files={"bootstrap_values": ("bootstrap.yaml", yaml.safe_dump(values).encode())})
     except PeerError as refused:
         if refused.status not in (400, 409):  # the left-over copy trips the name or the range check
