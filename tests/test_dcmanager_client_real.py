@@ -2,8 +2,8 @@
 covers, in table, json, value and yaml output, checking exit codes and the values shown.
 
 The client is not on PyPI and is never part of this repository: build it from the public
-source of starlingx/distcloud-client into a virtual environment of your own (README, "The
-dcmanager client") and name its executable in DCMANAGER_CLI. Without it the test is skipped.
+source of starlingx/distcloud-client into a virtual environment of your own (README, "Pointing the
+dcmanager client at a site") and name its executable in DCMANAGER_CLI. Without it the test is skipped.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from simfleet import Fleet, running_fleet, wait_until
 CLI = os.environ.get("DCMANAGER_CLI", "")
 pytestmark = pytest.mark.skipif(
     not CLI, reason="DCMANAGER_CLI does not name the dcmanager client's executable (it is not on PyPI; "
-                    "README: 'The dcmanager client'), so the real-client test is skipped")
+                    "README: 'Pointing the dcmanager client at a site'), so the real-client test is skipped")
 
 FORMATS = ("table", "json", "value", "yaml")
 SYSADMIN = "St8rlingX*"
