@@ -49,6 +49,7 @@ def _answer(feature: str):
     return not_implemented
 
 
+# Not in /openapi.json: dcman does not serve these; the routes only name what is missing.
 for _missing in NOT_IMPLEMENTED:
     router.add_api_route(_missing.path, _answer(_missing.feature), methods=list(_missing.methods),
-                         summary=f"Not implemented: {_missing.feature}", status_code=501, include_in_schema=True)
+                         include_in_schema=False)
