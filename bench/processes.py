@@ -75,7 +75,7 @@ class Serve:
         wait_http(self.url + "/")
         body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
             "name": "admin", "password": ADMIN_PASSWORD, "domain": {"name": "Default"}}}}}}
-        self.token = httpx.post(self.url + "/v3/auth/tokens", json=body).headers["X-Subject-Token"]
+        self.token = httpx.post(self.url + "/v3/auth/tokens", json=body, timeout=60).headers["X-Subject-Token"]
 
     @property
     def pid(self) -> int:

@@ -18,6 +18,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import pytest
 import requests
 import yaml
 from conftest import ADMIN_PASSWORD, ADMIN_USER, add_form
+from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import generic
 from simfleet import Fleet, running_fleet, wait_until
@@ -41,11 +43,16 @@ SUBCLOUD_REQUIRED = ("id", "name", "description", "location", "software-version"
 # utils.py subcloud_detail_format and commands/v1/subcloud_manager.py: optional in the
 # payload, but shown as columns (None instead of the value when missing).
 SUBCLOUD_COLUMNS = ("peer_group_id", "backup-status", "backup-datetime", "prestage-status", "prestage-versions",
-                    "endpoint_sync_status", "error-description")
-SUBCLOUD = SUBCLOUD_REQUIRED + SUBCLOUD_COLUMNS
+                    "error-description")
+# The answers of a subcloud group's and a peer group's subclouds and of migrate carry no
+# endpoint_sync_status in the reference (see ROW_COLUMNS).
+SUBCLOUD_IN_GROUP = SUBCLOUD_REQUIRED + SUBCLOUD_COLUMNS
+SUBCLOUD = SUBCLOUD_IN_GROUP + ("endpoint_sync_status",)
 SUBCLOUD_IN_LIST = SUBCLOUD + ("sync_status",)                   # basic_format / detail_list_format
 SUBCLOUD_SHOWN = SUBCLOUD + ("region-name",)                     # detail_show_format
-SUBCLOUD_DETAIL = SUBCLOUD_SHOWN + ("oam_floating_ip", "deploy_config_sync_status")  # read with [...]
+# api/v1/subcloud_manager.py reads these three with [...] from the detail answer: region_name
+# (underscore) is the reference's backwards-compatible spelling, beside region-name.
+SUBCLOUD_DETAIL = SUBCLOUD_SHOWN + ("oam_floating_ip", "deploy_config_sync_status", "region_name")
 ENDPOINT_STATUS = ("endpoint_type", "sync_status")               # detail_format, one column each
 # api/v1/subcloud_group_manager.py _json_to_resource
 GROUP = ("id", "name", "description", "update_apply_type", "max_parallel_subclouds", "created-at", "updated-at")
@@ -64,6 +71,27 @@ PEER_GROUP_STATUS = ("peer_group_id", "peer_group_name", "total_subclouds", "com
 # api/v1/peer_group_association_manager.py _json_to_resource (sync-message: shown by show)
 ASSOCIATION = ("id", "peer-group-id", "system-peer-id", "peer-group-priority", "association-type", "sync-status",
                "sync-message", "created-at", "updated-at")
+
+
+# commands/v1/*: a list command (a cliff Lister) takes its column names from its format
+# function called without a row, and its values from each row. The subcloud detail formats
+# (subcloud-group list-subclouds, subcloud-peer-group list-subclouds and migrate) add one column
+# per entry of a row's endpoint_sync_status; a row with any then has more values than there
+# are columns, and the command fails with "Row has incorrect number of values" (in table, value
+# and yaml output). `subcloud list` and the other lists have fixed columns.
+ROW_COLUMNS: dict[str, tuple[str, ...]] = {
+    "subcloud-group list-subclouds": ("endpoint_sync_status",),
+    "subcloud-peer-group list-subclouds": ("endpoint_sync_status",),
+    "subcloud-peer-group migrate": ("endpoint_sync_status",),
+}
+
+
+def columns_added_by(command: str, row: dict[str, Any]) -> list[str]:
+    """The columns a row adds to those the client derives from an empty row."""
+    added: list[str] = []
+    for key in ROW_COLUMNS.get(command, ()):
+        added += [f"{entry.get('endpoint_type')}_sync_status" for entry in row.get(key) or []]
+    return added
 
 
 @dataclass(frozen=True)
@@ -105,7 +133,7 @@ COMMANDS: dict[str, Command] = {
     "subcloud-group show": Command("GET", "/subcloud-groups/{ref}", "none", None, GROUP),
     "subcloud-group update": Command("PATCH", "/subcloud-groups/{ref}", "json", None, GROUP),
     "subcloud-group list-subclouds": Command("GET", "/subcloud-groups/{ref}/subclouds", "none", "subclouds",
-                                             SUBCLOUD),
+                                             SUBCLOUD_IN_GROUP),
     "subcloud-group delete": Command("DELETE", "/subcloud-groups/{ref}", "none", "", ()),
     # api/v1/alarm_manager.py, commands/v1/alarm_manager.py
     "alarm summary": Command("GET", "/alarms/", "none", "alarm_summary", ALARM),
@@ -123,11 +151,11 @@ COMMANDS: dict[str, Command] = {
     "subcloud-peer-group show": Command("GET", "/subcloud-peer-groups/{ref}", "none", None, PEER_GROUP),
     "subcloud-peer-group update": Command("PATCH", "/subcloud-peer-groups/{ref}", "json", None, PEER_GROUP),
     "subcloud-peer-group list-subclouds": Command("GET", "/subcloud-peer-groups/{ref}/subclouds", "none",
-                                                  "subclouds", SUBCLOUD),
+                                                  "subclouds", SUBCLOUD_IN_GROUP),
     "subcloud-peer-group status": Command("GET", "/subcloud-peer-groups/{ref}/status", "none", None,
                                           PEER_GROUP_STATUS),
     "subcloud-peer-group migrate": Command("PATCH", "/subcloud-peer-groups/{ref}/migrate", "json", "subclouds",
-                                           SUBCLOUD),
+                                           SUBCLOUD_IN_GROUP),
     "subcloud-peer-group delete": Command("DELETE", "/subcloud-peer-groups/{ref}", "none", "", ()),
     # api/v1/peer_group_association_manager.py, commands/v1/peer_group_association_manager.py
     "peer-group-association add": Command("POST", "/peer-group-associations/", "json", None, ASSOCIATION),
@@ -220,6 +248,8 @@ def read_answer(command: str, response: requests.Response) -> Any:
     for obj in objects:
         missing = [key for key in spec.keys if key not in obj]
         assert not missing, f"{command}: keys the client reads are missing: {missing}"
+        added = columns_added_by(command, obj)
+        assert not added, f"{command}: a row adds columns {added} to those of an empty row (the client fails)"
         for status in obj.get("endpoint_sync_status", []) if "endpoint_sync_status" in spec.keys else []:
             assert set(ENDPOINT_STATUS) <= set(status), f"{command}: {status!r}"
     return answer
@@ -244,7 +274,7 @@ class Setup:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     work = tmp_path_factory.mktemp("client-compat")
-    with running_fleet(work, 5, interval=0.5) as fleet:
+    with running_fleet(work, 6, interval=0.5) as fleet:
         yield Setup(fleet, DcmanagerClient(fleet.site.url, work))
 
 
@@ -419,11 +449,97 @@ def test_geo_redundancy_commands(setup: Setup) -> None:
     assert [s["name"] for s in migrating["subclouds"]] == ["sim-00004"]
 
 
+class _BodyText(HTMLParser):
+    """The text of an HTML body, as the client's parser (BeautifulSoup) gets it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside, self.found, self.text = False, False, ""
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag == "body":
+            self.inside = self.found = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "body":
+            self.inside = False
+
+    def handle_data(self, data: str) -> None:
+        self.text += data if self.inside else ""
+
+
+def shown_error(response: requests.Response) -> str:
+    """What the client prints for an error (api/base.py): the non-empty lines of the HTML body's
+    text, the second as the explanation and the rest as "Details"; the raw body when there is
+    no HTML body to read."""
+    parser = _BodyText()
+    parser.feed(response.content.decode("utf-8", errors="ignore"))
+    if not parser.found:
+        return response.content.decode("utf-8", errors="ignore")
+    lines = [line.strip() for line in parser.text.strip().split("\n") if line.strip()]
+    explanation = lines[1] if len(lines) > 1 else lines[0]
+    explanation += "" if explanation.endswith(".") else "."
+    return explanation + (f"\nDetails: {chr(10).join(lines[2:])}" if len(lines) > 2 else "")
+
+
 def test_an_error_reaches_the_user_as_its_sentence(setup: Setup) -> None:
-    """The client parses an HTML error page and, when that fails, shows the body itself: the
-    JSON body's one sentence is what the user reads, with the status code."""
-    for command, ref in (("subcloud show", "no-such-subcloud"), ("subcloud-group show", "no-such-group"),
-                         ("system-peer show", "no-such-peer")):
-        response = setup.client.send(command, ref)
+    """The client (python-requests, Accept */*) reads errors from an HTML page, as the
+    reference's web framework answers it; a client that asks for JSON still gets the JSON body."""
+    for command, ref, sentence in (("subcloud show", "no-such-subcloud", "Subcloud no-such-subcloud not found."),
+                                   ("subcloud-group show", "no-such-group", "Subcloud group no-such-group not found."),
+                                   ("system-peer show", "no-such-peer", "System peer no-such-peer not found.")):
+        response = requests.get(setup.client.endpoint + COMMANDS[command].path.format(ref=ref), timeout=10,
+                                headers={"x-auth-token": setup.fleet.token, "X-Project-Id": "admin"})
         assert response.status_code == 404
-        assert "not found" in response.content.decode("utf-8", errors="ignore").lower()
+        assert shown_error(response) == f"The resource could not be found.\nDetails: {sentence}"
+        as_json = requests.get(response.url, timeout=10, headers={"x-auth-token": setup.fleet.token,
+                                                                  "Accept": "application/json"})
+        assert as_json.json()["error_message"]["faultstring"] == sentence
+
+
+def test_a_wrong_password_or_token_says_why(setup: Setup) -> None:
+    """keystoneauth shows Keystone's error body's message; any other body reads "Unrecognized
+    schema in response body"."""
+    site = setup.fleet.site.url
+    wrong = generic.Password(auth_url=site + "/v3", username=ADMIN_USER, password="not-the-password",
+                             project_name="admin", user_domain_name="Default", project_domain_name="Default")
+    with pytest.raises(ks_exceptions.Unauthorized) as refused:
+        ks_session.Session(auth=wrong).get_endpoint(service_type="dcmanager", interface="publicURL")
+    assert "Unrecognized schema" not in str(refused.value)
+    assert "password" in str(refused.value).lower(), str(refused.value)
+    expired = generic.Token(auth_url=site + "/v3", token="no-such-token", project_name="admin",
+                            project_domain_name="Default")
+    with pytest.raises(ks_exceptions.Unauthorized) as refused:
+        ks_session.Session(auth=expired).get_endpoint(service_type="dcmanager", interface="publicURL")
+    assert "Unrecognized schema" not in str(refused.value) and "token" in str(refused.value).lower()
+
+
+# The client's commands for what dcman does not serve yet (api/v1/*_manager.py paths).
+NOT_SERVED = (
+    ("subcloud prestage", "PATCH", "/subclouds/{ref}/prestage", "Subcloud prestage"),
+    ("subcloud-backup create", "POST", "/subcloud-backup/", "Subcloud backup"),
+    ("subcloud-backup delete", "PATCH", "/subcloud-backup/delete/24.09", "Subcloud backup"),
+    ("subcloud-backup restore", "PATCH", "/subcloud-backup/restore", "Subcloud backup"),
+    ("subcloud deploy upload", "POST", "/subcloud-deploy/", "Subcloud deploy"),
+    ("subcloud deploy show", "GET", "/subcloud-deploy/", "Subcloud deploy"),
+    ("sw-deploy-strategy show", "GET", "/sw-update-strategy?type=sw-deploy", "Orchestration strategies"),
+    ("kube-upgrade-strategy create", "POST", "/sw-update-strategy/", "Orchestration strategies"),
+    ("prestage-strategy apply", "POST", "/sw-update-strategy/actions?type=prestage", "Orchestration strategies"),
+    ("fw-update-strategy delete", "DELETE", "/sw-update-strategy?type=firmware", "Orchestration strategies"),
+    ("strategy-step list", "GET", "/sw-update-strategy/steps", "Orchestration strategy steps"),
+    ("strategy-config list", "GET", "/sw-update-options", "Orchestration options"),
+)
+
+
+def test_what_dcman_does_not_serve_answers_501_naming_it(setup: Setup) -> None:
+    """Not a 404: the operator's subcloud exists, the feature does not (yet)."""
+    setup.fleet.online("sim-00006")
+    for command, method, path, feature in NOT_SERVED:
+        response = setup.client.session.request(setup.client.endpoint + path.format(ref="sim-00006"), method,
+                                                headers=dict(setup.client.headers, Accept="application/json"),
+                                                json={}, raise_exc=False)
+        assert response.status_code == 501, (command, response.status_code, response.text)
+        message = response.json()["error_message"]["faultstring"]
+        assert message.startswith(feature) and message.endswith("is not implemented by dcman."), (command, message)
+    unauthenticated = requests.patch(setup.client.endpoint + "/subclouds/sim-00006/prestage", timeout=10)
+    assert unauthenticated.status_code == 401

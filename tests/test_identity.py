@@ -65,14 +65,15 @@ async def test_bad_logins_get_no_token(api, body, status):
     response = await api.client.post("/v3/auth/tokens", json=body)
     assert response.status_code == status
     assert "X-Subject-Token" not in response.headers
-    assert response.json()["error_message"]["faultstring"]
+    error = response.json()["error"]  # Keystone's body: keystoneauth shows its message
+    assert error["message"] and error["code"] == status and error["title"]
 
 
 async def test_an_unknown_project_is_refused(api):
     body = password_auth(ADMIN_USER, ADMIN_PASSWORD)
     body["auth"]["scope"]["project"]["name"] = "other"
     response = await api.client.post("/v3/auth/tokens", json=body)
-    assert response.status_code == 400 and "project" in response.json()["error_message"]["faultstring"]
+    assert response.status_code == 400 and "project" in response.json()["error"]["message"]
 
 
 async def test_token_method_rescopes_validate_and_revoke(api):

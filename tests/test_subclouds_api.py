@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import time
+from datetime import datetime
 from http import HTTPStatus
 from typing import Any, Callable
 
@@ -274,6 +276,37 @@ async def test_add_into_a_group_named_by_id(api: Api) -> None:
 async def test_add_accepts_a_description_of_exactly_255_characters(api: Api) -> None:
     await api.add_subcloud("edge1", description="d" * 255)
     assert (await show(api, "edge1"))["description"] == "d" * 255
+
+
+async def test_add_takes_description_and_location_from_the_bootstrap_values_file(api: Api) -> None:
+    """The dcmanager client has no options for them: they come in the values file, as the
+    reference reads them; a form field wins over the file."""
+    await api.add_subcloud("edge1", bootstrap_values("edge1", description="Ottawa site", location="YOW"))
+    stored = await show(api, "edge1")
+    assert (stored["description"], stored["location"]) == ("Ottawa site", "YOW")
+    await api.add_subcloud("edge2", bootstrap_values("edge2", description="From the file"), description="From the form")
+    assert (await show(api, "edge2"))["description"] == "From the form"
+
+
+async def test_add_without_description_or_location_stores_null_as_the_reference(api: Api) -> None:
+    await api.add_subcloud("edge1")
+    stored = await show(api, "edge1")
+    assert (stored["description"], stored["location"]) == (None, None)
+
+
+async def test_add_refused_for_a_description_in_the_values_file_that_is_not_text(api: Api) -> None:
+    data, files = add_form("edge1", bootstrap_values("edge1", location=["not", "text"]))
+    assert_error(await api.post(SUBCLOUDS, data=data, files=files), 400, "location")
+    assert await api.subclouds() == []
+
+
+async def test_a_deleted_subclouds_id_never_names_another(api: Api) -> None:
+    """SQLite would hand the highest id out again after its delete without AUTOINCREMENT."""
+    await api.add_subcloud("edge1")
+    second = await api.add_subcloud("edge2")
+    assert (await api.delete(url("edge2"))).status_code == 200
+    third = await api.add_subcloud("edge3")
+    assert third["id"] > second["id"]
 
 
 async def test_add_with_admin_network_stores_the_admin_values_as_management_columns(api: Api) -> None:
@@ -571,7 +604,8 @@ async def test_add_stores_install_values_without_the_bmc_password(api: Api) -> N
     added = await api.add_subcloud("edge1", install_values=install_values())
     stored = await show(api, "edge1")
     assert stored["data_install"] == added["data_install"]
-    data_install = stored["data_install"]
+    assert isinstance(stored["data_install"], str)  # JSON text, as the reference sends it
+    data_install = json.loads(stored["data_install"])
     assert "bmc_password" not in data_install
     assert data_install["bmc_username"] == "root"
     assert data_install["bmc_address"] == "10.10.10.20"
@@ -582,7 +616,7 @@ async def test_add_stores_install_values_without_the_bmc_password(api: Api) -> N
 
 async def test_add_takes_the_bmc_password_from_the_form(api: Api) -> None:
     await api.add_subcloud("edge1", install_values=install_values(bmc_password=None), bmc_password=BMC_PASSWORD_B64)
-    data_install = (await show(api, "edge1"))["data_install"]
+    data_install = json.loads((await show(api, "edge1"))["data_install"])
     assert data_install["bmc_username"] == "root"
     assert "bmc_password" not in data_install
 
@@ -590,7 +624,7 @@ async def test_add_takes_the_bmc_password_from_the_form(api: Api) -> None:
 async def test_add_install_values_follow_the_requested_release(api: Api) -> None:
     await api.add_subcloud("edge1", release="22.12", install_values=install_values(software_version="22.12"))
     stored = await show(api, "edge1")
-    assert stored["software-version"] == stored["data_install"]["software_version"] == "22.12"
+    assert stored["software-version"] == json.loads(stored["data_install"])["software_version"] == "22.12"
 
 
 @pytest.mark.parametrize(("text", "word"), [
@@ -670,6 +704,30 @@ async def test_the_sync_status_roll_up_follows_the_endpoints(api: Api) -> None:
     assert (await api.subclouds())[0]["sync_status"] == "unknown"
 
 
+async def test_the_unpaged_lists_built_by_the_database_match_the_subclouds_as_shown(api: Api) -> None:
+    """The unpaged list, a group's list and the alarm summary are built as JSON by the database
+    (dcman/db/json_listing.py); each subcloud must read as show and the paged list give it."""
+    await api.add_subcloud("edge1", description='Ünïcode "quoted" \\ back\ttab', location="YOW")
+    await api.add_subcloud("edge2")
+    await api.set_state("edge2", openstack_installed=True, backup_status="complete",
+                        backup_datetime=datetime(2025, 1, 2, 3, 4, 5), updated_at=datetime(2025, 1, 2, 3, 4, 5, 120000))
+    await set_endpoint_status(api, "edge1", "firmware", "out-of-sync")
+    for endpoint in ENDPOINT_TYPES:
+        await set_endpoint_status(api, "edge2", endpoint, "in-sync")
+    unpaged = (await api.get(SUBCLOUDS)).json()["subclouds"]
+    assert unpaged == (await api.get(SUBCLOUDS + "?limit=100")).json()["subclouds"]
+    assert [s["sync_status"] for s in unpaged] == ["out-of-sync", "in-sync"]
+    for listed in unpaged:
+        assert {k: v for k, v in listed.items() if k != "sync_status"} == await show(api, listed["name"])
+    in_group = (await api.get("/v1.0/subcloud-groups/Default/subclouds")).json()["subclouds"]
+    assert in_group == [{k: v for k, v in s.items() if k not in ("sync_status", "endpoint_sync_status")}
+                        for s in unpaged]
+    summary = (await api.get(ALARMS)).json()["alarm_summary"]
+    assert [row["region_name"] for row in summary] == ["edge1", "edge2"]
+    assert set(summary[0]) == {"region_name", "uuid", "critical_alarms", "major_alarms", "minor_alarms",
+                               "warnings", "cloud_status"}
+
+
 async def test_show_by_id_and_by_name_give_the_same_subcloud(api: Api) -> None:
     await api.add_subcloud("edge1")
     added = await api.add_subcloud("edge2")
@@ -688,8 +746,9 @@ async def test_detail_shows_the_oam_floating_ip_as_unavailable_while_offline(api
     detail = response.json()
     assert detail["oam_floating_ip"] == "unavailable"
     assert detail["deploy_config_sync_status"] == "unknown"
-    assert {k: v for k, v in detail.items() if k not in ("oam_floating_ip", "deploy_config_sync_status")} \
-        == await show(api, "edge1")
+    assert detail["region_name"] == detail["region-name"]  # the spelling the dcmanager client reads here
+    assert {k: v for k, v in detail.items() if k not in ("oam_floating_ip", "deploy_config_sync_status",
+                                                         "region_name")} == await show(api, "edge1")
 
 
 async def test_detail_shows_the_oam_floating_ip_while_online(api: Api) -> None:
@@ -1214,9 +1273,9 @@ async def test_update_install_values_by_multipart_as_the_dcmanager_client_sends_
     assert response.status_code == 200, response.text
     stored = await shown_everywhere(api, "edge1")
     assert stored == response.json()
-    assert stored["data_install"]["install_type"] == 5
-    assert stored["data_install"]["bmc_address"] == "10.10.10.20"
-    assert stored["data_install"]["software_version"] == stored["software-version"]
+    assert json.loads(stored["data_install"])["install_type"] == 5
+    assert json.loads(stored["data_install"])["bmc_address"] == "10.10.10.20"
+    assert json.loads(stored["data_install"])["software_version"] == stored["software-version"]
     assert await stored_bmc_password(api, "edge1") == BMC_PASSWORD
 
 
@@ -1226,7 +1285,8 @@ async def test_update_install_values_as_a_json_object(api: Api) -> None:
     answer = await patch_ok(api, "edge1", {"install_values": values})
     stored = await shown_everywhere(api, "edge1")
     assert stored == answer
-    assert (stored["data_install"]["bmc_address"], stored["data_install"]["hw_settle"]) == ("10.10.10.21", 5)
+    install = json.loads(stored["data_install"])
+    assert (install["bmc_address"], install["hw_settle"]) == ("10.10.10.21", 5)
     assert await stored_bmc_password(api, "edge1") == BMC_PASSWORD
 
 
@@ -1276,7 +1336,7 @@ async def test_update_install_values_of_a_secondary_copy_from_its_peer_site_skip
     response = await api.patch(url("edge1"), json={"install_values": unusual}, headers={**api.headers, **PEER_SITE})
     assert response.status_code == 200, response.text
     stored = await shown_everywhere(api, "edge1")
-    assert stored["data_install"]["install_type"] == 9
+    assert json.loads(stored["data_install"])["install_type"] == 9
     assert await stored_bmc_password(api, "edge1") == BMC_PASSWORD
 
 

@@ -25,6 +25,7 @@ from dcman.api import (
     subclouds,
     system_peers,
     ui,
+    unimplemented,
 )
 from dcman.api import metrics as metrics_api
 from dcman.api.auth import authenticated
@@ -157,6 +158,7 @@ def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bo
     v1.include_router(associations.router)
     v1.include_router(overview.router)
     v1.include_router(processes.router)
+    v1.include_router(unimplemented.router)  # last: a real route of the same path replaces its 501
     app.include_router(metrics_api.router)  # every process: a worker's audit figures are its own
     if Role.API in settings.role_set:  # a worker-only process answers only GET / and /metrics
         app.include_router(identity.router)

@@ -57,6 +57,6 @@ async def delete_group(group_ref: str, ctx: SiteContext = Depends(site_context))
 
 
 @router.get("/{group_ref}/subclouds")
-async def group_subclouds(group_ref: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    found = await subclouds.list_subclouds(ctx, group_ref)
-    return {"subclouds": [views.subcloud(view) for view in found]}
+async def group_subclouds(group_ref: str, ctx: SiteContext = Depends(site_context)) -> Response:
+    return Response(await subclouds.list_subclouds_json(ctx, group_ref, with_endpoints=False),
+                    media_type="application/json")

@@ -44,7 +44,7 @@ class BodyLimit:
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
             exc = BodyTooLarge()
-            await error_response(exc.status_code, exc.detail, exc.headers)(scope, receive, send)
+            await error_response(exc.status_code, exc.detail, headers=exc.headers)(scope, receive, send)
             return
         deadline = time.monotonic() + self.seconds
         seen, complete = 0, False

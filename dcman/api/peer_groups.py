@@ -85,7 +85,8 @@ async def delete_peer_group(group_ref: str, ctx: SiteContext = Depends(site_cont
 
 @router.get("/{group_ref}/subclouds")
 async def peer_group_subclouds(group_ref: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    return {"subclouds": [views.subcloud(view) for view in await peer_groups.group_subclouds(ctx, group_ref)]}
+    return {"subclouds": [views.subcloud(view, with_endpoints=False)
+                          for view in await peer_groups.group_subclouds(ctx, group_ref)]}
 
 
 @router.get("/{group_ref}/status")
@@ -104,7 +105,7 @@ async def migrate_peer_group(group_ref: str, request: Request,
     group, queued = await migration.migrate(ctx, group_ref, body)
     # The group, plus the reference's answer: the subclouds queued for rehoming, which the
     # dcmanager client's `subcloud-peer-group migrate` reads as "subclouds".
-    return {**peer_group(group), "subclouds": [views.subcloud(view) for view in queued]}
+    return {**peer_group(group), "subclouds": [views.subcloud(view, with_endpoints=False) for view in queued]}
 
 
 @router.patch("/{group_ref}/audit")

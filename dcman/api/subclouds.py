@@ -64,7 +64,7 @@ UPDATE_FORM_SCHEMA = {
 }
 
 
-@router.get("/subclouds")
+@router.get("/subclouds", response_model=None)
 async def list_subclouds(
     request: Request, ctx: SiteContext = Depends(site_context),
     limit: str | None = Query(None, description="dcman: page size, 1-1000"),
@@ -75,12 +75,11 @@ async def list_subclouds(
     deploy_status: str | None = Query(None, description="dcman: a deploy status"),
     group: str | None = Query(None, description="dcman: subcloud group id or name"),
     peer_group: str | None = Query(None, description="dcman: peer group id or name, or none"),
-) -> dict[str, Any]:
+) -> Any:
     """Every subcloud, as the reference lists them; with any of dcman's parameters, one page of
     those matching every filter, in id order, and `total`, how many match."""
     if not is_list_query(request.query_params):
-        found = await subclouds.list_subclouds(ctx)
-        return {"subclouds": [views.subcloud(view, with_rollup=True) for view in found]}
+        return Response(await subclouds.list_subclouds_json(ctx, with_rollup=True), media_type="application/json")
     page = await overview.search_subclouds(ctx, parse_subcloud_query(request.query_params))
     return {"subclouds": [views.subcloud(view, with_rollup=True) for view in page.subclouds], "total": page.total}
 
@@ -122,8 +121,8 @@ async def delete_subcloud(subcloud_ref: str, ctx: SiteContext = Depends(site_con
 
 
 @router.get("/alarms", tags=["alarms"])
-async def alarm_summary(ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    return {"alarm_summary": [views.alarm_summary(row) for row in await subclouds.alarm_summaries(ctx)]}
+async def alarm_summary(ctx: SiteContext = Depends(site_context)) -> Response:
+    return Response(await subclouds.alarm_summary_json(ctx), media_type="application/json")
 
 
 @router.get("/fault-alarms", tags=["alarms"])

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from dcman.domain.groups import SubcloudGroup
 from dcman.domain.states import AvailabilityStatus
-from dcman.domain.subcloud import rollup_sync_status
+from dcman.domain.subcloud import SHOWN_FIELDS, rollup_sync_status
 from dcman.services.subclouds import SubcloudView
 
 
@@ -16,58 +15,29 @@ def timestamp(moment: datetime | None) -> str | None:
     return str(moment) if moment is not None else None
 
 
-def _json_or_none(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def subcloud(view: SubcloudView, *, with_rollup: bool = False, detail: bool = False) -> dict[str, Any]:
+def subcloud(view: SubcloudView, *, with_rollup: bool = False, detail: bool = False,
+             with_endpoints: bool = True) -> dict[str, Any]:
+    """`with_endpoints=False` for the subclouds of a group and of migrate, where the reference
+    sends no endpoint_sync_status: the dcmanager client lists those with one column per entry,
+    and a row with entries breaks its table."""
     s = view.subcloud
-    body: dict[str, Any] = {
-        "id": s.id,
-        "name": s.name,
-        "description": s.description,
-        "location": s.location,
-        "software-version": s.software_version,
-        "management-state": s.management_state,
-        "availability-status": s.availability_status,
-        "deploy-status": s.deploy_status,
-        "backup-status": s.backup_status,
-        "backup-datetime": timestamp(s.backup_datetime),
-        "error-description": s.error_description,
-        "region-name": s.region_name,
-        "management-subnet": s.management_subnet,
-        "management-start-ip": s.management_start_ip,
-        "management-end-ip": s.management_end_ip,
-        "management-gateway-ip": s.management_gateway_ip,
-        "openstack-installed": s.openstack_installed,
-        "prestage-status": s.prestage_status,
-        "prestage-versions": s.prestage_versions,
-        "systemcontroller-gateway-ip": s.systemcontroller_gateway_ip,
-        "data_install": _json_or_none(s.data_install),
-        "data_upgrade": _json_or_none(s.data_upgrade),
-        "created-at": timestamp(s.created_at),
-        "updated-at": timestamp(s.updated_at),
-        "group_id": s.group_id,
-        "peer_group_id": s.peer_group_id,
-        "rehome_data": s.rehome_data,
-        # dcman's addition: the running phase's progress (0-100), as its agent reports it.
-        "deploy-progress": s.deploy_progress,
-    }
+    body: dict[str, Any] = {key: getattr(s, attribute) for key, attribute in SHOWN_FIELDS}
+    for key in ("backup-datetime", "created-at", "updated-at"):
+        body[key] = timestamp(body[key])
     if with_rollup:
         body["sync_status"] = rollup_sync_status(view.endpoint_statuses)
-    body["endpoint_sync_status"] = [
-        {"endpoint_type": endpoint, "sync_status": status} for endpoint, status in view.endpoint_statuses
-    ]
+    if with_endpoints:
+        body["endpoint_sync_status"] = endpoint_list(view.endpoint_statuses)
     if detail:
+        body["region_name"] = s.region_name  # the reference's old spelling, which the client reads here
         online = s.availability_status == AvailabilityStatus.ONLINE
         body["oam_floating_ip"] = s.external_oam_floating_address if online else "unavailable"
         body["deploy_config_sync_status"] = "unknown"
     return body
+
+
+def endpoint_list(statuses: list[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"endpoint_type": endpoint, "sync_status": status} for endpoint, status in statuses]
 
 
 def group(g: SubcloudGroup) -> dict[str, Any]:
@@ -79,18 +49,6 @@ def group(g: SubcloudGroup) -> dict[str, Any]:
         "max_parallel_subclouds": g.max_parallel_subclouds,
         "created-at": timestamp(g.created_at),
         "updated-at": timestamp(g.updated_at),
-    }
-
-
-def alarm_summary(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "region_name": row["name"],
-        "uuid": row["uuid"],
-        "critical_alarms": row["critical_alarms"],
-        "major_alarms": row["major_alarms"],
-        "minor_alarms": row["minor_alarms"],
-        "warnings": row["warnings"],
-        "cloud_status": row["cloud_status"],
     }
 
 

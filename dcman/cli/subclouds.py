@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -29,10 +30,21 @@ def ref_path(ref: str) -> str:
     return quote(str(ref), safe="")
 
 
+def _decoded(key: str, value: Any) -> Any:
+    """data_install and data_upgrade come as JSON text (as the reference sends them); shown as values."""
+    if key in ("data_install", "data_upgrade") and isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
 def subcloud_rows(subcloud: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """Field/Value rows of a subcloud; per-endpoint sync statuses become their own rows."""
     rows: list[tuple[str, Any]] = []
     for key, value in subcloud.items():
+        value = _decoded(key, value)
         if key == "endpoint_sync_status" and isinstance(value, list):
             for status in value:
                 if isinstance(status, Mapping) and "endpoint_type" in status:
@@ -47,7 +59,7 @@ def subcloud_rows(subcloud: Mapping[str, Any]) -> list[tuple[str, Any]]:
 
 
 def show_subcloud(subcloud: Mapping[str, Any], output_format: str) -> None:
-    render_one(subcloud, output_format, subcloud_rows(subcloud))
+    render_one({key: _decoded(key, value) for key, value in subcloud.items()}, output_format, subcloud_rows(subcloud))
 
 
 def _patch_and_show(subcloud_ref: str, body: dict[str, Any], output_format: str) -> None:

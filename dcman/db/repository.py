@@ -233,16 +233,6 @@ async def list_fault_alarms(conn: AsyncConnection, alarm_id: str | None = None, 
 # --- alarm summaries -------------------------------------------------------------------
 
 
-async def alarm_summaries(conn: AsyncConnection) -> list[dict[str, Any]]:
-    a, s = t.subcloud_alarms.c, t.subclouds.c
-    query = (
-        select(s.name, a.uuid, a.critical_alarms, a.major_alarms, a.minor_alarms, a.warnings, a.cloud_status)
-        .select_from(t.subcloud_alarms.join(t.subclouds, a.subcloud_id == s.id))
-        .order_by(s.id)
-    )
-    return [dict(row) for row in (await conn.execute(query)).mappings()]
-
-
 # --- groups ----------------------------------------------------------------------------
 
 

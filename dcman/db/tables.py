@@ -95,6 +95,7 @@ subclouds = Table(
     Column("bmc_password", Text),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime),
+    sqlite_autoincrement=True,  # an id never names two subclouds (migration 0008)
 )
 
 subcloud_status = Table(
@@ -215,6 +216,7 @@ peer_group_associations = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime),
     UniqueConstraint("peer_group_id", "system_peer_id", name="uq_association_group_peer"),
+    sqlite_autoincrement=True,
 )
 
 # --- scale-out (several `dcman serve` processes on one database) ---------------------------

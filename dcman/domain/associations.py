@@ -85,8 +85,8 @@ class SubcloudCopy:
     region_name: str
     bootstrap_values: dict[str, Any]
     bootstrap_address: str
-    description: str
-    location: str
+    description: str | None
+    location: str | None
     release: str
     install_values: dict[str, Any] | None
 
@@ -110,8 +110,8 @@ def subcloud_copy(subcloud: Subcloud, peer_gateway: str) -> SubcloudCopy | str:
     except ValueError:
         install = None
     return SubcloudCopy(name=subcloud.name, region_name=subcloud.region_name, bootstrap_values=values,
-                        bootstrap_address=address, description=subcloud.description or "",
-                        location=subcloud.location or "", release=subcloud.software_version,
+                        bootstrap_address=address, description=subcloud.description,
+                        location=subcloud.location, release=subcloud.software_version,
                         install_values=install if isinstance(install, dict) else None)
 
 
@@ -130,8 +130,8 @@ def copy_changes(copy: SubcloudCopy, there: dict[str, Any]) -> dict[str, Any]:
     in line with `copy`; empty when it already is, so a resync sends only what differs."""
     changes: dict[str, Any] = {}
     for field, value in (("description", copy.description), ("location", copy.location)):
-        if (there.get(field) or "") != value:
-            changes[field] = value
+        if (there.get(field) or "") != (value or ""):  # no text and null read alike
+            changes[field] = value or ""
     if there.get("software-version") != copy.release:
         changes["release"] = copy.release
     if _decoded(there.get("rehome_data")) != copy.rehome_data:

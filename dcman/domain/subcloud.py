@@ -98,6 +98,26 @@ class Subcloud:
     endpoints_version: int = 0
 
 
+# What the API shows of a subcloud, in the reference's key order: (answer key, attribute).
+SHOWN_FIELDS: tuple[tuple[str, str], ...] = (
+    ("id", "id"), ("name", "name"), ("description", "description"), ("location", "location"),
+    ("software-version", "software_version"), ("management-state", "management_state"),
+    ("availability-status", "availability_status"), ("deploy-status", "deploy_status"),
+    ("backup-status", "backup_status"), ("backup-datetime", "backup_datetime"),
+    ("error-description", "error_description"), ("region-name", "region_name"),
+    ("management-subnet", "management_subnet"), ("management-start-ip", "management_start_ip"),
+    ("management-end-ip", "management_end_ip"), ("management-gateway-ip", "management_gateway_ip"),
+    ("openstack-installed", "openstack_installed"), ("prestage-status", "prestage_status"),
+    ("prestage-versions", "prestage_versions"), ("systemcontroller-gateway-ip", "systemcontroller_gateway_ip"),
+    # JSON text, as the reference stores and sends them.
+    ("data_install", "data_install"), ("data_upgrade", "data_upgrade"),
+    ("created-at", "created_at"), ("updated-at", "updated_at"), ("group_id", "group_id"),
+    ("peer_group_id", "peer_group_id"), ("rehome_data", "rehome_data"),
+    # dcman's addition: the running phase's progress (0-100), as its agent reports it.
+    ("deploy-progress", "deploy_progress"),
+)
+
+
 def new_region_name() -> str:
     """A fresh region name: a UUID4 as 32 lowercase hex characters (§2.10)."""
     return uuid.uuid4().hex

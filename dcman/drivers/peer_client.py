@@ -29,10 +29,13 @@ class PeerError(Exception):
 
 
 def _fault(response: httpx.Response) -> str:
+    """The sentence of an error body: the reference's on /v1.0, Keystone's on /v3."""
     try:
         body = response.json()
+        if isinstance(body.get("error"), dict):
+            return str(body["error"]["message"])
         return str(body["error_message"]["faultstring"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return response.text[:300]
 
 

@@ -230,7 +230,9 @@ async def _push(ctx: SiteContext, client: PeerClient, association: geo.Associati
 def _copy_form(copy: SubcloudCopy) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]]:
     """The secondary add of a copy, as the reference's sync sends it (multipart)."""
     data = {"secondary": "true", "region_name": copy.region_name, "bootstrap-address": copy.bootstrap_address,
-            "description": copy.description, "location": copy.location, "release": copy.release}
+            "release": copy.release}
+    data.update({k: v for k, v in (("description", copy.description), ("location", copy.location))
+                 if v is not None})  # a null stays null
     files = {"bootstrap_values": ("bootstrap.yaml", yaml.safe_dump(copy.bootstrap_values).encode())}
     if copy.install_values is not None:
         files["install_values"] = ("install.yaml", yaml.safe_dump(copy.install_values).encode())

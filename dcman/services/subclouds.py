@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import audit_repository as audit_db
 from dcman.db import geo_repository as geo
+from dcman.db import json_listing
 from dcman.db import peer_group_repository as pg_repo
 from dcman.db import repository as repo
 from dcman.domain.deploy import full_plan
@@ -92,7 +93,10 @@ async def get_subcloud(ctx: SiteContext, ref: str, from_peer: bool = False) -> S
         return await _view(conn, await _require(conn, ref, by_region=from_peer))
 
 
-async def list_subclouds(ctx: SiteContext, group_ref: str | None = None) -> list[SubcloudView]:
+async def list_subclouds_json(ctx: SiteContext, group_ref: str | None = None, *, with_rollup: bool = False,
+                              with_endpoints: bool = True) -> str:
+    """The unpaged list's answer, `{"subclouds": [...]}` as JSON text, of every subcloud or of one
+    group's: built by the database, since the dcmanager client fetches the whole fleet at once."""
     async with ctx.engine.connect() as conn:
         group_id = None
         if group_ref is not None:
@@ -100,9 +104,8 @@ async def list_subclouds(ctx: SiteContext, group_ref: str | None = None) -> list
             if group is None:
                 raise NotFound(f"Subcloud group {group_ref} not found.")
             group_id = group.id
-        subclouds = await repo.list_subclouds(conn, group_id)
-        statuses = await repo.endpoint_statuses(conn, None if group_id is None else [s.id for s in subclouds])
-    return [SubcloudView(s, statuses.get(s.id, [])) for s in subclouds]
+        return await json_listing.subcloud_list(conn, group_id, with_rollup=with_rollup,
+                                                with_endpoints=with_endpoints)
 
 
 def _bootstrap_address(value: Any, field: str = "bootstrap-address") -> str:
@@ -138,6 +141,15 @@ def _secondary(form: Mapping[str, Any], from_peer: bool) -> bool:
     return True
 
 
+def _free_text(form: Mapping[str, Any], values: Mapping[str, Any], field: str) -> str | None:
+    """description or location on add: the form's field, else the bootstrap values file's (the
+    dcmanager client has no option for them; the reference reads the file), else null as there."""
+    value = form.get(field)
+    if value is None:
+        value = values.get(field)
+    return None if value is None else validate_text(field, value)
+
+
 async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bool = True,
                        from_peer: bool = False) -> SubcloudView:
     """POST /subclouds: validate everything, then store the subcloud in `not-deployed` with
@@ -159,8 +171,7 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
     sysadmin_password = None if password_optional and not form.get("sysadmin_password") else decode_password(
         "sysadmin_password", form.get("sysadmin_password"))
     release = validate_release(form.get("release"))
-    description = validate_text("description", form.get("description") or "")
-    location = validate_text("location", form.get("location") or "")
+    description, location = _free_text(form, values, "description"), _free_text(form, values, "location")
     install_stored: dict[str, Any] = {"data_install": None, "bmc_password": None}
     if install is not None:
         if form.get("bmc_password") is not None:
@@ -388,9 +399,10 @@ async def delete_subcloud(ctx: SiteContext, ref: str, from_peer: bool = False) -
     ctx.subclouds_changed()
 
 
-async def alarm_summaries(ctx: SiteContext) -> list[dict[str, Any]]:
+async def alarm_summary_json(ctx: SiteContext) -> str:
+    """`{"alarm_summary": [...]}` as JSON text, one row per subcloud, built by the database."""
     async with ctx.engine.connect() as conn:
-        return await repo.alarm_summaries(conn)
+        return await json_listing.alarm_summary(conn)
 
 
 async def fault_alarms(ctx: SiteContext, alarm_id: str | None = None, entity: str | None = None,

@@ -34,7 +34,7 @@ def test_the_copy_names_the_peers_gateway_and_the_subclouds_current_name():
     copy = subcloud_copy(subcloud(description=None, location="YOW"), "10.20.0.1")
     assert copy.bootstrap_values == {**VALUES, "name": "edge1", "systemcontroller_gateway_address": "10.20.0.1"}
     assert (copy.bootstrap_address, copy.description, copy.location, copy.release) == (
-        "10.10.10.12", "", "YOW", "24.09")
+        "10.10.10.12", None, "YOW", "24.09")
     assert copy.rehome_data["saved_payload"]["systemcontroller_gateway_address"] == "10.20.0.1"
     assert copy.rehome_data["saved_payload"]["bootstrap-address"] == "10.10.10.12"
 

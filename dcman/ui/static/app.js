@@ -83,7 +83,7 @@ async function login(user, password) {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   if (response.status !== 201) {
     let fault = null;
-    try { fault = (await response.json()).error_message.faultstring; } catch (e) { fault = null; }
+    try { fault = (await response.json()).error.message; } catch (e) { fault = null; }  // Keystone's body
     throw new Error(fault || "The user name or password is wrong.");
   }
   const issued = await response.json();
