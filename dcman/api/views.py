@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from dcman.domain.groups import SubcloudGroup
+from dcman.domain.secrets import might_hold_secrets, redact
 from dcman.domain.states import AvailabilityStatus
 from dcman.domain.subcloud import rollup_sync_status
 from dcman.services.subclouds import SubcloudView
@@ -23,6 +24,14 @@ def _json_or_none(text: str | None) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+def _redacted_json_text(text: str | None) -> str | None:
+    """Stored JSON text without any secret: rows written before secrets were sealed apart may hold some."""
+    if text is None or not might_hold_secrets(text):
+        return text
+    document = _json_or_none(text)
+    return text if isinstance(document, str) else json.dumps(redact(document))
 
 
 def subcloud(view: SubcloudView, *, with_rollup: bool = False, detail: bool = False) -> dict[str, Any]:
@@ -48,13 +57,13 @@ def subcloud(view: SubcloudView, *, with_rollup: bool = False, detail: bool = Fa
         "prestage-status": s.prestage_status,
         "prestage-versions": s.prestage_versions,
         "systemcontroller-gateway-ip": s.systemcontroller_gateway_ip,
-        "data_install": _json_or_none(s.data_install),
+        "data_install": _json_or_none(_redacted_json_text(s.data_install)),
         "data_upgrade": _json_or_none(s.data_upgrade),
         "created-at": timestamp(s.created_at),
         "updated-at": timestamp(s.updated_at),
         "group_id": s.group_id,
         "peer_group_id": s.peer_group_id,
-        "rehome_data": s.rehome_data,
+        "rehome_data": _redacted_json_text(s.rehome_data),
         # dcman's addition: the running phase's progress (0-100), as its agent reports it.
         "deploy-progress": s.deploy_progress,
     }

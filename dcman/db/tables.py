@@ -89,6 +89,11 @@ subclouds = Table(
     Column("bmc_password", Text),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime),
+    # The secrets taken out of bootstrap_values, data_install and deploy_config at any depth
+    # (dcman.domain.secrets), for the subcloud's agent only: Fernet tokens of [path, value] lists.
+    Column("bootstrap_secrets", Text),
+    Column("install_secrets", Text),
+    Column("config_secrets", Text),
 )
 
 subcloud_status = Table(

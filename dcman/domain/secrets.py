@@ -42,8 +42,7 @@ def is_secret_key(name: Any) -> bool:
     if not isinstance(name, str):
         return False
     words = key_words(name)
-    joined = "".join(words)
-    if any(fragment in word for fragment in SECRET_FRAGMENTS for word in [*words, joined]):
+    if any(fragment in word for fragment in SECRET_FRAGMENTS for word in words):
         return True
     return any(word in SECRET_WORDS for word in words) and not any(word in PUBLIC_WORDS for word in words)
 
@@ -60,8 +59,11 @@ def redact(values: Any) -> Any:
     return split_secrets(values)[0]
 
 
-def has_secrets(values: Any) -> bool:
-    return bool(split_secrets(values)[1])
+def might_hold_secrets(text: str) -> bool:
+    """False when no key in `text` (a JSON or YAML document) can name a secret: a cheap test
+    that spares parsing the many documents that hold none."""
+    lowered = text.lower()
+    return any(piece in lowered for piece in (*SECRET_FRAGMENTS, *SECRET_WORDS))
 
 
 def merge_secrets(public: Any, sealed: Sealed) -> Any:

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from dcman.domain.errors import Conflict, InvalidInput, StateRefused
 from dcman.domain.peer_groups import SubcloudPeerGroup
+from dcman.domain.secrets import redact
 from dcman.domain.states import (
     ACTIVE_DEPLOY_STATES,
     AvailabilityStatus,
@@ -24,9 +25,6 @@ from dcman.domain.states import (
 )
 
 NO_ERRORS = "No errors present"
-# Bootstrap values that are secrets: never stored with the values, nor in the rehome data a
-# peer site receives (dcman keeps the admin password nowhere; the reference base64-encodes it).
-BOOTSTRAP_SECRET_KEYS = ("sysadmin_password", "ansible_ssh_pass", "ansible_become_pass", "admin_password")
 # Update fields that ask for a network reconfiguration (§2.6), which needs an agent phase dcman lacks.
 NETWORK_RECONFIGURATION_FIELDS = ("management_subnet", "management_gateway_ip", "management_start_ip",
                                   "management_end_ip")
@@ -89,6 +87,9 @@ class Subcloud:
     bmc_password: str | None
     created_at: datetime
     updated_at: datetime | None
+    bootstrap_secrets: str | None = None
+    install_secrets: str | None = None
+    config_secrets: str | None = None
 
 
 def new_region_name() -> str:
@@ -296,8 +297,9 @@ def check_update_in_peer_group(subcloud: Subcloud, group: SubcloudPeerGroup | No
 
 
 def stored_bootstrap_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Bootstrap values as dcman keeps them: without their secrets."""
-    return {str(k): v for k, v in values.items() if k not in BOOTSTRAP_SECRET_KEYS}
+    """Bootstrap values as they may be shown and copied: without a secret at any depth (the
+    rehome data a peer site receives holds no admin password; the reference base64-encodes it)."""
+    return {str(k): v for k, v in redact(dict(values)).items()}
 
 
 def rehome_data(values: Mapping[str, Any], bootstrap_address: str | None) -> str:

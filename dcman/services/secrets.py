@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from pathlib import Path
 
 import bcrypt
 from cryptography.fernet import Fernet, InvalidToken
+
+from dcman.domain.secrets import Sealed, sealed_from_json
 
 
 class SecretBox:
@@ -38,6 +41,13 @@ class SecretBox:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken:
             raise ValueError("a stored secret cannot be decrypted with this site's key") from None
+
+    def seal(self, sealed: Sealed) -> str | None:
+        """The secrets `split_secrets` took out of a document, as one Fernet token (None: there were none)."""
+        return self.encrypt(json.dumps([[list(path), value] for path, value in sealed], default=str)) if sealed else None
+
+    def unseal(self, token: str | None) -> Sealed:
+        return sealed_from_json(json.loads(self.decrypt(token))) if token else []
 
 
 def hash_password_sync(password: str) -> str:

@@ -20,7 +20,6 @@ from dcman.db import repository as repo
 from dcman.domain.deploy import full_plan
 from dcman.domain.errors import Conflict, InvalidInput, NotFound
 from dcman.domain.migration import check_peer_deploy_status
-from dcman.domain.install_values import INSTALL_SECRET_KEYS, validate_install_values
 from dcman.domain.network import validate_bootstrap_network
 from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState
 from dcman.domain.subcloud import (
@@ -38,7 +37,6 @@ from dcman.domain.subcloud import (
     refuse_network_reconfiguration,
     rehome_data,
     rehome_data_on_join,
-    stored_bootstrap_values,
     updated_rehome_data,
     new_region_name,
     parse_bool,
@@ -48,6 +46,7 @@ from dcman.domain.subcloud import (
     validate_text,
 )
 from dcman.services.context import SiteContext
+from dcman.services.documents import bootstrap_columns, config_columns, install_columns, stored_install_values
 from dcman.services.forms import as_text, decode_password, parse_mapping, parse_yaml_mapping
 
 UPDATABLE_FIELDS = ("description", "location", "group_id", "name", "management-state", "force", "peer_group",
@@ -113,18 +112,6 @@ def _bootstrap_address(value: Any, field: str = "bootstrap-address") -> str:
         raise InvalidInput(f"The {field} {value!r} is not a valid IP address.") from None
 
 
-def install_columns(ctx: SiteContext, values: Mapping[str, Any], release: str, validate: bool = True) -> dict[str, Any]:
-    """Install values as stored: checked for `release` (§2.2) unless told not to, the BMC
-    password encrypted in its own column and never in data_install, which the API shows."""
-    if validate:
-        values = validate_install_values(values, release)
-    columns: dict[str, Any] = {
-        "data_install": json.dumps({k: v for k, v in values.items() if k not in INSTALL_SECRET_KEYS}, default=str)}
-    if values.get("bmc_password") is not None:
-        columns["bmc_password"] = ctx.secrets.encrypt(decode_password("bmc_password", values["bmc_password"]))
-    return columns
-
-
 def _secondary(form: Mapping[str, Any], from_peer: bool) -> bool:
     """A secondary add is how a peer site's association sync copies a subcloud here
     (geo-redundancy reference §3); migrate adds come with peer-group migration."""
@@ -148,8 +135,7 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
         raise InvalidInput("The bootstrap_values file is required.")
     install = parse_yaml_mapping("install_values", form.get("install_values"))
     deploy_config = as_text("deploy_config", form.get("deploy_config"))
-    if deploy_config is not None:
-        parse_yaml_mapping("deploy_config", deploy_config)
+    config_stored = config_columns(ctx, deploy_config) if deploy_config is not None else {}
     name = validate_subcloud_name(values.get("name"))
     bootstrap_address = _bootstrap_address(form.get("bootstrap-address"))
     # A secondary copy and a phased deploy's create may come without it: the dcmanager client's
@@ -160,12 +146,11 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
     release = validate_release(form.get("release"))
     description = validate_text("description", form.get("description") or "")
     location = validate_text("location", form.get("location") or "")
-    install_stored: dict[str, Any] = {"data_install": None, "bmc_password": None}
+    install_stored: dict[str, Any] = {}
     if install is not None:
         if form.get("bmc_password") is not None:
             install["bmc_password"] = form["bmc_password"]
         install_stored = install_columns(ctx, install, release)
-    stored_values = stored_bootstrap_values(values)
 
     try:
         async with ctx.engine.begin() as conn:
@@ -209,15 +194,14 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
                     "first_identity_sync_complete": False,
                     "rehomed": False,
                     "group_id": group_id,
-                    "data_install": install_stored["data_install"],
-                    "bootstrap_values": json.dumps(stored_values, default=str),
+                    **install_stored,
+                    **bootstrap_columns(ctx, values),
+                    **config_stored,
                     "bootstrap_address": bootstrap_address,
-                    "deploy_config": deploy_config,
                     "deploy_plan": json.dumps(full_plan(install is not None, deploy_config is not None))
                     if run_phases and not secondary else None,
                     "rehome_data": rehome_data(values, bootstrap_address) if secondary else None,
                     "sysadmin_password": ctx.secrets.encrypt(sysadmin_password) if sysadmin_password else None,
-                    "bmc_password": install_stored["bmc_password"],
                 },
             )
             view = await _view(conn, await _require(conn, str(subcloud_id)))
@@ -268,7 +252,7 @@ def _install_update(ctx: SiteContext, subcloud: Subcloud, body: Mapping[str, Any
         if not subcloud.data_install:
             raise InvalidInput(f"Subcloud {subcloud.name} has no install values for the bmc_password to apply to; "
                                "send install_values with it.")
-        values = json.loads(subcloud.data_install)
+        values = stored_install_values(ctx, subcloud)
     if password is not None:
         values["bmc_password"] = password
     validate = not (subcloud.deploy_status in SECONDARY_STATES and from_peer)

@@ -10,7 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dcman.domain.install_values import MANDATORY_INSTALL_KEYS
-from dcman.domain.secrets import is_secret_key, merge_secrets, redact, sealed_from_json, split_secrets
+from dcman.domain.secrets import (
+    is_secret_key,
+    merge_secrets,
+    might_hold_secrets,
+    redact,
+    sealed_from_json,
+    split_secrets,
+)
 
 SECRET_NAMES = ["password", "admin_password", "sysadmin_password", "BMC_Password", "bmc_password", "PASSWORD",
                 "passwd", "ansible_ssh_pass", "ansible_become_pass", "adminPassword", "db-passwd", "secret",
@@ -103,3 +110,9 @@ def test_any_document_splits_into_a_secret_free_part_and_merges_back(document):
     public, sealed = split_secrets(document)
     assert split_secrets(public)[1] == []
     assert merge_secrets(public, sealed) == document
+
+
+@given(_documents)
+def test_a_document_the_quick_test_clears_holds_no_secret(document):
+    if not might_hold_secrets(json.dumps(document)):
+        assert split_secrets(document)[1] == []
