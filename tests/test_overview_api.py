@@ -70,12 +70,19 @@ async def test_filters_combine(api: Api) -> None:
     ({"limit": "0"}, "limit"), ({"limit": "1001"}, "limit"), ({"limit": "ten"}, "limit"),
     ({"offset": "-1"}, "offset"), ({"availability": "up"}, "availability"),
     ({"management": "MANAGED"}, "management"), ({"deploy_status": "done"}, "deploy_status"),
-    ({"group": "no-such-group"}, "group"), ({"peer_group": "no-such"}, "peer_group"),
     ({"name": "a\x00b"}, "name"),
 ])
 async def test_bad_list_parameters_are_refused_with_one_sentence(api: Api, params: dict, words: str) -> None:
     response = await api.get("/v1.0/subclouds", params=params)
     assert response.status_code == 400, response.text
+    assert words in response.json()["error_message"]["faultstring"]
+
+
+@pytest.mark.parametrize(("params", "words"), [({"group": "no-such-group"}, "group"),
+                                               ({"peer_group": "no-such"}, "peer_group")])
+async def test_a_filter_naming_no_group_is_not_found(api: Api, params: dict, words: str) -> None:
+    response = await api.get("/v1.0/subclouds", params=params)
+    assert response.status_code == 404, response.text
     assert words in response.json()["error_message"]["faultstring"]
 
 

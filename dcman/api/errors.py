@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute, Match
 
 from dcman.domain.errors import (
     Conflict,
@@ -32,10 +34,23 @@ STATUS_OF: dict[type[DomainError], int] = {
 }
 
 
-def error_response(status: int, message: str) -> JSONResponse:
+def error_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     body = {"error_message": {"title": HTTPStatus(status).phrase, "code": status, "faultstring": message}}
-    headers = {"WWW-Authenticate": 'Keystone uri="/v3"'} if status == 401 else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Keystone uri="/v3"'
+    return JSONResponse(body, status_code=status, headers=headers or None)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the requested path answers: Starlette names only the first route matching
+    the path, though GET and POST of one collection are two routes."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "\x00"})  # no route takes that method
+        if match is Match.PARTIAL and isinstance(route, BaseRoute):
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
 
 
 def install(app: FastAPI) -> None:
@@ -50,13 +65,16 @@ def install(app: FastAPI) -> None:
         return error_response(400, f"Invalid {where or 'request'}: {first.get('msg', 'invalid value')}.")
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        headers = dict(exc.headers or {})
         if exc.status_code == 404 and message == "Not Found":
             message = "No such resource."
         elif exc.status_code == 405:
-            message = "This method is not allowed on this resource."
-        return error_response(exc.status_code, message)
+            allowed = allowed_methods(request) or headers.get("Allow", "")
+            headers["Allow"] = allowed
+            message = f"This method is not allowed on this resource; it allows {allowed}."
+        return error_response(exc.status_code, message, headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -1,4 +1,8 @@
-"""The JSON shapes of the reference API: key names and order exactly as dcmanager writes them."""
+"""The JSON shapes of the reference API: key names and order exactly as dcmanager writes them.
+
+Each shape is also a TypedDict, which /openapi.json declares as the answer's schema: a key added,
+dropped or retyped here must change its TypedDict too (the schemathesis run checks every answer).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,84 @@ import json
 from datetime import datetime
 from typing import Any
 
+from typing_extensions import TypedDict
+
 from dcman.domain.groups import SubcloudGroup
 from dcman.domain.secrets import might_hold_secrets, redact
 from dcman.domain.states import AvailabilityStatus
 from dcman.domain.subcloud import rollup_sync_status
 from dcman.services.subclouds import SubcloudView
+
+
+EndpointStatus = TypedDict("EndpointStatus", {"endpoint_type": str, "sync_status": str})
+SubcloudBody = TypedDict("SubcloudBody", {
+    "id": int, "name": str, "description": str | None, "location": str | None, "software-version": str,
+    "management-state": str, "availability-status": str, "deploy-status": str, "backup-status": str | None,
+    "backup-datetime": str | None, "error-description": str, "region-name": str, "management-subnet": str,
+    "management-start-ip": str, "management-end-ip": str, "management-gateway-ip": str,
+    "openstack-installed": bool, "prestage-status": str | None, "prestage-versions": str | None,
+    "systemcontroller-gateway-ip": str, "data_install": dict[str, Any] | None, "data_upgrade": Any,
+    "created-at": str, "updated-at": str | None, "group_id": int, "peer_group_id": int | None,
+    "rehome_data": str | None, "deploy-progress": int | None, "endpoint_sync_status": list[EndpointStatus]})
+
+
+class ListedSubcloud(SubcloudBody):
+    """A subcloud in the list of all subclouds: with its rolled-up sync status."""
+
+    sync_status: str
+
+
+class SubcloudDetail(SubcloudBody):
+    oam_floating_ip: str
+    deploy_config_sync_status: str
+
+
+class SubcloudList(TypedDict):
+    subclouds: list[SubcloudBody]
+
+
+class SubcloudListing(TypedDict):
+    subclouds: list[ListedSubcloud]
+
+
+class SubcloudPage(SubcloudListing):
+    """One page of dcman's filtered list, and how many subclouds match in all."""
+
+    total: int
+
+
+Group = TypedDict("Group", {"id": int, "name": str, "description": str, "update_apply_type": str,
+                            "max_parallel_subclouds": int, "created-at": str, "updated-at": str | None})
+
+
+class GroupList(TypedDict):
+    subcloud_groups: list[Group]
+
+
+class AlarmSummary(TypedDict):
+    region_name: str
+    uuid: str
+    critical_alarms: int
+    major_alarms: int
+    minor_alarms: int
+    warnings: int
+    cloud_status: str
+
+
+class AlarmSummaryList(TypedDict):
+    alarm_summary: list[AlarmSummary]
+
+
+class FaultAlarm(TypedDict):
+    alarm_id: str
+    entity_instance_id: str
+    severity: str
+    reason_text: str
+    timestamp: str | None
+
+
+class FaultAlarmList(TypedDict):
+    alarms: list[FaultAlarm]
 
 
 def timestamp(moment: datetime | None) -> str | None:

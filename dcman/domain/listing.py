@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from dcman.domain.errors import InvalidInput
 from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState
@@ -30,6 +31,16 @@ class SubcloudQuery:
     peer_group: str | None = None
     limit: int | None = None
     offset: int = 0
+
+
+# What /openapi.json declares of each parameter: the same rules (an empty value is no filter).
+LIMIT = {"pattern": f"^(|[1-9][0-9]{{0,2}}|{MAX_PAGE})$"}
+OFFSET = {"pattern": "^(|0|[1-9][0-9]{0,6}|10000000)$"}
+TEXT = {"maxLength": MAX_SEARCH, "pattern": "^[^\\x00]*$"}
+
+
+def choices(states: type[StrEnum]) -> dict[str, list[str]]:
+    return {"enum": ["", *(s.value for s in states)]}
 
 
 def _count(param: str, value: str, low: int, high: int) -> int:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dcman.domain.alarms import Alarm, AlarmId, Severity
-from dcman.domain.errors import InvalidInput, StateRefused
+from dcman.domain.errors import InvalidInput, PermissionDenied, StateRefused
 from dcman.domain.peer_groups import SubcloudPeerGroup
 from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState, MigrationStatus
 from dcman.domain.subcloud import Subcloud
@@ -64,7 +64,7 @@ def check_peer_deploy_status(subcloud: Subcloud, value: Any, from_peer: bool) ->
     """`deploy_status: rehome-pending` in a subcloud update: only a peer site taking the
     subcloud over may ask it, and the copy is unmanaged with it (§4 step 4)."""
     if not from_peer:
-        raise InvalidInput("The deploy_status of a subcloud is set only by a peer site's migration.")
+        raise PermissionDenied("The deploy_status of a subcloud is set only by a peer site's migration.")
     if value != DeployStatus.REHOME_PENDING:
         raise InvalidInput(f"A peer site may only set deploy_status {DeployStatus.REHOME_PENDING}, not {value!r}.")
     if subcloud.deploy_status in REHOMING_NOW:
@@ -111,7 +111,7 @@ class AuditOutcome:
 def check_audit_request(from_peer: bool) -> None:
     """Only a peer site sends its copy of a group to be audited against (§5)."""
     if not from_peer:
-        raise InvalidInput("The peer group audit is called by a peer site only.")
+        raise PermissionDenied("The peer group audit is called by a peer site only.")
 
 
 def lower_priority_alarm_entity(group_name: str, peer_uuid: str) -> str:

@@ -18,7 +18,7 @@ from dcman.db import geo_repository as geo
 from dcman.db import peer_group_repository as pg_repo
 from dcman.db import repository as repo
 from dcman.domain.deploy import full_plan
-from dcman.domain.errors import Conflict, InvalidInput, NotFound
+from dcman.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from dcman.domain.migration import check_peer_deploy_status
 from dcman.domain.network import validate_bootstrap_network
 from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState
@@ -120,7 +120,7 @@ def _secondary(form: Mapping[str, Any], from_peer: bool) -> bool:
     if form.get("secondary") is None or not parse_bool("secondary", form["secondary"]):
         return False
     if not from_peer:
-        raise InvalidInput("A secondary subcloud is added only by a peer site's association sync.")
+        raise PermissionDenied("A secondary subcloud is added only by a peer site's association sync.")
     return True
 
 

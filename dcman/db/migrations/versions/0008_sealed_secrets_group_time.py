@@ -1,6 +1,7 @@
 """The secrets found at any depth of a subcloud's bootstrap values, install values and deploy
 config (dcman.domain.secrets), kept apart from those documents as Fernet tokens, so that the
-documents themselves can be shown, logged and copied to a peer.
+documents themselves can be shown, logged and copied to a peer. And the built-in Default
+group gets the creation time 0001 did not give it (the API showed `created-at: null`).
 
 Revision ID: 0008
 Revises: 0007
@@ -20,6 +21,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("bootstrap_secrets", sa.Text, nullable=True))
         batch.add_column(sa.Column("install_secrets", sa.Text, nullable=True))
         batch.add_column(sa.Column("config_secrets", sa.Text, nullable=True))
+    op.execute("UPDATE subcloud_group SET created_at = CURRENT_TIMESTAMP WHERE created_at IS NULL")
 
 
 def downgrade() -> None:
