@@ -70,7 +70,7 @@ async def test_filters_combine(api: Api) -> None:
     ({"limit": "0"}, "limit"), ({"limit": "1001"}, "limit"), ({"limit": "ten"}, "limit"),
     ({"offset": "-1"}, "offset"), ({"availability": "up"}, "availability"),
     ({"management": "MANAGED"}, "management"), ({"deploy_status": "done"}, "deploy_status"),
-    ({"name": "a\x00b"}, "name"),
+    ({"name": "a\x00b"}, "name"), ({"limits": "5"}, "Unknown parameter(s) limits"),
 ])
 async def test_bad_list_parameters_are_refused_with_one_sentence(api: Api, params: dict, words: str) -> None:
     response = await api.get("/v1.0/subclouds", params=params)
@@ -127,6 +127,7 @@ async def test_fault_alarms_by_subcloud_and_newest_first(api: Api) -> None:
     assert [a["entity_instance_id"] for a in newest] == ["subcloud=edge-b1", "subcloud=edge-a2"]
     assert (await api.get("/v1.0/fault-alarms", params={"subcloud": "nope"})).status_code == 404
     assert (await api.get("/v1.0/fault-alarms", params={"limit": "0"})).status_code == 400
+    assert (await api.get("/v1.0/fault-alarms", params={"severity": "critical"})).status_code == 400
     board = (await api.get("/v1.0/dashboard")).json()
     assert board["alarms"]["critical"] == 3 and board["alarms"]["total"] == 3
 

@@ -29,7 +29,8 @@ NEW_SCHEMA = {
     },
     "additionalProperties": False,  # association_type and sync_status come from a peer site only
 }
-UPDATE_SCHEMA = {"type": "object", "properties": {"peer_group_priority": NEW_SCHEMA["properties"]["peer_group_priority"]},
+UPDATE_SCHEMA = {"type": "object",
+                 "properties": {"peer_group_priority": NEW_SCHEMA["properties"]["peer_group_priority"]},
                  "required": ["peer_group_priority"], "additionalProperties": False}
 
 

@@ -46,7 +46,8 @@ AUTH_SCHEMA = {
                 },
                 # The site has one project, admin.
                 "scope": {"type": "object", "properties": {"project": {
-                    "type": "object", "properties": {"name": {"type": "string", "enum": ["admin"]}, "domain": _NAMED}}}},
+                    "type": "object",
+                    "properties": {"name": {"type": "string", "enum": ["admin"]}, "domain": _NAMED}}}},
             },
         }
     },

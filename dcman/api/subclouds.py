@@ -88,6 +88,7 @@ async def list_subclouds(
 ) -> dict[str, Any]:
     """Every subcloud, as the reference lists them; with any of dcman's parameters, one page of
     those matching every filter, in id order, and `total`, how many match."""
+    listing.refuse_unknown(request.query_params, listing.QUERY_PARAMS)
     if not is_list_query(request.query_params):
         found = await subclouds.list_subclouds(ctx)
         return {"subclouds": [views.subcloud(view, with_rollup=True) for view in found]}
@@ -95,7 +96,8 @@ async def list_subclouds(
     return {"subclouds": [views.subcloud(view, with_rollup=True) for view in page.subclouds], "total": page.total}
 
 
-@router.post("/subclouds", response_model=None, responses=writes(views.SubcloudBody, 409, 413), openapi_extra={"requestBody": {
+@router.post("/subclouds", response_model=None, responses=writes(views.SubcloudBody, 409, 413),
+             openapi_extra={"requestBody": {
     "required": True, "content": {"multipart/form-data": {"schema": ADD_FORM_SCHEMA}}}})
 async def add_subcloud(request: Request, ctx: SiteContext = Depends(site_context),
                        peer: bool = Depends(from_peer)) -> dict[str, Any]:
@@ -137,11 +139,12 @@ async def alarm_summary(ctx: SiteContext = Depends(site_context)) -> dict[str, A
 
 
 @router.get("/fault-alarms", tags=["alarms"], response_model=None, responses=reads(views.FaultAlarmList, 400, 404))
-async def fault_alarms(alarm_id: str | None = None, entity: str | None = None,
+async def fault_alarms(request: Request, alarm_id: str | None = None, entity: str | None = None,
                        subcloud: str | None = Query(None, description="a subcloud's id or name: its alarms"),
                        limit: str | None = Query(None, description="at most this many, the newest first",
                                                  json_schema_extra=listing.LIMIT),
                        ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     """The site's active alarms (dcman's addition), filtered by alarm id, entity or subcloud."""
+    listing.refuse_unknown(request.query_params, listing.ALARM_PARAMS)
     found = await subclouds.fault_alarms(ctx, alarm_id, entity, subcloud, parse_alarm_limit(limit))
     return {"alarms": [views.fault_alarm(row) for row in found]}

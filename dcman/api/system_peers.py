@@ -127,7 +127,8 @@ async def show_peer(peer_ref: str, ctx: SiteContext = Depends(site_context)) -> 
     return peer_view(await system_peers.get_peer(ctx, peer_ref))
 
 
-@router.patch("/{peer_ref}", response_model=None, responses=writes(Peer, 404, 409, 413), openapi_extra=_body(UPDATE_PEER_SCHEMA))
+@router.patch("/{peer_ref}", response_model=None, responses=writes(Peer, 404, 409, 413),
+              openapi_extra=_body(UPDATE_PEER_SCHEMA))
 async def update_peer(peer_ref: str, request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return peer_view(await system_peers.update_peer(ctx, peer_ref, await read_body(request, allow_form=False)))
 

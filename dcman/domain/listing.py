@@ -61,6 +61,16 @@ def _text(param: str, value: str) -> str:
     return value
 
 
+ALARM_PARAMS = ("alarm_id", "entity", "subcloud", "limit")
+
+
+def refuse_unknown(params: Mapping[str, str], known: tuple[str, ...]) -> None:
+    """A parameter the list does not take is a mistake to say, not a filter to ignore silently."""
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise InvalidInput(f"Unknown parameter(s) {', '.join(unknown)[:200]}; this list takes {', '.join(known)}.")
+
+
 def is_list_query(params: Mapping[str, str]) -> bool:
     """Whether a GET /subclouds asks for dcman's paged list rather than the reference's."""
     return any(param in params for param in QUERY_PARAMS)
