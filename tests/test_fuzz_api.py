@@ -103,10 +103,12 @@ def test_every_operation_declares_its_answers():
 
 def test_an_undeclared_method_answers_405_naming_every_method_the_path_takes(fuzz_site):
     site, token = fuzz_site
-    for method, path, allowed in [("PUT", "/v1.0/subclouds", "GET, HEAD, POST"),
-                                  ("POST", "/v1.0/subclouds/edge-1", "DELETE, GET, HEAD, PATCH"),
-                                  ("OPTIONS", "/v1.0/subcloud-groups", "GET, HEAD, POST"),
-                                  ("PUT", "/v3/auth/tokens", "DELETE, GET, HEAD, POST")]:
+    for method, path, allowed in [("PUT", "/v1.0/subclouds", "GET, POST"),
+                                  ("POST", "/v1.0/subclouds/edge-1", "DELETE, GET, PATCH"),
+                                  ("OPTIONS", "/v1.0/subcloud-groups/", "GET, POST"),
+                                  ("HEAD", "/v1.0/system", "GET"),
+                                  ("PUT", "/v3/auth/tokens", "DELETE, GET, POST")]:
         answer = httpx.request(method, site.url + path, headers={"X-Auth-Token": token}, timeout=10)
         assert answer.status_code == 405 and answer.headers["Allow"] == allowed, (method, path, answer.headers)
-        assert allowed in answer.json()["error_message"]["faultstring"]
+        if method != "HEAD":
+            assert allowed in answer.json()["error_message"]["faultstring"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from http import HTTPStatus
 
@@ -10,7 +11,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
-from starlette.routing import BaseRoute, Match
 
 from dcman.domain.errors import (
     Conflict,
@@ -43,13 +43,15 @@ def error_response(status: int, message: str, headers: Mapping[str, str] | None 
 
 
 def allowed_methods(request: Request) -> str:
-    """Every method the requested path answers: Starlette names only the first route matching
-    the path, though GET and POST of one collection are two routes."""
+    """Every method /openapi.json declares for the requested path (FastAPI answers no HEAD): Starlette
+    names only the methods of the first route matching the path, though GET and POST of one
+    collection are two routes. Empty for a path the schema does not describe."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "\x00"})  # no route takes that method
-        if match is Match.PARTIAL and isinstance(route, BaseRoute):
-            methods |= set(getattr(route, "methods", None) or ())
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = "".join("[^/]+" if part.startswith("{") else re.escape(part)
+                          for part in re.split(r"(\{[^}]*\})", template))
+        if re.fullmatch(pattern, request.url.path.rstrip("/") or "/"):
+            methods |= {method.upper() for method in operations}
     return ", ".join(sorted(methods))
 
 
