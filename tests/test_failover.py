@@ -235,7 +235,7 @@ def test_the_audit_verb_with_the_peer_migrating_makes_the_local_copies_let_go(si
     remote = site2.get("/subcloud-peer-groups/pg1")
     body = {**remote, "migration_status": "migrating", "peer_uuid": uuid2}
     refused = site1.call("PATCH", "/subcloud-peer-groups/pg1/audit", json=body)
-    assert refused.status_code == 400 and "peer site only" in refused.text
+    assert refused.status_code == 403 and "peer site only" in refused.text
     audited = httpx.patch(site1.running.url + "/v1.0/subcloud-peer-groups/pg1/audit", json=body, timeout=20,
                           headers={"X-Auth-Token": site1.token, "User-Agent": "dcmanager/1.0"})
     assert audited.status_code == 200, audited.text

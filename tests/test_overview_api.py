@@ -70,12 +70,19 @@ async def test_filters_combine(api: Api) -> None:
     ({"limit": "0"}, "limit"), ({"limit": "1001"}, "limit"), ({"limit": "ten"}, "limit"),
     ({"offset": "-1"}, "offset"), ({"availability": "up"}, "availability"),
     ({"management": "MANAGED"}, "management"), ({"deploy_status": "done"}, "deploy_status"),
-    ({"group": "no-such-group"}, "group"), ({"peer_group": "no-such"}, "peer_group"),
-    ({"name": "a\x00b"}, "name"),
+    ({"name": "a\x00b"}, "name"), ({"limits": "5"}, "Unknown parameter(s) limits"),
 ])
 async def test_bad_list_parameters_are_refused_with_one_sentence(api: Api, params: dict, words: str) -> None:
     response = await api.get("/v1.0/subclouds", params=params)
     assert response.status_code == 400, response.text
+    assert words in response.json()["error_message"]["faultstring"]
+
+
+@pytest.mark.parametrize(("params", "words"), [({"group": "no-such-group"}, "group"),
+                                               ({"peer_group": "no-such"}, "peer_group")])
+async def test_a_filter_naming_no_group_is_not_found(api: Api, params: dict, words: str) -> None:
+    response = await api.get("/v1.0/subclouds", params=params)
+    assert response.status_code == 404, response.text
     assert words in response.json()["error_message"]["faultstring"]
 
 
@@ -120,6 +127,7 @@ async def test_fault_alarms_by_subcloud_and_newest_first(api: Api) -> None:
     assert [a["entity_instance_id"] for a in newest] == ["subcloud=edge-b1", "subcloud=edge-a2"]
     assert (await api.get("/v1.0/fault-alarms", params={"subcloud": "nope"})).status_code == 404
     assert (await api.get("/v1.0/fault-alarms", params={"limit": "0"})).status_code == 400
+    assert (await api.get("/v1.0/fault-alarms", params={"severity": "critical"})).status_code == 400
     board = (await api.get("/v1.0/dashboard")).json()
     assert board["alarms"]["critical"] == 3 and board["alarms"]["total"] == 3
 

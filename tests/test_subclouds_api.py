@@ -437,14 +437,15 @@ async def test_add_refused_for_an_unsupported_release(api: Api, release: str) ->
     await assert_add_refused(api, 400, ("release", "supported"), release=release)
 
 
-@pytest.mark.parametrize(("option", "value", "word"), [
-    ("migrate", "true", "migrate"),
-    ("secondary", "true", "secondary"),
-    ("migrate", "perhaps", "true or false"),
+@pytest.mark.parametrize(("option", "value", "status", "word"), [
+    ("migrate", "true", 400, "migrate"),
+    ("secondary", "true", 403, "secondary"),  # only a peer site's sync may add one
+    ("migrate", "perhaps", 400, "true or false"),
 ])
-async def test_add_refused_for_geo_redundancy_options(api: Api, option: str, value: str, word: str) -> None:
+async def test_add_refused_for_geo_redundancy_options(api: Api, option: str, value: str, status: int,
+                                                      word: str) -> None:
     await api.add_subcloud("existing")
-    await assert_add_refused(api, 400, (word,), **{option: value})
+    await assert_add_refused(api, status, (word,), **{option: value})
 
 
 async def test_add_accepts_migrate_false(api: Api) -> None:

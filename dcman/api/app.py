@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from typing_extensions import TypedDict
 
 from dcman import __version__
 from dcman.api import deploy as deploy_api
@@ -30,6 +31,8 @@ from dcman.api import (
 from dcman.api import metrics as metrics_api
 from dcman.api.auth import authenticated
 from dcman.api.limits import BodyLimit
+from dcman.api.openapi import declared_openapi
+from dcman.api.responses import answers, reads
 from dcman.api.slashes import TrailingSlash
 from dcman.api.state import site_context
 from dcman.config import Settings
@@ -47,6 +50,27 @@ from dcman.services.site import check_secret_key, make_private, prepare_database
 from dcman.services.subcloud_files import OLD_LOGS_DIR, move_old_layout
 
 log = logging.getLogger("dcman")
+
+
+class Link(TypedDict):
+    href: str
+    rel: str
+
+
+class Version(TypedDict):
+    status: str
+    updated: str
+    id: str
+    links: list[Link]
+
+
+class Versions(TypedDict):
+    versions: list[Version]
+
+
+class SiteIdentity(TypedDict):
+    uuid: str
+    name: str
 
 
 async def start_site(settings: Settings) -> SiteContext:
@@ -138,7 +162,7 @@ def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bo
     app.add_middleware(metrics_api.RequestMetrics)
     app.add_middleware(TrailingSlash)  # outermost: the metrics see the path the router answers
 
-    @app.get("/", tags=["versions"])
+    @app.get("/", tags=["versions"], response_model=None, responses=answers(Versions))
     async def versions(request: Request) -> dict[str, Any]:
         base = str(request.base_url).rstrip("/")
         return {"versions": [{"status": "CURRENT", "updated": "2017-10-2", "id": "v1.0",
@@ -146,7 +170,7 @@ def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bo
 
     v1 = APIRouter(prefix="/v1.0", dependencies=[Depends(authenticated)])
 
-    @v1.get("/system", tags=["system"])
+    @v1.get("/system", tags=["system"], response_model=None, responses=reads(SiteIdentity))
     async def system(ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
         return await site_identity(ctx.engine)
 
@@ -164,4 +188,5 @@ def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bo
         app.include_router(identity.router)
         app.include_router(ui.router)
         app.include_router(v1)
+    app.openapi = lambda: declared_openapi(app)  # type: ignore[method-assign]
     return app

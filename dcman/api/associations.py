@@ -6,8 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from typing_extensions import TypedDict
+
 from dcman.api.auth import from_peer
 from dcman.api.bodies import read_body
+from dcman.api.responses import reads, writes
 from dcman.api.state import site_context
 from dcman.api.views import timestamp
 from dcman.db.geo_repository import Association
@@ -20,16 +23,29 @@ NEW_SCHEMA = {
     "type": "object",
     "required": ["peer_group_id", "system_peer_id"],
     "properties": {
-        "peer_group_id": {"type": "integer", "minimum": 1},
-        "system_peer_id": {"type": "integer", "minimum": 1},
+        "peer_group_id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+        "system_peer_id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
         "peer_group_priority": {"type": "integer", "minimum": 1, "maximum": 65536},
     },
+    "additionalProperties": False,  # association_type and sync_status come from a peer site only
 }
-UPDATE_SCHEMA = {"type": "object", "properties": {"peer_group_priority": NEW_SCHEMA["properties"]["peer_group_priority"]}}
+UPDATE_SCHEMA = {"type": "object",
+                 "properties": {"peer_group_priority": NEW_SCHEMA["properties"]["peer_group_priority"]},
+                 "required": ["peer_group_priority"], "additionalProperties": False}
 
 
 def _body(schema: dict) -> dict:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+AssociationBody = TypedDict("AssociationBody", {
+    "id": int, "peer-group-id": int, "system-peer-id": int, "peer-group-priority": int | None,
+    "association-type": str, "sync-status": str, "sync-message": str | None, "created-at": str,
+    "updated-at": str | None})
+
+
+class AssociationList(TypedDict):
+    peer_group_associations: list[AssociationBody]
 
 
 def view(a: Association) -> dict[str, Any]:
@@ -46,35 +62,36 @@ def view(a: Association) -> dict[str, Any]:
     }
 
 
-@router.get("")
+@router.get("", response_model=None, responses=reads(AssociationList))
 async def list_associations(ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return {"peer_group_associations": [view(a) for a in await associations.list_associations(ctx)]}
 
 
-@router.post("", openapi_extra=_body(NEW_SCHEMA))
+@router.post("", response_model=None, responses=writes(AssociationBody, 409, 413, 422), openapi_extra=_body(NEW_SCHEMA))
 async def create(request: Request, ctx: SiteContext = Depends(site_context),
                  peer: bool = Depends(from_peer)) -> dict[str, Any]:
     return view(await associations.create_association(ctx, await read_body(request, allow_form=False), peer))
 
 
-@router.get("/{association_id}")
+@router.get("/{association_id}", response_model=None, responses=reads(AssociationBody, 400, 404))
 async def show(association_id: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return view(await associations.get_association(ctx, association_id))
 
 
-@router.patch("/{association_id}", openapi_extra=_body(UPDATE_SCHEMA))
+@router.patch("/{association_id}", response_model=None, responses=writes(AssociationBody, 404, 413, 422),
+              openapi_extra=_body(UPDATE_SCHEMA))
 async def update(association_id: str, request: Request, ctx: SiteContext = Depends(site_context),
                  peer: bool = Depends(from_peer)) -> dict[str, Any]:
     body = await read_body(request, allow_form=False)
     return view(await associations.update_association(ctx, association_id, body, peer))
 
 
-@router.patch("/{association_id}/sync")
+@router.patch("/{association_id}/sync", response_model=None, responses=writes(AssociationBody, 404, 422))
 async def sync(association_id: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return view(await associations.request_sync(ctx, association_id))
 
 
-@router.delete("/{association_id}")
+@router.delete("/{association_id}", response_class=Response, responses=writes(None, 404, 422))
 async def delete(association_id: str, ctx: SiteContext = Depends(site_context),
                  peer: bool = Depends(from_peer)) -> Response:
     await associations.delete_association(ctx, association_id, peer)

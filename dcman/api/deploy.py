@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 
 from dcman.api import views
 from dcman.api.bodies import read_body
+from dcman.api.responses import writes
 from dcman.api.state import site_context
 from dcman.api.subclouds import ADD_FORM_SCHEMA
 from dcman.domain.deploy import Step
@@ -31,7 +32,8 @@ def _form(schema: dict) -> dict:
                                                            "application/json": {"schema": schema}}}}
 
 
-@router.post("/phased-subcloud-deploy", openapi_extra=_form(ADD_FORM_SCHEMA))
+@router.post("/phased-subcloud-deploy", response_model=None, responses=writes(views.SubcloudBody, 409, 413),
+             openapi_extra=_form(ADD_FORM_SCHEMA))
 async def create(request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return views.subcloud(await deploy.create(ctx, await read_body(request)))
 
@@ -47,23 +49,27 @@ def _phase_route(verb: str) -> None:
         return views.subcloud(await deploy.start_phase(ctx, subcloud_ref, step, await read_body(request)))
 
     router.add_api_route(f"/phased-subcloud-deploy/{{subcloud_ref}}/{verb}", start, methods=["PATCH"],
-                         name=f"deploy_{verb}", openapi_extra=_form(PHASE_FORM_SCHEMA))
+                         name=f"deploy_{verb}", response_model=None,
+                         responses=writes(views.SubcloudBody, 404, 413, 422), openapi_extra=_form(PHASE_FORM_SCHEMA))
 
 
 for _verb in _STEP_OF_VERB:
     _phase_route(_verb)
 
 
-@router.patch("/phased-subcloud-deploy/{subcloud_ref}/abort")
+@router.patch("/phased-subcloud-deploy/{subcloud_ref}/abort", response_model=None,
+              responses=writes(views.SubcloudBody, 404, 422))
 async def abort(subcloud_ref: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return views.subcloud(await deploy.abort(ctx, subcloud_ref))
 
 
-@router.patch("/phased-subcloud-deploy/{subcloud_ref}/resume", openapi_extra=_form(PHASE_FORM_SCHEMA))
+@router.patch("/phased-subcloud-deploy/{subcloud_ref}/resume", response_model=None,
+              responses=writes(views.SubcloudBody, 404, 413, 422), openapi_extra=_form(PHASE_FORM_SCHEMA))
 async def resume(subcloud_ref: str, request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return views.subcloud(await deploy.resume(ctx, subcloud_ref, await read_body(request)))
 
 
-@router.patch("/subclouds/{subcloud_ref}/redeploy", tags=["subclouds"], openapi_extra=_form(PHASE_FORM_SCHEMA))
+@router.patch("/subclouds/{subcloud_ref}/redeploy", tags=["subclouds"], response_model=None,
+              responses=writes(views.SubcloudBody, 404, 413, 422), openapi_extra=_form(PHASE_FORM_SCHEMA))
 async def redeploy(subcloud_ref: str, request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return views.subcloud(await deploy.redeploy(ctx, subcloud_ref, await read_body(request)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from collections.abc import Mapping
 from http import HTTPStatus
 
@@ -95,6 +96,19 @@ def error_response(status: int, message: str, request: Request | None = None,
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method /openapi.json declares for the requested path (FastAPI answers no HEAD): Starlette
+    names only the methods of the first route matching the path, though GET and POST of one
+    collection are two routes. Empty for a path the schema does not describe."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = "".join("[^/]+" if part.startswith("{") else re.escape(part)
+                          for part in re.split(r"(\{[^}]*\})", template))
+        if re.fullmatch(pattern, request.url.path.rstrip("/") or "/"):
+            methods |= {method.upper() for method in operations}
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
@@ -116,11 +130,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
         message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        headers = dict(exc.headers or {})
         if exc.status_code == 404 and message == "Not Found":
             message = "No such resource."
         elif exc.status_code == 405:
-            message = "This method is not allowed on this resource."
-        return error_response(exc.status_code, message, request, exc.headers)
+            allowed = allowed_methods(request) or headers.get("Allow", "")
+            headers["Allow"] = allowed
+            message = f"This method is not allowed on this resource; it allows {allowed}."
+        return error_response(exc.status_code, message, request, headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

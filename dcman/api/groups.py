@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from dcman.api import views
 from dcman.api.bodies import read_body
+from dcman.api.responses import reads, writes
 from dcman.api.state import site_context
 from dcman.services import groups, subclouds
 from dcman.services.context import SiteContext
@@ -17,46 +18,52 @@ router = APIRouter(prefix="/subcloud-groups", tags=["subcloud-groups"])
 GROUP_SCHEMA = {
     "type": "object",
     "properties": {
-        "name": {"type": "string", "minLength": 1, "maxLength": 255},
+        # Not blank, not all digits, no regular-expression character, not Default (domain.groups).
+        "name": {"type": "string", "maxLength": 255, "pattern": "^[^.*+?|()\\[\\]{}^$]+$",
+                 "allOf": [{"pattern": "[^0-9]"}, {"pattern": "\\S"}],
+                 "not": {"pattern": "^[Dd][Ee][Ff][Aa][Uu][Ll][Tt]$"}},
         "description": {"type": "string", "minLength": 1, "maxLength": 254},
         "update_apply_type": {"type": "string", "enum": ["parallel", "serial"]},
         "max_parallel_subclouds": {"type": "integer", "minimum": 1, "maximum": 5000},
     },
+    "additionalProperties": False,
 }
 NEW_GROUP_SCHEMA = {**GROUP_SCHEMA, "required": list(GROUP_SCHEMA["properties"])}
+UPDATE_GROUP_SCHEMA = {**GROUP_SCHEMA, "minProperties": 1}
 
 
 def _body(schema: dict) -> dict:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-@router.get("")
+@router.get("", response_model=None, responses=reads(views.GroupList))
 async def list_groups(ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return {"subcloud_groups": [views.group(g) for g in await groups.list_groups(ctx)]}
 
 
-@router.post("", openapi_extra=_body(NEW_GROUP_SCHEMA))
+@router.post("", response_model=None, responses=writes(views.Group, 409, 413), openapi_extra=_body(NEW_GROUP_SCHEMA))
 async def create_group(request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return views.group(await groups.create_group(ctx, await read_body(request, allow_form=False)))
 
 
-@router.get("/{group_ref}")
+@router.get("/{group_ref}", response_model=None, responses=reads(views.Group, 400, 404))
 async def show_group(group_ref: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return views.group(await groups.get_group(ctx, group_ref))
 
 
-@router.patch("/{group_ref}", openapi_extra=_body(GROUP_SCHEMA))
+@router.patch("/{group_ref}", response_model=None, responses=writes(views.Group, 404, 409, 413),
+              openapi_extra=_body(UPDATE_GROUP_SCHEMA))
 async def update_group(group_ref: str, request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return views.group(await groups.update_group(ctx, group_ref, await read_body(request, allow_form=False)))
 
 
-@router.delete("/{group_ref}")
+@router.delete("/{group_ref}", response_class=Response, responses=writes(None, 404))
 async def delete_group(group_ref: str, ctx: SiteContext = Depends(site_context)) -> Response:
     await groups.delete_group(ctx, group_ref)
     return Response(status_code=200)
 
 
-@router.get("/{group_ref}/subclouds")
+@router.get("/{group_ref}/subclouds", response_model=None, responses=reads(views.SubcloudList, 400, 404))
 async def group_subclouds(group_ref: str, ctx: SiteContext = Depends(site_context)) -> Response:
     return Response(await subclouds.list_subclouds_json(ctx, group_ref, with_endpoints=False),
                     media_type="application/json")

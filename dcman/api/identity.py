@@ -7,8 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from typing_extensions import TypedDict
 
 from dcman.api.bodies import read_body
+from dcman.api.responses import answers
 from dcman.api.state import site_context
 from dcman.domain.errors import InvalidInput
 from dcman.services import accounts
@@ -21,26 +23,90 @@ DOMAIN = {"id": "default", "name": "Default"}
 PROJECT = {"id": "admin", "name": "admin", "domain": DOMAIN}
 REGION = "SystemController"
 
+_NAMED = {"type": "object", "properties": {"name": {"type": "string"}}}
 AUTH_SCHEMA = {
     "type": "object",
     "required": ["auth"],
     "properties": {
         "auth": {
             "type": "object",
+            "required": ["identity"],
             "properties": {
                 "identity": {
                     "type": "object",
+                    "required": ["methods", "password"],
                     "properties": {
-                        "methods": {"type": "array", "items": {"type": "string"}},
-                        "password": {"type": "object"},
-                        "token": {"type": "object"},
+                        "methods": {"type": "array", "items": {"type": "string", "enum": ["password"]},
+                                    "minItems": 1},
+                        "password": {"type": "object", "required": ["user"], "properties": {"user": {
+                            "type": "object", "required": ["name", "password"],
+                            "properties": {"name": {"type": "string"}, "password": {"type": "string"},
+                                           "domain": _NAMED}}}},
                     },
                 },
-                "scope": {"type": "object"},
+                # The site has one project, admin.
+                "scope": {"type": "object", "properties": {"project": {
+                    "type": "object",
+                    "properties": {"name": {"type": "string", "enum": ["admin"]}, "domain": _NAMED}}}},
             },
         }
     },
 }
+
+
+class Named(TypedDict):
+    id: str
+    name: str
+
+
+class Project(Named):
+    domain: Named
+
+
+class User(Named):
+    domain: Named
+
+
+class Endpoint(TypedDict):
+    id: str
+    interface: str
+    region: str
+    region_id: str
+    url: str
+
+
+class Service(TypedDict):
+    type: str
+    name: str
+    id: str
+    endpoints: list[Endpoint]
+
+
+class Token(TypedDict):
+    methods: list[str]
+    expires_at: str
+    issued_at: str
+    user: User
+    project: Project
+    roles: list[Named]
+    catalog: list[Service]
+
+
+class TokenBody(TypedDict):
+    token: Token
+
+
+VersionLink = TypedDict("VersionLink", {"rel": str, "href": str})
+MediaType = TypedDict("MediaType", {"base": str, "type": str})
+IdentityVersion = TypedDict("IdentityVersion", {"id": str, "status": str, "updated": str,
+                                                "links": list[VersionLink], "media-types": list[MediaType]})
+
+
+class Discovery(TypedDict):
+    version: IdentityVersion
+
+
+SUBJECT_TOKEN = {"X-Subject-Token": {"description": "The token.", "schema": {"type": "string"}}}
 
 
 def _iso(moment: datetime) -> str:
@@ -82,7 +148,7 @@ def _token_body(request: Request, issued: IssuedToken, methods: list[str]) -> di
     }
 
 
-@router.get("")
+@router.get("", response_model=None, responses=answers(Discovery))
 async def discovery(request: Request) -> dict[str, Any]:
     return {
         "version": {
@@ -103,7 +169,8 @@ def _get(mapping: Any, *path: str) -> Any:
     return mapping
 
 
-@router.post("/auth/tokens", status_code=201, openapi_extra={
+@router.post("/auth/tokens", status_code=201, response_model=None,
+             responses=answers(TokenBody, 400, 401, 413, 429, 503, status=201, headers=SUBJECT_TOKEN), openapi_extra={
     "requestBody": {"required": True, "content": {"application/json": {"schema": AUTH_SCHEMA}}}})
 async def issue_token(request: Request, ctx: SiteContext = Depends(site_context)) -> JSONResponse:
     body = await read_body(request, allow_form=False)
@@ -136,14 +203,14 @@ async def issue_token(request: Request, ctx: SiteContext = Depends(site_context)
     )
 
 
-@router.get("/auth/tokens")
+@router.get("/auth/tokens", response_model=None, responses=answers(TokenBody, 401, 503, headers=SUBJECT_TOKEN))
 async def check_token(request: Request, ctx: SiteContext = Depends(site_context)) -> JSONResponse:
     await accounts.validate(ctx.engine, request.headers.get("x-auth-token"))
     subject = await accounts.validate(ctx.engine, request.headers.get("x-subject-token"))
     return JSONResponse(_token_body(request, subject, ["token"]), headers={"X-Subject-Token": subject.token})
 
 
-@router.delete("/auth/tokens", status_code=204)
+@router.delete("/auth/tokens", status_code=204, response_class=Response, responses=answers(None, 401, 503, status=204))
 async def revoke_token(request: Request, ctx: SiteContext = Depends(site_context)) -> Response:
     await accounts.validate(ctx.engine, request.headers.get("x-auth-token"))
     subject = request.headers.get("x-subject-token")

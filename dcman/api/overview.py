@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
+from typing_extensions import TypedDict
 
+from dcman.api.responses import reads
 from dcman.api.state import site_context
 from dcman.domain.alarms import Severity
 from dcman.domain.peer_groups import status_counts
@@ -17,6 +19,38 @@ from dcman.services import overview
 from dcman.services.context import SiteContext
 
 router = APIRouter(tags=["dashboard"])
+
+SubcloudCounts = TypedDict("SubcloudCounts", {"total": int, "availability-status": dict[str, int],
+                                              "management-state": dict[str, int], "deploy-status": dict[str, int]})
+
+
+class AlarmCounts(TypedDict):
+    critical: int
+    major: int
+    minor: int
+    warning: int
+    total: int
+
+
+DashboardPeer = TypedDict("DashboardPeer", {
+    "id": int, "peer-uuid": str, "peer-name": str, "administrative-state": str, "availability-state": str,
+    "heartbeat-interval": int, "heartbeat-failures": int, "last-heartbeat": str | None,
+    "last-heartbeat-answered": bool | None, "last-answered-heartbeat": str | None})
+DashboardAssociation = TypedDict("DashboardAssociation", {
+    "id": int, "system-peer-id": int, "peer-name": str | None, "peer-group-priority": int | None,
+    "association-type": str, "sync-status": str, "sync-message": str | None})
+DashboardPeerGroup = TypedDict("DashboardPeerGroup", {
+    "id": int, "peer_group_name": str, "group_priority": int, "group_state": str, "system_leader_id": str,
+    "system_leader_name": str, "migration_status": str | None, "leader-is-this-site": bool,
+    "subclouds": dict[str, int], "associations": list[DashboardAssociation]})
+
+
+class Dashboard(TypedDict):
+    subclouds: SubcloudCounts
+    alarms: AlarmCounts
+    system_peers: list[DashboardPeer]
+    subcloud_peer_groups: list[DashboardPeerGroup]
+
 
 
 def _when(moment: datetime | None) -> str | None:
@@ -35,7 +69,7 @@ def subcloud_counts(states: list[tuple[str, str, str, int]]) -> dict[str, Any]:
             "management-state": dict(management), "deploy-status": dict(sorted(deploy.items()))}
 
 
-@router.get("/dashboard")
+@router.get("/dashboard", response_model=None, responses=reads(Dashboard))
 async def dashboard(ctx: Annotated[SiteContext, Depends(site_context)]) -> dict[str, Any]:
     """Subclouds by state, alarms by severity, system peers with their last heartbeat, and
     peer groups with their leader, members and association sync status."""

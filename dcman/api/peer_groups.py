@@ -6,9 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from typing_extensions import TypedDict
+
 from dcman.api import views
 from dcman.api.auth import from_peer
 from dcman.api.bodies import read_body
+from dcman.api.responses import reads, writes
 from dcman.api.state import site_context
 from dcman.domain.peer_groups import MAX_PRIORITY, MAX_REHOMING, SubcloudPeerGroup
 from dcman.services import migration, peer_groups
@@ -26,6 +29,7 @@ PEER_GROUP_SCHEMA: dict[str, Any] = {
         "system-leader-id": {"type": "string", "format": "uuid"},
         "system-leader-name": {"type": "string", "minLength": 1, "maxLength": 255},
     },
+    "additionalProperties": False,
 }
 NEW_PEER_GROUP_SCHEMA = {**PEER_GROUP_SCHEMA, "required": ["peer-group-name"]}
 UPDATE_PEER_GROUP_SCHEMA = {
@@ -38,6 +42,46 @@ UPDATE_PEER_GROUP_SCHEMA = {
 
 def _body(schema: dict) -> dict:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+PeerGroup = TypedDict("PeerGroup", {
+    "id": int, "peer_group_name": str, "group_priority": int, "group_state": str, "max_subcloud_rehoming": int,
+    "system_leader_id": str, "system_leader_name": str, "migration_status": str | None, "created-at": str,
+    "updated-at": str | None})
+
+
+class PeerGroupList(TypedDict):
+    subcloud_peer_groups: list[PeerGroup]
+
+
+class PeerGroupStatus(TypedDict):
+    peer_group_id: int
+    peer_group_name: str
+    total_subclouds: int
+    complete: int
+    waiting_for_migrate: int
+    rehoming: int
+    rehome_failed: int
+    managed: int
+    unmanaged: int
+
+
+class MigratingPeerGroup(PeerGroup):
+    """The group, and the subclouds its migration queued for rehoming."""
+
+    subclouds: list[views.SubcloudBody]
+
+
+class PeerGroupCopy(TypedDict):
+    """This site's copy of a group, as a peer site's audit reads it."""
+
+    peer_group_name: str
+    group_priority: int
+    group_state: str
+    max_subcloud_rehoming: int
+    system_leader_id: str
+    system_leader_name: str
+    migration_status: str | None
 
 
 def peer_group(g: SubcloudPeerGroup) -> dict[str, Any]:
@@ -55,41 +99,42 @@ def peer_group(g: SubcloudPeerGroup) -> dict[str, Any]:
     }
 
 
-@router.get("")
+@router.get("", response_model=None, responses=reads(PeerGroupList))
 async def list_peer_groups(ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return {"subcloud_peer_groups": [peer_group(g) for g in await peer_groups.list_peer_groups(ctx)]}
 
 
-@router.post("", openapi_extra=_body(NEW_PEER_GROUP_SCHEMA))
+@router.post("", response_model=None, responses=writes(PeerGroup, 409, 413), openapi_extra=_body(NEW_PEER_GROUP_SCHEMA))
 async def create_peer_group(request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return peer_group(await peer_groups.create_peer_group(ctx, await read_body(request, allow_form=False)))
 
 
-@router.get("/{group_ref}")
+@router.get("/{group_ref}", response_model=None, responses=reads(PeerGroup, 400, 404))
 async def show_peer_group(group_ref: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return peer_group(await peer_groups.get_peer_group(ctx, group_ref))
 
 
-@router.patch("/{group_ref}", openapi_extra=_body(UPDATE_PEER_GROUP_SCHEMA))
+@router.patch("/{group_ref}", response_model=None, responses=writes(PeerGroup, 404, 409, 413, 422),
+              openapi_extra=_body(UPDATE_PEER_GROUP_SCHEMA))
 async def update_peer_group(group_ref: str, request: Request,
                             ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     body = await read_body(request, allow_form=False)
     return peer_group(await peer_groups.update_peer_group(ctx, group_ref, body))
 
 
-@router.delete("/{group_ref}")
+@router.delete("/{group_ref}", response_class=Response, responses=writes(None, 404, 409, 422))
 async def delete_peer_group(group_ref: str, ctx: SiteContext = Depends(site_context)) -> Response:
     await peer_groups.delete_peer_group(ctx, group_ref)
     return Response(status_code=200)
 
 
-@router.get("/{group_ref}/subclouds")
+@router.get("/{group_ref}/subclouds", response_model=None, responses=reads(views.SubcloudList, 400, 404))
 async def peer_group_subclouds(group_ref: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return {"subclouds": [views.subcloud(view, with_endpoints=False)
                           for view in await peer_groups.group_subclouds(ctx, group_ref)]}
 
 
-@router.get("/{group_ref}/status")
+@router.get("/{group_ref}/status", response_model=None, responses=reads(PeerGroupStatus, 400, 404))
 async def peer_group_status(group_ref: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return await peer_groups.group_status(ctx, group_ref)
 
@@ -98,7 +143,8 @@ MIGRATE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {"sysadmin_pas
                                   "required": ["sysadmin_password"]}
 
 
-@router.patch("/{group_ref}/migrate", openapi_extra=_body(MIGRATE_SCHEMA))
+@router.patch("/{group_ref}/migrate", response_model=None, responses=writes(MigratingPeerGroup, 404, 413, 422),
+              openapi_extra=_body(MIGRATE_SCHEMA))
 async def migrate_peer_group(group_ref: str, request: Request,
                              ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     body = await read_body(request, allow_form=False)
@@ -108,7 +154,7 @@ async def migrate_peer_group(group_ref: str, request: Request,
     return {**peer_group(group), "subclouds": [views.subcloud(view, with_endpoints=False) for view in queued]}
 
 
-@router.patch("/{group_ref}/audit")
+@router.patch("/{group_ref}/audit", response_model=None, responses=writes(PeerGroupCopy, 404, 413, 422))
 async def audit_peer_group(group_ref: str, request: Request, ctx: SiteContext = Depends(site_context),
                            peer: bool = Depends(from_peer)) -> dict[str, Any]:
     """Called by a peer site with its copy of the group and its peer_uuid (reference §5)."""

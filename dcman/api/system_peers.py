@@ -6,7 +6,10 @@ from typing import Any, Mapping
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from typing_extensions import TypedDict
+
 from dcman.api.bodies import read_body
+from dcman.api.responses import reads, writes
 from dcman.api.state import site_context
 from dcman.api.views import timestamp
 from dcman.domain.peers import (
@@ -30,12 +33,15 @@ PEER_SCHEMA = {
     "type": "object",
     "properties": {
         "peer_uuid": {"type": "string", "format": "uuid"},
-        "peer_name": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_-]{0,62}$"},
-        "manager_endpoint": {"type": "string", "pattern": "^https?://[a-z][a-z0-9.-]{0,30}(:[1-9][0-9]{0,3})?/v3$"},
-        "manager_username": {"type": "string", "minLength": 1, "maxLength": 255},
+        # Not blank, not all digits (domain.peers.validate_peer_name).
+        "peer_name": {"type": "string", "maxLength": 255, "allOf": [{"pattern": "\\S"}, {"pattern": "[^0-9]"}]},
+        # An http(s) URL with a host name and no white space (domain.peers.validate_manager_endpoint).
+        "manager_endpoint": {"type": "string", "maxLength": 255,
+                             "pattern": "^https?://[A-Za-z0-9._-]+(:[1-9][0-9]{0,3})?([/?#][!-~]*)?$"},
+        "manager_username": {"type": "string", "maxLength": 255, "pattern": "\\S"},
         # base64 of ASCII text: whole 4-character groups of known 3-letter words
         "manager_password": {"type": "string", "description": "base64", "pattern": "^(YWJj|ZGVm|MTIz|UGFz|c3dk){1,8}$"},
-        "peer_controller_gateway_address": {"type": "string", "format": "ipv4"},
+        "peer_controller_gateway_address": {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
         "administrative_state": {"type": "string", "enum": ["enabled", "disabled"]},
         "heartbeat_interval": _range(HEARTBEAT_INTERVAL),
         "heartbeat_failure_threshold": _range(HEARTBEAT_FAILURE_THRESHOLD),
@@ -50,6 +56,25 @@ UPDATE_PEER_SCHEMA = {**PEER_SCHEMA, "minProperties": 1}
 
 def _body(schema: dict) -> dict:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+Peer = TypedDict("Peer", {
+    "id": int, "peer-uuid": str, "peer-name": str, "manager-endpoint": str, "manager-username": str,
+    "peer-controller-gateway-address": str, "administrative-state": str, "heartbeat-interval": int,
+    "heartbeat-failure-threshold": int, "heartbeat-failure-policy": str, "heartbeat-maintenance-timeout": int,
+    "availability-state": str, "created-at": str, "updated-at": str | None})
+PeerGroupOfPeer = TypedDict("PeerGroupOfPeer", {
+    "id": int, "peer_group_name": str, "group_priority": int, "group_state": str, "max_subcloud_rehoming": int,
+    "system_leader_id": str, "system_leader_name": str, "migration_status": str | None, "created-at": str,
+    "updated-at": str | None})
+
+
+class PeerList(TypedDict):
+    system_peers: list[Peer]
+
+
+class PeerGroupsOfPeer(TypedDict):
+    subcloud_peer_groups: list[PeerGroupOfPeer]
 
 
 def peer_view(p: SystemPeer) -> dict[str, Any]:
@@ -87,32 +112,33 @@ def peer_group_view(g: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.get("")
+@router.get("", response_model=None, responses=reads(PeerList))
 async def list_peers(ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return {"system_peers": [peer_view(p) for p in await system_peers.list_peers(ctx)]}
 
 
-@router.post("", openapi_extra=_body(NEW_PEER_SCHEMA))
+@router.post("", response_model=None, responses=writes(Peer, 409, 413), openapi_extra=_body(NEW_PEER_SCHEMA))
 async def create_peer(request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return peer_view(await system_peers.create_peer(ctx, await read_body(request, allow_form=False)))
 
 
-@router.get("/{peer_ref}")
+@router.get("/{peer_ref}", response_model=None, responses=reads(Peer, 400, 404))
 async def show_peer(peer_ref: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return peer_view(await system_peers.get_peer(ctx, peer_ref))
 
 
-@router.patch("/{peer_ref}", openapi_extra=_body(UPDATE_PEER_SCHEMA))
+@router.patch("/{peer_ref}", response_model=None, responses=writes(Peer, 404, 409, 413),
+              openapi_extra=_body(UPDATE_PEER_SCHEMA))
 async def update_peer(peer_ref: str, request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return peer_view(await system_peers.update_peer(ctx, peer_ref, await read_body(request, allow_form=False)))
 
 
-@router.delete("/{peer_ref}")
+@router.delete("/{peer_ref}", response_class=Response, responses=writes(None, 404, 409))
 async def delete_peer(peer_ref: str, ctx: SiteContext = Depends(site_context)) -> Response:
     await system_peers.delete_peer(ctx, peer_ref)
     return Response(status_code=200)
 
 
-@router.get("/{peer_ref}/subcloud-peer-groups")
+@router.get("/{peer_ref}/subcloud-peer-groups", response_model=None, responses=reads(PeerGroupsOfPeer, 400, 404))
 async def peer_groups(peer_ref: str, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return {"subcloud_peer_groups": [peer_group_view(g) for g in await system_peers.peer_groups_of_peer(ctx, peer_ref)]}

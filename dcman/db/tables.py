@@ -95,7 +95,12 @@ subclouds = Table(
     Column("bmc_password", Text),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime),
-    sqlite_autoincrement=True,  # an id never names two subclouds (migration 0008)
+    # The secrets taken out of bootstrap_values, data_install and deploy_config at any depth
+    # (dcman.domain.secrets), for the subcloud's agent only: Fernet tokens of [path, value] lists.
+    Column("bootstrap_secrets", Text),
+    Column("install_secrets", Text),
+    Column("config_secrets", Text),
+    sqlite_autoincrement=True,  # an id never names two subclouds (migration 0012)
 )
 
 subcloud_status = Table(
@@ -216,7 +221,7 @@ peer_group_associations = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime),
     UniqueConstraint("peer_group_id", "system_peer_id", name="uq_association_group_peer"),
-    sqlite_autoincrement=True,
+    sqlite_autoincrement=True,  # (migration 0012)
 )
 
 # --- scale-out (several `dcman serve` processes on one database) ---------------------------

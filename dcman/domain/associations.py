@@ -16,6 +16,8 @@ MAX_PRIORITY = 65536
 def _int(field: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
+    if isinstance(value, float) and value.is_integer():  # JSON's 60.0 is the integer 60
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidInput(f"Invalid {field} {value!r}; it must be an integer from {low} to {high}.")
     return value

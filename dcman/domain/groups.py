@@ -64,6 +64,8 @@ def validate_max_parallel_subclouds(value: Any) -> int:
         value = None
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
+    if isinstance(value, float) and value.is_integer():  # JSON's 60.0 is the integer 60
+        value = int(value)
     if not isinstance(value, int) or not 1 <= value <= MAX_PARALLEL_SUBCLOUDS:
         raise InvalidInput(
             f"Invalid max_parallel_subclouds {value!r}; it must be an integer from 1 to {MAX_PARALLEL_SUBCLOUDS}."

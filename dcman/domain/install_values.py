@@ -14,7 +14,6 @@ from typing import Any
 from dcman.domain.errors import InvalidInput
 from dcman.domain.network import IPAddress, as_text, is_given, parse_ip, parse_network, shown
 
-INSTALL_SECRET_KEYS: tuple[str, ...] = ("bmc_password",)
 MANDATORY_INSTALL_KEYS: tuple[str, ...] = (
     "bootstrap_interface",
     "bootstrap_address",

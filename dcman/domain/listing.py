@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from dcman.domain.errors import InvalidInput
 from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState
@@ -32,6 +33,16 @@ class SubcloudQuery:
     offset: int = 0
 
 
+# What /openapi.json declares of each parameter: the same rules (an empty value is no filter).
+LIMIT = {"pattern": f"^(|[1-9][0-9]{{0,2}}|{MAX_PAGE})$"}
+OFFSET = {"pattern": "^(|0|[1-9][0-9]{0,6}|10000000)$"}
+TEXT = {"maxLength": MAX_SEARCH, "pattern": "^[^\\x00]*$"}
+
+
+def choices(states: type[StrEnum]) -> dict[str, list[str]]:
+    return {"enum": ["", *(s.value for s in states)]}
+
+
 def _count(param: str, value: str, low: int, high: int) -> int:
     if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
         raise InvalidInput(f"The {param} parameter must be a whole number from {low} to {high}.")
@@ -48,6 +59,16 @@ def _text(param: str, value: str) -> str:
     if "\x00" in value or len(value) > MAX_SEARCH:
         raise InvalidInput(f"The {param} parameter must be text of at most {MAX_SEARCH} characters.")
     return value
+
+
+ALARM_PARAMS = ("alarm_id", "entity", "subcloud", "limit")
+
+
+def refuse_unknown(params: Mapping[str, str], known: tuple[str, ...]) -> None:
+    """A parameter the list does not take is a mistake to say, not a filter to ignore silently."""
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise InvalidInput(f"Unknown parameter(s) {', '.join(unknown)[:200]}; this list takes {', '.join(known)}.")
 
 
 def is_list_query(params: Mapping[str, str]) -> bool:

@@ -9,7 +9,7 @@ from enum import Enum
 from typing import Any
 
 from dcman.domain.alarms import Alarm, AlarmId, Severity
-from dcman.domain.errors import InvalidInput
+from dcman.domain.errors import InvalidInput, PermissionDenied
 from dcman.domain.peer_groups import SubcloudPeerGroup
 from dcman.domain.states import REHOMING_STATES, AvailabilityStatus, DeployStatus, ManagementState, MigrationStatus
 from dcman.domain.subcloud import Subcloud, rehome_payload
@@ -127,7 +127,7 @@ class AuditOutcome:
 def check_audit_request(from_peer: bool) -> None:
     """Only a peer site sends its copy of a group to be audited against (§5)."""
     if not from_peer:
-        raise InvalidInput("The peer group audit is called by a peer site only.")
+        raise PermissionDenied("The peer group audit is called by a peer site only.")
 
 
 def lower_priority_alarm_entity(group_name: str, peer_uuid: str) -> str:

@@ -70,6 +70,8 @@ def validate_peer_group_name(name: Any) -> str:
 def _integer(field: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 12:
         value = int(value)
+    if isinstance(value, float) and value.is_integer():  # JSON's 60.0 is the integer 60
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidInput(f"Invalid {field} {value!r}; it must be an integer from {low} to {high}.")
     return value

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from dcman.domain.errors import Conflict, InvalidInput, StateRefused
 from dcman.domain.peer_groups import SubcloudPeerGroup
+from dcman.domain.secrets import redact
 from dcman.domain.states import (
     ACTIVE_DEPLOY_STATES,
     REHOMING_STATES,
@@ -26,9 +27,6 @@ from dcman.domain.states import (
 from dcman.domain.text import check_name_characters
 
 NO_ERRORS = "No errors present"
-# Bootstrap values that are secrets: never stored with the values, nor in the rehome data a
-# peer site receives (dcman keeps the admin password nowhere; the reference base64-encodes it).
-BOOTSTRAP_SECRET_KEYS = ("sysadmin_password", "ansible_ssh_pass", "ansible_become_pass", "admin_password")
 # Update fields that ask for a network reconfiguration (§2.6), which needs an agent phase dcman lacks.
 NETWORK_RECONFIGURATION_FIELDS = ("management_subnet", "management_gateway_ip", "management_start_ip",
                                   "management_end_ip")
@@ -96,6 +94,9 @@ class Subcloud:
     updated_at: datetime | None
     # Counts resets of the endpoint statuses; only the audit's memory of them reads it.
     endpoints_version: int = 0
+    bootstrap_secrets: str | None = None
+    install_secrets: str | None = None
+    config_secrets: str | None = None
 
 
 # What the API shows of a subcloud, in the reference's key order: (answer key, attribute).
@@ -329,8 +330,9 @@ def check_update_in_peer_group(subcloud: Subcloud, group: SubcloudPeerGroup | No
 
 
 def stored_bootstrap_values(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Bootstrap values as dcman keeps them: without their secrets."""
-    return {str(k): v for k, v in values.items() if k not in BOOTSTRAP_SECRET_KEYS}
+    """Bootstrap values as they may be shown and copied: without a secret at any depth (the
+    rehome data a peer site receives holds no admin password; the reference base64-encodes it)."""
+    return {str(k): v for k, v in redact(dict(values)).items()}
 
 
 def rehome_data(values: Mapping[str, Any], bootstrap_address: str | None) -> str:

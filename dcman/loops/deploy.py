@@ -32,6 +32,7 @@ from dcman.domain.deploy import (
 from dcman.domain.states import REHOMING_STATES, DeployStatus
 from dcman.domain.subcloud import NO_ERRORS, Subcloud
 from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
+from dcman.services import documents
 from dcman.services.context import SiteContext
 from dcman.services.subcloud_files import phase_log_path
 
@@ -94,15 +95,12 @@ class Driver:
         body: dict[str, Any] = {"system_controller": self.ctx.site_uuid, "name": subcloud.name,
                                 "region_name": subcloud.region_name, "software_version": subcloud.software_version}
         if step is Step.INSTALL:
-            install = json.loads(subcloud.data_install or "{}")
-            if subcloud.bmc_password:
-                install["bmc_password"] = self.ctx.secrets.decrypt(subcloud.bmc_password)
-            body["install_values"] = install
+            body["install_values"] = documents.agent_install_values(self.ctx, subcloud)
         elif step in (Step.BOOTSTRAP, Step.REHOME):
-            body["bootstrap_values"] = json.loads(subcloud.bootstrap_values or "{}")
+            body["bootstrap_values"] = documents.agent_bootstrap_values(self.ctx, subcloud)
             body["bootstrap_address"] = subcloud.bootstrap_address
         else:
-            body["deploy_config"] = subcloud.deploy_config
+            body["deploy_config"] = documents.agent_deploy_config(self.ctx, subcloud)
         return body
 
     async def run(self) -> None:

@@ -29,8 +29,9 @@ from dcman.domain.errors import InvalidInput
 from dcman.domain.states import DeployStatus
 from dcman.domain.subcloud import NO_ERRORS, Subcloud, validate_release
 from dcman.services.context import SiteContext
+from dcman.services.documents import config_columns, install_columns, stored_install_values
 from dcman.services.forms import as_text, decode_password, parse_yaml_mapping
-from dcman.services.subclouds import SubcloudView, _require, _view, add_subcloud, bootstrap_columns, install_columns
+from dcman.services.subclouds import SubcloudView, _require, _view, add_subcloud, new_bootstrap_columns
 
 log = logging.getLogger("dcman.deploy")
 
@@ -83,7 +84,7 @@ def _install(ctx: SiteContext, subcloud: Subcloud, form: Mapping[str, Any]) -> d
         if not subcloud.data_install:
             raise InvalidInput(f"Subcloud {subcloud.name} has no install values for a bmc_password or release "
                                "to apply to; send install_values.")
-        values = json.loads(subcloud.data_install)
+        values = stored_install_values(ctx, subcloud)
         values["bmc_password"] = form.get("bmc_password") or base64.b64encode(
             ctx.secrets.decrypt(subcloud.bmc_password or "").encode()).decode()
     release = validate_release(form.get("release") or subcloud.software_version)
@@ -97,15 +98,12 @@ async def _bootstrap(ctx: SiteContext, conn: AsyncConnection, subcloud: Subcloud
     """New bootstrap values: same name, and the whole network validation against the others."""
     values = parse_yaml_mapping("bootstrap_values", form.get("bootstrap_values"))
     address = None if form.get("bootstrap-address") is None else str(form["bootstrap-address"]).strip()
-    return await bootstrap_columns(ctx, conn, subcloud, values, address)
+    return await new_bootstrap_columns(ctx, conn, subcloud, values, address)
 
 
-def _deploy_config(form: Mapping[str, Any]) -> dict[str, Any]:
+def _deploy_config(ctx: SiteContext, form: Mapping[str, Any]) -> dict[str, Any]:
     text = as_text("deploy_config", form.get("deploy_config"))
-    if text is None:
-        return {}
-    parse_yaml_mapping("deploy_config", form.get("deploy_config"))
-    return {"deploy_config": text}
+    return {} if text is None else config_columns(ctx, text)
 
 
 async def _start(ctx: SiteContext, ref: str, form: Mapping[str, Any], decide) -> SubcloudView:  # type: ignore[no-untyped-def]
@@ -146,7 +144,7 @@ async def start_phase(ctx: SiteContext, ref: str, step: Step, form: Mapping[str,
         elif step is Step.BOOTSTRAP:
             changes = await _bootstrap(ctx, conn, subcloud, form)
         elif step is Step.CONFIG:
-            changes = _deploy_config(form)
+            changes = _deploy_config(ctx, form)
             if not changes and not subcloud.deploy_config:
                 raise InvalidInput(f"Configuring subcloud {subcloud.name} needs a deploy_config; none is stored or given.")
         return {**changes, **_first_state([step])}
@@ -165,7 +163,7 @@ async def abort(ctx: SiteContext, ref: str) -> SubcloudView:
 async def resume(ctx: SiteContext, ref: str, form: Mapping[str, Any]) -> SubcloudView:
     async def decide(conn: AsyncConnection, subcloud: Subcloud) -> dict[str, Any]:
         changes = {**_install(ctx, subcloud, form), **await _bootstrap(ctx, conn, subcloud, form),
-                   **_deploy_config(form)}
+                   **_deploy_config(ctx, form)}
         has_install = bool(changes.get("data_install") or subcloud.data_install)
         has_config = bool(changes.get("deploy_config") or subcloud.deploy_config)
         plan = resume_plan(subcloud.deploy_status, has_install, has_config)
@@ -185,7 +183,7 @@ async def redeploy(ctx: SiteContext, ref: str, form: Mapping[str, Any]) -> Subcl
 
     async def decide(conn: AsyncConnection, subcloud: Subcloud) -> dict[str, Any]:
         changes = {**_install(ctx, subcloud, form), **await _bootstrap(ctx, conn, subcloud, form),
-                   **_deploy_config(form)}
+                   **_deploy_config(ctx, form)}
         has_install = bool(changes.get("data_install") or subcloud.data_install)
         check_redeploy(subcloud.name, subcloud.deploy_status, subcloud.availability_status,
                        subcloud.management_state, has_install)

@@ -11,7 +11,7 @@ from dcman.db import peer_group_repository as pg_repo
 from dcman.db import peer_repository as peers_db
 from dcman.db import repository as repo
 from dcman.db.geo_repository import Association
-from dcman.domain.errors import InvalidInput
+from dcman.domain.errors import NotFound
 from dcman.domain.listing import NO_PEER_GROUP, SubcloudQuery
 from dcman.domain.peer_groups import SubcloudPeerGroup
 from dcman.domain.peers import SystemPeer
@@ -51,12 +51,12 @@ async def search_subclouds(ctx: SiteContext, query: SubcloudQuery) -> SubcloudPa
         if query.group is not None:
             group = await repo.get_group(conn, query.group)
             if group is None:
-                raise InvalidInput(f"The group parameter names no subcloud group: {query.group}.")
+                raise NotFound(f"The group parameter names no subcloud group: {query.group}.")
             group_id = group.id
         if query.peer_group is not None and query.peer_group.lower() != NO_PEER_GROUP:
             peer_group = await pg_repo.get_peer_group(conn, query.peer_group)
             if peer_group is None:
-                raise InvalidInput(f"The peer_group parameter names no subcloud peer group: {query.peer_group}.")
+                raise NotFound(f"The peer_group parameter names no subcloud peer group: {query.peer_group}.")
             peer_group_id = peer_group.id
         found = overview_db.SubcloudFilter(
             name=query.name, availability=query.availability, management=query.management,

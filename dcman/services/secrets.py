@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import os
 from pathlib import Path
 
 import bcrypt
 from cryptography.fernet import Fernet, InvalidToken
+
+from dcman.domain.secrets import Sealed, sealed_from_json
 
 
 class WrongSecretKey(Exception):
@@ -52,6 +55,13 @@ class SecretBox:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken:
             raise ValueError("a stored secret cannot be decrypted with this site's key") from None
+
+    def seal(self, sealed: Sealed) -> str | None:
+        """The secrets `split_secrets` took out of a document, as one Fernet token (None: there were none)."""
+        return self.encrypt(json.dumps([[list(path), value] for path, value in sealed], default=str)) if sealed else None
+
+    def unseal(self, token: str | None) -> Sealed:
+        return sealed_from_json(json.loads(self.decrypt(token))) if token else []
 
 
 # bcrypt reads at most 72 bytes (bcrypt 5 refuses more). New hashes are bcrypt of the base64 of

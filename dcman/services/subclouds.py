@@ -18,8 +18,7 @@ from dcman.db import json_listing
 from dcman.db import peer_group_repository as pg_repo
 from dcman.db import repository as repo
 from dcman.domain.deploy import full_plan
-from dcman.domain.errors import Conflict, InvalidInput, NotFound
-from dcman.domain.install_values import INSTALL_SECRET_KEYS, validate_install_values
+from dcman.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from dcman.domain.network import validate_bootstrap_network
 from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState
 from dcman.domain.subcloud import (
@@ -38,7 +37,6 @@ from dcman.domain.subcloud import (
     refuse_network_reconfiguration,
     rehome_data,
     rehome_data_on_join,
-    stored_bootstrap_values,
     updated_rehome_data,
     new_region_name,
     parse_bool,
@@ -47,7 +45,9 @@ from dcman.domain.subcloud import (
     validate_subcloud_name,
     validate_text,
 )
+from dcman.domain.secrets import might_hold_secrets, redacted_json_text
 from dcman.services.context import SiteContext
+from dcman.services.documents import bootstrap_columns, config_columns, install_columns, stored_install_values
 from dcman.services.forms import as_text, decode_password, parse_mapping, parse_yaml_mapping
 from dcman.services.subcloud_files import remove_subcloud_files
 
@@ -104,8 +104,15 @@ async def list_subclouds_json(ctx: SiteContext, group_ref: str | None = None, *,
             if group is None:
                 raise NotFound(f"Subcloud group {group_ref} not found.")
             group_id = group.id
-        return await json_listing.subcloud_list(conn, group_id, with_rollup=with_rollup,
+        text = await json_listing.subcloud_list(conn, group_id, with_rollup=with_rollup,
                                                 with_endpoints=with_endpoints)
+    if might_hold_secrets(text):  # a row from before secrets were sealed apart may hold some
+        answer = json.loads(text)
+        for row in answer["subclouds"]:
+            for key in ("data_install", "rehome_data"):
+                row[key] = redacted_json_text(row[key])
+        text = json.dumps(answer)
+    return text
 
 
 def _bootstrap_address(value: Any, field: str = "bootstrap-address") -> str:
@@ -117,18 +124,6 @@ def _bootstrap_address(value: Any, field: str = "bootstrap-address") -> str:
         raise InvalidInput(f"The {field} {value!r} is not a valid IP address.") from None
 
 
-def install_columns(ctx: SiteContext, values: Mapping[str, Any], release: str, validate: bool = True) -> dict[str, Any]:
-    """Install values as stored: checked for `release` (§2.2) unless told not to, the BMC
-    password encrypted in its own column and never in data_install, which the API shows."""
-    if validate:
-        values = validate_install_values(values, release)
-    columns: dict[str, Any] = {
-        "data_install": json.dumps({k: v for k, v in values.items() if k not in INSTALL_SECRET_KEYS}, default=str)}
-    if values.get("bmc_password") is not None:
-        columns["bmc_password"] = ctx.secrets.encrypt(decode_password("bmc_password", values["bmc_password"]))
-    return columns
-
-
 def _secondary(form: Mapping[str, Any], from_peer: bool) -> bool:
     """A secondary add is how a peer site's association sync copies a subcloud here
     (geo-redundancy reference §3); migrate adds come with peer-group migration."""
@@ -137,7 +132,7 @@ def _secondary(form: Mapping[str, Any], from_peer: bool) -> bool:
     if form.get("secondary") is None or not parse_bool("secondary", form["secondary"]):
         return False
     if not from_peer:
-        raise InvalidInput("A secondary subcloud is added only by a peer site's association sync.")
+        raise PermissionDenied("A secondary subcloud is added only by a peer site's association sync.")
     return True
 
 
@@ -161,8 +156,7 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
         raise InvalidInput("The bootstrap_values file is required.")
     install = parse_yaml_mapping("install_values", form.get("install_values"))
     deploy_config = as_text("deploy_config", form.get("deploy_config"))
-    if deploy_config is not None:
-        parse_yaml_mapping("deploy_config", form.get("deploy_config"))
+    config_stored = config_columns(ctx, deploy_config) if deploy_config is not None else {}
     name = validate_subcloud_name(values.get("name"))
     bootstrap_address = _bootstrap_address(form.get("bootstrap-address"))
     # A secondary copy and a phased deploy's create may come without it: the dcmanager client's
@@ -172,12 +166,11 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
         "sysadmin_password", form.get("sysadmin_password"))
     release = validate_release(form.get("release"))
     description, location = _free_text(form, values, "description"), _free_text(form, values, "location")
-    install_stored: dict[str, Any] = {"data_install": None, "bmc_password": None}
+    install_stored: dict[str, Any] = {}
     if install is not None:
         if form.get("bmc_password") is not None:
             install["bmc_password"] = form["bmc_password"]
         install_stored = install_columns(ctx, install, release, validate=not secondary)
-    stored_values = stored_bootstrap_values(values)
 
     try:
         async with ctx.engine.begin() as conn:
@@ -221,15 +214,14 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
                     "first_identity_sync_complete": False,
                     "rehomed": False,
                     "group_id": group_id,
-                    "data_install": install_stored["data_install"],
-                    "bootstrap_values": json.dumps(stored_values, default=str),
+                    **install_stored,
+                    **bootstrap_columns(ctx, values),
+                    **config_stored,
                     "bootstrap_address": bootstrap_address,
-                    "deploy_config": deploy_config,
                     "deploy_plan": json.dumps(full_plan(install is not None, deploy_config is not None))
                     if run_phases and not secondary else None,
                     "rehome_data": rehome_data(values, bootstrap_address) if secondary else None,
                     "sysadmin_password": ctx.secrets.encrypt(sysadmin_password) if sysadmin_password else None,
-                    "bmc_password": install_stored["bmc_password"],
                 },
             )
             view = await _view(conn, await _require(conn, str(subcloud_id)))
@@ -268,8 +260,8 @@ async def _peer_group_change(ctx: SiteContext, conn: AsyncConnection, subcloud: 
     return changes
 
 
-async def bootstrap_columns(ctx: SiteContext, conn: AsyncConnection, subcloud: Subcloud,
-                            values: Mapping[str, Any] | None, address: str | None) -> dict[str, Any]:
+async def new_bootstrap_columns(ctx: SiteContext, conn: AsyncConnection, subcloud: Subcloud,
+                                values: Mapping[str, Any] | None, address: str | None) -> dict[str, Any]:
     """The columns new bootstrap values (and address) give a subcloud: the same name, and the
     whole network validation against the other subclouds and this site's own subnet."""
     changes: dict[str, Any] = {}
@@ -287,8 +279,8 @@ async def bootstrap_columns(ctx: SiteContext, conn: AsyncConnection, subcloud: S
     changes.update(vars(network))
     changes.update(repo.network_keys(network.management_subnet, network.management_start_ip,
                                      network.management_end_ip))
-    changes.update(bootstrap_values=json.dumps(stored_bootstrap_values(values), default=str),
-                   external_oam_floating_address=str(values.get("external_oam_floating_address", "")).strip())
+    changes.update(bootstrap_columns(ctx, values))
+    changes.update(external_oam_floating_address=str(values.get("external_oam_floating_address", "")).strip())
     return changes
 
 
@@ -304,7 +296,7 @@ def _install_update(ctx: SiteContext, subcloud: Subcloud, body: Mapping[str, Any
         if not subcloud.data_install:
             raise InvalidInput(f"Subcloud {subcloud.name} has no install values for the bmc_password to apply to; "
                                "send install_values with it.")
-        values = json.loads(subcloud.data_install)
+        values = stored_install_values(ctx, subcloud)
     if password is not None:
         values["bmc_password"] = password
     validate = not (subcloud.deploy_status in SECONDARY_STATES and from_peer)
@@ -372,7 +364,7 @@ async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any], f
                 changes["rehome_data"] = rehome
             if from_peer and subcloud.deploy_status in SECONDARY_STATES:
                 # A secondary copy is rehomed from these columns: they follow the primary's values.
-                changes.update(await bootstrap_columns(ctx, conn, subcloud, bootstrap_values, bootstrap_address))
+                changes.update(await new_bootstrap_columns(ctx, conn, subcloud, bootstrap_values, bootstrap_address))
             await repo.update_subcloud(conn, subcloud.id, changes)
             if not from_peer:  # the leader changed a protected subcloud: the peer's copy must follow
                 for group_id in {subcloud.peer_group_id, changes.get("peer_group_id")} - {None}:

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from dcman.domain.deploy import Step, check_abort, recovered_state
-from dcman.domain.errors import InvalidInput, StateRefused
+from dcman.domain.errors import InvalidInput, PermissionDenied, StateRefused
 from dcman.domain.migration import (
     REHOME_PLAN,
     audit_peer_group,
@@ -138,6 +138,6 @@ def test_audit_clears_280_005_when_the_peer_is_the_better_site_and_changes_nothi
 
 
 def test_only_a_peer_site_asks_for_an_audit():
-    with pytest.raises(InvalidInput):
+    with pytest.raises(PermissionDenied):
         check_audit_request(False)
     check_audit_request(True)
