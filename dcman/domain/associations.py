@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dcman.domain.errors import InvalidInput, StateRefused
+from dcman.domain.secrets import redact
 from dcman.domain.states import AssociationSyncStatus, AssociationType
 from dcman.domain.subcloud import Subcloud, rehome_data, rehome_payload
 
@@ -105,6 +106,7 @@ def subcloud_copy(subcloud: Subcloud, peer_gateway: str) -> SubcloudCopy | str:
     payload = rehome_payload(subcloud.rehome_data)
     if not payload or not payload.get("bootstrap-address"):
         return f"subcloud {subcloud.name} has no rehome data to copy"
+    payload = redact(payload)  # rows from before secrets were sealed apart may hold some
     address = str(payload.pop("bootstrap-address"))
     values = {**payload, "name": subcloud.name, GATEWAY_KEY: peer_gateway}
     try:
@@ -114,7 +116,7 @@ def subcloud_copy(subcloud: Subcloud, peer_gateway: str) -> SubcloudCopy | str:
     return SubcloudCopy(name=subcloud.name, region_name=subcloud.region_name, bootstrap_values=values,
                         bootstrap_address=address, description=subcloud.description,
                         location=subcloud.location, release=subcloud.software_version,
-                        install_values=install if isinstance(install, dict) else None)
+                        install_values=redact(install) if isinstance(install, dict) else None)
 
 
 def _decoded(value: Any) -> Any:

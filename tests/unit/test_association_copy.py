@@ -63,3 +63,14 @@ def test_a_silent_or_failing_peer_is_waited_for_and_only_a_4xx_is_a_refusal():
     assert peer_answer(503) is PeerAnswer.NO_ANSWER and peer_answer(500) is PeerAnswer.NO_ANSWER
     assert peer_answer(404) is PeerAnswer.RELEASED  # it holds no copy: nothing to let go
     assert peer_answer(422) is PeerAnswer.REFUSED and peer_answer(401) is PeerAnswer.REFUSED
+
+
+def test_a_copy_never_carries_a_secret_an_older_row_still_holds():
+    rehome = {"saved_payload": {**VALUES, "admin_password": "Li69nux*", "bootstrap-address": "10.10.10.12",
+                                "docker_registries": {"local": {"url": "r", "password": "reg-Secret"}}}}
+    copy = subcloud_copy(subcloud(rehome_data=json.dumps(rehome),
+                                  data_install=json.dumps({"bmc_address": "10.0.0.9", "BMC_Password": "x"})),
+                         "10.20.0.1")
+    assert "Li69nux*" not in json.dumps(copy.bootstrap_values) and "reg-Secret" not in json.dumps(copy.rehome_data)
+    assert copy.bootstrap_values["docker_registries"] == {"local": {"url": "r"}}
+    assert copy.install_values == {"bmc_address": "10.0.0.9"}
