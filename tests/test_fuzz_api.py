@@ -46,6 +46,12 @@ REFUSED_BY_CONTENT = {
     *(f"PATCH /v1.0/phased-subcloud-deploy/{{subcloud_ref}}/{verb}"
       for verb in ("install", "bootstrap", "configure", "complete", "resume")),
     "PATCH /v1.0/subclouds/{subcloud_ref}/redeploy",
+    # Names refuse control and format characters: the schema states it (an allOf pattern), but
+    # the case generator follows only a field's own pattern, so a case may still hold one.
+    *(f"{method} /v1.0/{kind}" for method, kind in (
+        ("POST", "subcloud-groups"), ("PATCH", "subcloud-groups/{group_ref}"), ("POST", "system-peers"),
+        ("PATCH", "system-peers/{peer_ref}"), ("POST", "subcloud-peer-groups"),
+        ("PATCH", "subcloud-peer-groups/{group_ref}"))),
 }
 
 
@@ -93,8 +99,9 @@ def test_every_operation_declares_its_answers():
             if method != "delete":
                 assert declared[success[0]]["content"]["application/json"]["schema"], (method, path)
             errors = set(declared) - set(success)
+            body = "KeystoneErrorBody" if path.startswith("/v3") else "ErrorBody"  # what each caller reads
             assert all(declared[code]["content"]["application/json"]["schema"] == {
-                "$ref": "#/components/schemas/ErrorBody"} for code in errors), (method, path)
+                "$ref": f"#/components/schemas/{body}"} for code in errors), (method, path)
             if path.startswith("/v1.0/"):
                 assert {"401", "503"} <= errors and operation["security"], (method, path)
                 if method != "get":
@@ -114,4 +121,6 @@ def test_an_undeclared_method_answers_405_naming_every_method_the_path_takes(fuz
         answer = httpx.request(method, site.url + path, headers={"X-Auth-Token": token}, timeout=10)
         assert answer.status_code == 405 and answer.headers["Allow"] == allowed, (method, path, answer.headers)
         if method != "HEAD":
-            assert allowed in answer.json()["error_message"]["faultstring"]
+            body = answer.json()  # Keystone's error body on /v3, the reference's on /v1.0
+            assert allowed in (body["error"]["message"] if path.startswith("/v3") else
+                               body["error_message"]["faultstring"])

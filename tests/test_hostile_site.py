@@ -35,7 +35,9 @@ def fleet(tmp_path_factory) -> Iterator[Fleet]:
 
 
 def fault(response: httpx.Response) -> str:
-    return response.json()["error_message"]["faultstring"]
+    """The one sentence of an error: Keystone's body on /v3, the reference's on /v1.0."""
+    body = response.json()
+    return body["error"]["message"] if "error" in body else body["error_message"]["faultstring"]
 
 
 def stored(fleet: Fleet) -> tuple[list, list]:

@@ -161,8 +161,9 @@ def test_the_real_agent_gets_every_secret_back_in_place(edge):
 
 def test_the_stored_documents_show_what_is_not_secret(fleet):
     shown = fleet.subcloud("sim-00001")
-    assert shown["data_install"]["ipmi"] == [{"user": "ipmi"}] and shown["data_install"]["extra"] == {}
-    assert "bmc_password" not in shown["data_install"]
+    install = json.loads(shown["data_install"])  # JSON text, as the reference sends it
+    assert install["ipmi"] == [{"user": "ipmi"}] and install["extra"] == {}
+    assert "bmc_password" not in install
     payload = json.loads(shown["rehome_data"])["saved_payload"]
     assert payload["docker_registries"]["k8s.gcr.io"] == {"url": "registry.local:9001", "username": "admin"}
     assert payload["users"] == [{"name": "ops"}] and payload["registry"] == {"auth": {}}

@@ -148,7 +148,7 @@ def _token_body(request: Request, issued: IssuedToken, methods: list[str]) -> di
     }
 
 
-@router.get("", response_model=None, responses=answers(Discovery))
+@router.get("", response_model=None, responses=answers(Discovery, keystone=True))
 async def discovery(request: Request) -> dict[str, Any]:
     return {
         "version": {
@@ -170,7 +170,8 @@ def _get(mapping: Any, *path: str) -> Any:
 
 
 @router.post("/auth/tokens", status_code=201, response_model=None,
-             responses=answers(TokenBody, 400, 401, 413, 429, 503, status=201, headers=SUBJECT_TOKEN), openapi_extra={
+             responses=answers(TokenBody, 400, 401, 413, 429, 503, status=201, headers=SUBJECT_TOKEN,
+                               keystone=True), openapi_extra={
     "requestBody": {"required": True, "content": {"application/json": {"schema": AUTH_SCHEMA}}}})
 async def issue_token(request: Request, ctx: SiteContext = Depends(site_context)) -> JSONResponse:
     body = await read_body(request, allow_form=False)
@@ -203,14 +204,16 @@ async def issue_token(request: Request, ctx: SiteContext = Depends(site_context)
     )
 
 
-@router.get("/auth/tokens", response_model=None, responses=answers(TokenBody, 401, 503, headers=SUBJECT_TOKEN))
+@router.get("/auth/tokens", response_model=None,
+            responses=answers(TokenBody, 401, 503, headers=SUBJECT_TOKEN, keystone=True))
 async def check_token(request: Request, ctx: SiteContext = Depends(site_context)) -> JSONResponse:
     await accounts.validate(ctx.engine, request.headers.get("x-auth-token"))
     subject = await accounts.validate(ctx.engine, request.headers.get("x-subject-token"))
     return JSONResponse(_token_body(request, subject, ["token"]), headers={"X-Subject-Token": subject.token})
 
 
-@router.delete("/auth/tokens", status_code=204, response_class=Response, responses=answers(None, 401, 503, status=204))
+@router.delete("/auth/tokens", status_code=204, response_class=Response,
+               responses=answers(None, 401, 503, status=204, keystone=True))
 async def revoke_token(request: Request, ctx: SiteContext = Depends(site_context)) -> Response:
     await accounts.validate(ctx.engine, request.headers.get("x-auth-token"))
     subject = request.headers.get("x-subject-token")

@@ -7,6 +7,7 @@ import asyncio
 import time
 
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dcman.api.errors import error_response
@@ -44,7 +45,7 @@ class BodyLimit:
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
             exc = BodyTooLarge()
-            await error_response(exc.status_code, exc.detail, headers=exc.headers)(scope, receive, send)
+            await error_response(exc.status_code, exc.detail, Request(scope), exc.headers)(scope, receive, send)
             return
         deadline = time.monotonic() + self.seconds
         seen, complete = 0, False

@@ -41,7 +41,8 @@ DashboardAssociation = TypedDict("DashboardAssociation", {
     "association-type": str, "sync-status": str, "sync-message": str | None})
 DashboardPeerGroup = TypedDict("DashboardPeerGroup", {
     "id": int, "peer_group_name": str, "group_priority": int, "group_state": str, "system_leader_id": str,
-    "system_leader_name": str, "migration_status": str | None, "leader-is-this-site": bool,
+    "system_leader_name": str, "migration_status": str | None, "migration_message": str | None,
+    "leader-is-this-site": bool,
     "subclouds": dict[str, int], "associations": list[DashboardAssociation]})
 
 
@@ -94,8 +95,10 @@ async def dashboard(ctx: Annotated[SiteContext, Depends(site_context)]) -> dict[
             "id": g.id, "peer_group_name": g.peer_group_name, "group_priority": g.group_priority,
             "group_state": g.group_state, "system_leader_id": g.system_leader_id,
             "system_leader_name": g.system_leader_name, "migration_status": g.migration_status,
+            "migration_message": g.migration_message,
             "leader-is-this-site": g.system_leader_id == ctx.site_uuid,
-            "subclouds": {k: v for k, v in counts.items() if k not in ("peer_group_id", "peer_group_name")},
+            "subclouds": {k: v for k, v in counts.items()
+                          if k not in ("peer_group_id", "peer_group_name", "migration_message")},
             "associations": [
                 {"id": a.id, "system-peer-id": a.system_peer_id, "peer-name": peer_names.get(a.system_peer_id),
                  "peer-group-priority": a.peer_group_priority, "association-type": a.association_type,

@@ -27,7 +27,7 @@ PEER_GROUP_SCHEMA: dict[str, Any] = {
         "group-state": {"type": "string", "enum": ["enabled", "disabled"]},
         "max-subcloud-rehoming": {"type": "integer", "minimum": 1, "maximum": MAX_REHOMING},
         "system-leader-id": {"type": "string", "format": "uuid"},
-        "system-leader-name": {"type": "string", "minLength": 1, "maxLength": 255},
+        "system-leader-name": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "\\S"},
     },
     "additionalProperties": False,
 }
@@ -64,6 +64,7 @@ class PeerGroupStatus(TypedDict):
     rehome_failed: int
     managed: int
     unmanaged: int
+    migration_message: str | None  # dcman's: what a running migration waits for, if anything
 
 
 class MigratingPeerGroup(PeerGroup):

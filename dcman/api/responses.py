@@ -35,10 +35,22 @@ class ErrorBody(TypedDict):
     error_message: ErrorMessage
 
 
+class KeystoneError(TypedDict):
+    code: int
+    title: str
+    message: str
+
+
+class KeystoneErrorBody(TypedDict):
+    """Every error answer on /v3: Keystone's body, which keystoneauth reads the reason from."""
+
+    error: KeystoneError
+
+
 def answers(ok: Any, *errors: int, status: int = 200, headers: dict[str, Any] | None = None,
-            media_type: str = "application/json") -> dict[int | str, dict[str, Any]]:
+            media_type: str = "application/json", keystone: bool = False) -> dict[int | str, dict[str, Any]]:
     """The `responses` of an operation: `ok` (a TypedDict, or None for an empty body) with
-    `status`, and each of `errors` with the error body."""
+    `status`, and each of `errors` with the error body (Keystone's for the /v3 operations)."""
     success: dict[str, Any] = {"description": "Success."}
     if ok is not None:
         success["model"] = ok
@@ -50,7 +62,7 @@ def answers(ok: Any, *errors: int, status: int = 200, headers: dict[str, Any] | 
         success["headers"] = headers
     declared: dict[int | str, dict[str, Any]] = {status: success}
     for code in sorted(set(errors)):
-        error: dict[str, Any] = {"description": ERRORS[code], "model": ErrorBody}
+        error: dict[str, Any] = {"description": ERRORS[code], "model": KeystoneErrorBody if keystone else ErrorBody}
         if code in (429, 503):
             error["headers"] = _RETRY_AFTER
         if code == 401:

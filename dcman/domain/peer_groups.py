@@ -104,7 +104,7 @@ def validate_system_leader_id(value: Any) -> str:
 def validate_system_leader_name(value: Any) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
         raise InvalidInput(f"Invalid {LEADER_NAME}; it must be a non-empty string of at most {MAX_NAME} characters.")
-    return value
+    return check_name_characters(LEADER_NAME, value)  # a site's name, as a peer site names itself
 
 
 def validate_migration_status(value: Any) -> str:
