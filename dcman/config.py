@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     token_lifetime: int = 3600
     secret_key: str | None = None
     peer_ca_file: str | None = None
+    # The CA the subcloud agents' certificates are verified against (default: the system store).
+    subcloud_ca_file: str | None = None
     # Scale-out: what this process does, and the lease period of its shard leases.
     roles: str = "api,audit,deploy,peers"
     lease_seconds: float = 15.0
@@ -123,6 +125,23 @@ class Settings(BaseSettings):
             Fernet(value.encode())
         except ValueError:
             raise ValueError("must be a Fernet key: 32 bytes in url-safe base64 (44 characters)") from None
+        return value
+
+    @field_validator("subcloud_ca_file")
+    @classmethod
+    def _ca_file(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from dcman.drivers.agent_tls import AgentTls, TlsSetupError
+
+        try:
+            Path(value).read_bytes()
+        except OSError as exc:
+            raise ValueError(f"cannot read {value}: {exc.strerror or exc}") from None
+        try:
+            AgentTls.create(value)
+        except TlsSetupError:
+            raise ValueError(f"{value} holds no PEM CA certificate") from None
         return value
 
     @field_validator("database_url")
