@@ -15,7 +15,9 @@ itself. This server does only what the agent protocol needs:
 * a *reset* (RST, no answer) when the binder or the handler says so: the simulator's
   "unreachable" fault;
 * idle keep-alive connections are closed after `idle_timeout`, and no more than
-  `max_connections` are kept open, so a client that leaks connections cannot exhaust the files.
+  `max_connections` are kept open, so a client that leaks connections cannot exhaust the files;
+* TLS when given a `ServerTls` (dcman.agent.tls), spoken through memory buffers so that the
+  simulator can pick each connection's certificate by the address it came to.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias
 from urllib.parse import parse_qs
+
+from OpenSSL import SSL
+
+from dcman.agent.tls import ServerTls
 
 log = logging.getLogger("dcman.agent.http")
 
@@ -135,8 +141,10 @@ def reset_transport(transport: asyncio.BaseTransport) -> None:
 class HttpServer:
     """The shared part of every connection: the binder, the open connections, the limits."""
 
-    def __init__(self, binder: Binder, *, idle_timeout: float = 120.0, max_connections: int = 18_000) -> None:
+    def __init__(self, binder: Binder, *, idle_timeout: float = 120.0, max_connections: int = 18_000,
+                 tls: ServerTls | None = None) -> None:
         self.binder = binder
+        self.tls = tls
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
         self.connections: set[HttpConnection] = set()
@@ -173,7 +181,7 @@ class HttpServer:
 class HttpConnection(asyncio.Protocol):
     """One client connection: parses requests from the byte stream and writes the answers."""
 
-    __slots__ = ("_server", "_transport", "_handler", "_buffer", "busy", "last_active", "_continued")
+    __slots__ = ("_server", "_transport", "_handler", "_buffer", "busy", "last_active", "_continued", "_secure")
 
     def __init__(self, server: HttpServer) -> None:
         self._server = server
@@ -183,6 +191,7 @@ class HttpConnection(asyncio.Protocol):
         self.busy = False
         self.last_active = 0.0
         self._continued = False
+        self._secure: SSL.Connection | None = None
 
     # --- asyncio.Protocol ---------------------------------------------------------------
 
@@ -197,6 +206,13 @@ class HttpConnection(asyncio.Protocol):
         if handler is None:
             reset_transport(transport)
             return
+        if server.tls is not None:
+            try:
+                self._secure = server.tls.connection(sockname[0] if sockname else "")
+            except (SSL.Error, ValueError):
+                log.exception("cannot set up TLS for a connection to %s", sockname)
+                reset_transport(transport)
+                return
         self._handler = handler
         self.last_active = time.monotonic()
         server.connections.add(self)
@@ -210,9 +226,60 @@ class HttpConnection(asyncio.Protocol):
         if self._handler is None:
             return
         self.last_active = time.monotonic()
-        self._buffer += data
+        if self._secure is None:
+            self._buffer += data
+        elif not self._tls_received(data):
+            return
         if not self.busy:
             self._process()
+
+    # --- TLS ----------------------------------------------------------------------------
+
+    def _tls_received(self, data: bytes) -> bool:
+        """Feed TLS bytes in and the plain text out to the buffer; False when the connection failed."""
+        secure = self._secure
+        assert secure is not None
+        try:
+            secure.bio_write(data)
+            while True:
+                try:
+                    self._buffer += secure.recv(65536)
+                except (SSL.WantReadError, SSL.ZeroReturnError):
+                    break
+        except SSL.Error as exc:  # a client that refused our certificate, or does not speak TLS
+            log.debug("TLS with a client failed: %s", exc)
+            self._flush_tls()
+            self._handler = None
+            if self._transport is not None:
+                self._transport.abort()
+            return False
+        self._flush_tls()
+        return True
+
+    def _flush_tls(self) -> None:
+        secure, transport = self._secure, self._transport
+        if secure is None or transport is None:
+            return
+        while True:
+            try:
+                out = secure.bio_read(65536)
+            except SSL.WantReadError:
+                return
+            if not out:
+                return
+            transport.write(out)
+
+    def _write(self, data: bytes) -> None:
+        if self._secure is None:
+            self._transport.write(data)  # type: ignore[union-attr]
+            return
+        try:
+            self._secure.sendall(data)
+        except SSL.Error as exc:
+            log.debug("TLS write failed: %s", exc)
+            self._reset()
+            return
+        self._flush_tls()
 
     def eof_received(self) -> bool:
         # The client will send nothing more; keep the connection open only to finish an answer.
@@ -231,6 +298,12 @@ class HttpConnection(asyncio.Protocol):
     def close(self) -> None:
         """Close gracefully (after pending writes)."""
         self._handler = None
+        if self._secure is not None and self._transport is not None:
+            try:
+                self._secure.shutdown()  # close_notify: the client may then resume the session
+            except SSL.Error:
+                pass
+            self._flush_tls()
         if self._transport is not None:
             self._transport.close()
 
@@ -262,7 +335,7 @@ class HttpConnection(asyncio.Protocol):
             if len(buf) < total:
                 if not self._continued and headers.get("expect", "").lower() == "100-continue":
                     self._continued = True
-                    self._transport.write(_CONTINUE)  # type: ignore[union-attr]
+                    self._write(_CONTINUE)
                 return
             self._continued = False
             body = bytes(buf[end + 4:total]) if length else b""
@@ -311,7 +384,7 @@ class HttpConnection(asyncio.Protocol):
         if transport is None:
             return
         body = response.body
-        transport.write(b"".join((
+        self._write(b"".join((
             _STATUS_LINES.get(response.status) or f"HTTP/1.1 {response.status} Status\r\n".encode(),
             _JSON_HEAD, str(len(body)).encode(), _KEEP_ALIVE if keep_alive else _CLOSE,
             response.headers, b"\r\n", body,

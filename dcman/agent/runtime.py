@@ -23,6 +23,7 @@ from dcman.agent.fleet import Fleet
 from dcman.agent.http import Handler, HttpServer
 from dcman.agent.protocol import AgentProtocol
 from dcman.agent.subcloud import DEFAULT_SOFTWARE_VERSION, SubcloudState
+from dcman.agent.tls import ServerTls, TlsConfigError, agent_tls, simulator_tls
 
 log = logging.getLogger("dcman.agent")
 
@@ -41,6 +42,9 @@ class AgentOptions:
     software_version: str = DEFAULT_SOFTWARE_VERSION
     phase_seconds: float = 0.5
     commands: dict[str, str] = field(default_factory=dict)
+    # PEM files of the subcloud's certificate (naming its address) and key; both or neither.
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,9 @@ class SimOptions:
     password: str = "St8rlingX*"
     phase_seconds: float = 0.5
     listen_host: str = "0.0.0.0"
+    # PEM files of the CA the simulated subclouds' certificates are issued from; both or neither.
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:
@@ -75,9 +82,11 @@ async def serve_agent(options: AgentOptions) -> None:
     protocol = AgentProtocol(Credential(options.password), phase_seconds=options.phase_seconds,
                              commands=options.commands)
     handler: Handler = partial(protocol.handle, state)
-    server = HttpServer(lambda _address: handler)
+    tls = _tls(agent_tls, options.tls_cert, options.tls_key)
+    server = HttpServer(lambda _address: handler, tls=tls)
     await _listen(server, options.host, options.port, "--bind")
-    print(f"agent: {options.name} (region {options.region_name}) on http://{options.host}:{options.port}",
+    scheme = "https" if tls else "http"
+    print(f"agent: {options.name} (region {options.region_name}) on {scheme}://{options.host}:{options.port}",
           flush=True)
     try:
         await _until_stopped()
@@ -108,7 +117,8 @@ async def serve_sim(options: SimOptions) -> None:
         return partial(handle, state)
 
     control_api = ControlApi(fleet, options.port)
-    agents = HttpServer(bind)
+    tls = _tls(simulator_tls, options.tls_cert, options.tls_key)
+    agents = HttpServer(bind, tls=tls)
     control = HttpServer(lambda _address: control_api.handle, idle_timeout=600.0, max_connections=500)
     await _listen(agents, options.listen_host, options.port, "--port")
     try:
@@ -116,13 +126,25 @@ async def serve_sim(options: SimOptions) -> None:
     except StartError:
         await agents.close()
         raise
-    print(f"sim: {options.count} subclouds on {fleet.first_address}..{fleet.last_address} port {options.port}, "
-          f"control http://{options.control_host}:{options.control_port}", flush=True)
+    print(f"sim: {options.count} subclouds on {fleet.first_address}..{fleet.last_address} port {options.port}"
+          f"{' (TLS)' if tls else ''}, control http://{options.control_host}:{options.control_port}", flush=True)
     try:
         await _until_stopped()
     finally:
         await control.close()
         await agents.close()
+
+
+def _tls(make, cert: str | None, key: str | None) -> ServerTls | None:  # type: ignore[no-untyped-def]
+    """The TLS of a server from its two PEM files, None without them; StartError when unusable."""
+    if cert is None and key is None:
+        return None
+    if not cert or not key:
+        raise StartError("--tls-cert and --tls-key go together: give both or neither")
+    try:
+        return make(cert, key)
+    except TlsConfigError as exc:
+        raise StartError(str(exc)) from None
 
 
 async def _listen(server: HttpServer, host: str, port: int, option: str) -> None:
