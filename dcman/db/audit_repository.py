@@ -28,6 +28,7 @@ class TargetRow:
     fail_count: int
     counts: AlarmCounts | None
     endpoints_version: int
+    error_description: str
 
 
 @dataclass(slots=True)
@@ -50,14 +51,14 @@ async def audit_targets(conn: AsyncConnection, shards: frozenset[int]) -> list[T
     query = (
         select(s.id, s.name, s.management_start_ip, s.sysadmin_password, s.management_state, s.deploy_status,
                s.availability_status, s.audit_fail_count, a.critical_alarms, a.major_alarms, a.minor_alarms,
-               a.warnings, s.endpoints_version)
+               a.warnings, s.endpoints_version, s.error_description)
         .select_from(t.subclouds.outerjoin(t.subcloud_alarms, a.subcloud_id == s.id))
         .where(s.deploy_status.in_(AUDITED_DEPLOY_STATES), shard_filter(s.id, shards))
     )
     rows = []
     for r in await conn.execute(query):
         counts = AlarmCounts(r[8], r[9], r[10], r[11]) if r[8] is not None else None
-        rows.append(TargetRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], counts, r[12]))
+        rows.append(TargetRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], counts, r[12], r[13]))
     return rows
 
 
@@ -89,6 +90,18 @@ async def set_availability(conn: AsyncConnection, rows: list[dict[str, Any]], no
             .values(availability_status=bindparam("b_availability"), audit_fail_count=bindparam("b_count"),
                     updated_at=now),
             [{"b_id": r["id"], "b_availability": r["availability"], "b_count": r["fail_count"]} for r in rows],
+        )
+
+
+async def set_error_descriptions(conn: AsyncConnection, changes: dict[int, tuple[str, str]], now: datetime) -> None:
+    """changes: id -> (the text the audit saw, the new one); compare-and-set, so that a deploy
+    error written meanwhile is kept."""
+    if changes:
+        s = t.subclouds.c
+        await conn.execute(
+            update(t.subclouds).where(s.id == bindparam("b_id"), s.error_description == bindparam("b_seen"))
+            .values(error_description=bindparam("b_text"), updated_at=now),
+            [{"b_id": i, "b_seen": seen, "b_text": text} for i, (seen, text) in changes.items()],
         )
 
 

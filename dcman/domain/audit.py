@@ -75,6 +75,31 @@ def after_probe(current: Availability, probe_ok: bool) -> Availability:
     return Availability(AvailabilityStatus.OFFLINE.value, count)
 
 
+def confirm_delay(interval: float) -> float:
+    """How soon a subcloud's first failed probe is repeated, instead of a whole interval later:
+    an offline subcloud is then seen about one interval after it went, and one lost probe still
+    does not make it offline (the two-failure rule)."""
+    return min(5.0, max(0.5, interval / 6))
+
+
+# The audit writes a subcloud's error_description only to say why its agent's certificate was
+# refused; the prefix tells its own text from the deploy errors it must never overwrite.
+TLS_REFUSED = "TLS: the subcloud agent's certificate was refused: "
+
+
+def audit_error_description(stored: str, tls_refusal: str | None) -> str | None:
+    """The error_description to store after a probe, or None to leave the stored one: the
+    refusal while it lasts (unless a deploy error is shown), back to no errors once it is over."""
+    from dcman.domain.subcloud import NO_ERRORS
+
+    if tls_refusal is not None:
+        wanted = TLS_REFUSED + tls_refusal
+        if stored != wanted and (stored in (NO_ERRORS, "") or stored.startswith(TLS_REFUSED)):
+            return wanted
+        return None
+    return NO_ERRORS if stored.startswith(TLS_REFUSED) else None
+
+
 def wants_alarm_summary(management_state: str, availability: str) -> bool:
     """The alarm summary is collected for managed, online subclouds only (§3.5, §3.8)."""
     return management_state == ManagementState.MANAGED and availability == AvailabilityStatus.ONLINE

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from dcman import metrics
@@ -24,6 +25,8 @@ from dcman.domain.audit import (
     Availability,
     accepted_sync_status,
     after_probe,
+    audit_error_description,
+    confirm_delay,
     is_audited,
     is_healthy,
     parse_alarm_counts,
@@ -58,6 +61,7 @@ class Target:
     fail_count: int
     counts: AlarmCounts | None
     phase: float
+    error_description: str = ""
     # The endpoint statuses as last read or written, None when not known; valid while the
     # subcloud's endpoints_version in the database is still this one.
     endpoints: dict[str, str] | None = None
@@ -70,6 +74,7 @@ class ProbeResult:
     ok: bool
     counts: AlarmCounts | None = None
     endpoints: dict[str, str] = field(default_factory=dict)
+    tls_refusal: str | None = None
 
 
 @dataclass(slots=True)
@@ -82,12 +87,13 @@ class Seen:
     counts: AlarmCounts | None
     endpoints: dict[str, str] | None
     endpoints_version: int
+    error_description: str
 
     @classmethod
     def of(cls, target: Target) -> "Seen":
         # The statuses dict is shared, never changed in place: a flush that writes replaces it.
         return cls(target, target.availability, target.fail_count, target.counts, target.endpoints,
-                   target.endpoints_version)
+                   target.endpoints_version, target.error_description)
 
     def differs(self, reported: dict[str, str]) -> bool:
         """Whether the report may change what is stored, as far as the loop remembers it."""
@@ -105,6 +111,7 @@ class Seen:
         target = self.target
         target.availability, target.fail_count, target.counts = self.availability, self.fail_count, self.counts
         target.endpoints, target.endpoints_version = self.endpoints, self.endpoints_version
+        target.error_description = self.error_description
 
 
 @dataclass(slots=True)
@@ -123,9 +130,9 @@ class AuditLoop:
     def __init__(self, ctx: SiteContext, client: AgentClient | None = None) -> None:
         self.ctx = ctx
         self.interval = ctx.settings.audit_interval
-        self.client = client or AgentClient(
-            ctx.settings.subcloud_agent_port, ctx.settings.subcloud_agent_scheme, probe_timeout(self.interval)
-        )
+        settings = ctx.settings
+        self.client = client or AgentClient(settings.subcloud_agent_port, settings.subcloud_agent_scheme,
+                                            probe_timeout(self.interval), settings.subcloud_ca_file)
         self.targets: dict[int, Target] = {}
         self.order: list[Target] = []
         self.results: list[ProbeResult] = []
@@ -139,6 +146,9 @@ class AuditLoop:
         self.shards.drainers.append(self.drain)
         self.loaded_shards: frozenset[int] = frozenset()
         self.probing: dict[int, asyncio.Task] = {}
+        # Subclouds whose first probe just failed, each with when to probe it again (in order).
+        self.confirming: deque[tuple[float, int]] = deque()
+        self.confirm_delay = confirm_delay(self.interval)
 
     # --- loading -------------------------------------------------------------------------
 
@@ -159,6 +169,7 @@ class AuditLoop:
             target = Target(
                 row.id, row.name, row.address, self._auth(row.sysadmin_password), row.management_state,
                 row.deploy_status, row.availability, row.fail_count, row.counts, (row.id * GOLDEN) % 1.0,
+                row.error_description,
             )
             # What the loop remembers of the statuses holds until another writer resets them.
             if old is not None and old.endpoints_version == row.endpoints_version:
@@ -172,6 +183,8 @@ class AuditLoop:
                 due.append(target)
         self.targets = targets
         self.order = sorted(targets.values(), key=lambda t: t.phase)
+        if self.client.tls is not None:  # no TLS session kept for a subcloud no longer audited here
+            self.client.tls.keep_only({target.address for target in targets.values()})
         return due
 
     def _auth(self, encrypted: str | None) -> str:
@@ -205,7 +218,7 @@ class AuditLoop:
                 result.counts = parse_alarm_counts(responses[1].body)
         except AgentError as exc:
             log.debug("probe of %s failed: %s", target.name, exc)
-            result = ProbeResult(target.id, False)
+            result = ProbeResult(target.id, False, tls_refusal=exc.tls_refusal)
         except Exception:  # never let one odd answer stop the audit
             log.exception("probe of %s failed unexpectedly", target.name)
             result = ProbeResult(target.id, False)
@@ -225,6 +238,15 @@ class AuditLoop:
         self.probing[target.id] = task
         task.add_done_callback(self.in_flight.discard)
         task.add_done_callback(lambda _task: self.probing.pop(target.id, None))
+
+    async def _confirm(self, now: float) -> None:
+        """Probe again, now, the subclouds whose first failure is `confirm_delay` old and not yet
+        answered by a good probe since."""
+        while self.confirming and self.confirming[0][0] <= now:
+            _, subcloud_id = self.confirming.popleft()
+            target = self.targets.get(subcloud_id)
+            if target is not None and target.fail_count > 0 and target.availability == AvailabilityStatus.ONLINE:
+                await self._launch(target)
 
     async def drain(self, shards: frozenset[int]) -> None:
         """Wait for the probes in flight of these shards (no new one starts: `_launch` checks)."""
@@ -247,6 +269,7 @@ class AuditLoop:
         went_offline: list[Target] = []
         went_online: list[Target] = []
         summaries: dict[int, AlarmCounts] = {}
+        errors: dict[int, tuple[str, str]] = {}
         seen: dict[int, Seen] = {}
         reported: dict[int, tuple[Seen, dict[str, str]]] = {}
         for result in results:
@@ -264,6 +287,14 @@ class AuditLoop:
                          after.fail_count)
             elif after.fail_count != before.fail_count:
                 counts_only[target.id] = after.fail_count
+            if after.status == AvailabilityStatus.ONLINE and after.fail_count == 1 and before.fail_count == 0:
+                self.confirming.append((asyncio.get_running_loop().time() + self.confirm_delay, target.id))
+            error = audit_error_description(outcome.error_description, result.tls_refusal)
+            if error is not None:
+                errors[target.id] = (outcome.error_description, error)
+                if result.tls_refusal is not None:
+                    log.warning("subcloud %s: %s", target.name, error)
+                outcome.error_description = error
             outcome.availability, outcome.fail_count = after.status, after.fail_count
             if after.status == AvailabilityStatus.OFFLINE:
                 if outcome.counts != UNAVAILABLE_COUNTS:
@@ -280,6 +311,7 @@ class AuditLoop:
             endpoints = await self._endpoint_changes(conn, list(reported.values()))
             await audit_db.set_availability(conn, availability_rows, now)
             await audit_db.set_fail_counts(conn, counts_only)
+            await audit_db.set_error_descriptions(conn, errors, now)
             if went_offline:
                 ids = [t.id for t in went_offline]
                 await audit_db.reset_endpoints(conn, ids)
@@ -367,6 +399,7 @@ class AuditLoop:
                 while position < len(self.order) and self.order[position].phase <= elapsed:
                     await self._launch(self.order[position])
                     position += 1
+                await self._confirm(now)
             except Exception:  # a database hiccup must not stop the audit; the next tick retries
                 log.exception("audit tick failed")
             await asyncio.sleep(TICK_S)
