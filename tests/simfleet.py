@@ -87,14 +87,15 @@ def wait_until(predicate, timeout: float = 20.0, every: float = 0.05):
 
 @contextmanager
 def running_fleet(work: Path, count: int, interval: float = 1.0, backend: str = "sqlite",
-                  settings: dict[str, str] | None = None, nofile: int | None = None) -> Iterator[Fleet]:
+                  settings: dict[str, str] | None = None, nofile: int | None = None,
+                  sim_args: tuple[str, ...] = ()) -> Iterator[Fleet]:
     """`dcman sim --count N` and a `dcman serve` that audits it every `interval` seconds, on its
     own SQLite or PostgreSQL database (`fleet.site_env` holds only the agent settings, which a
     second site shares)."""
     agent_port, control_port = free_port(), free_port()
     sim = subprocess.Popen(
         [DCMAN, "sim", "--count", str(count), "--port", str(agent_port),
-         "--control", f"127.0.0.1:{control_port}", "--phase-seconds", "0.2"],
+         "--control", f"127.0.0.1:{control_port}", "--phase-seconds", "0.2", *sim_args],
         stdout=(work / "sim.log").open("wb"), stderr=subprocess.STDOUT, env=os.environ.copy())
     control = f"http://127.0.0.1:{control_port}"
     wait_until(lambda: _answers(control + "/sim/subclouds?limit=1"))
