@@ -10,14 +10,13 @@ offline, so the figures include the audit bringing every one online.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg2
-from processes import Serve, SiteWithSim, log
+from processes import Serve, SiteWithSim, clone_subclouds
 
 
 def _admin_dsn(url: str) -> str:
@@ -29,8 +28,8 @@ class ClusterWithSim(SiteWithSim):
     `server` is the first process (it migrates the schema), `others` the rest."""
 
     def __init__(self, work: Path, count: int, interval: float, processes: int, database: str,
-                 lease_seconds: float) -> None:
-        super().__init__(work, count, interval, ())
+                 lease_seconds: float, tls: bool = False) -> None:
+        super().__init__(work, count, interval, (), tls=tls)
         self.processes, self.lease_seconds = processes, lease_seconds
         self.admin_dsn = _admin_dsn(database)
         self.db_name = f"dcman_bench_{uuid.uuid4().hex[:10]}"
@@ -85,47 +84,9 @@ class ClusterWithSim(SiteWithSim):
     def status(self) -> dict[str, Any]:
         return httpx.get(self.site_url + "/v1.0/processes", headers={"X-Auth-Token": self.token}, timeout=30).json()
 
-    async def clone(self, items: list[dict], batch: int = 2000) -> float:
-        """Store every item as a copy of the first subcloud's row (added through the API)."""
-        from sqlalchemy import insert, select
-        from sqlalchemy.ext.asyncio import create_async_engine
-
-        from dcman.db import tables as t
-        from dcman.db.repository import network_keys, utcnow
-
-        started = time.monotonic()
-        engine = create_async_engine("postgresql+asyncpg://" + self.dsn.removeprefix("postgresql://"))
-        try:
-            async with engine.connect() as conn:
-                template = dict((await conn.execute(select(t.subclouds).where(
-                    t.subclouds.c.name == items[0]["name"]))).mappings().one())
-            template.pop("id")
-            for start in range(1, len(items), batch):
-                now = utcnow()
-                rows = []
-                for item in items[start:start + batch]:
-                    values = item["bootstrap_values"]
-                    row = {**template, "name": item["name"], "region_name": item["region_name"],
-                           "management_subnet": values["management_subnet"],
-                           "management_start_ip": values["management_start_address"],
-                           "management_end_ip": values["management_end_address"],
-                           "management_gateway_ip": values["management_gateway_address"],
-                           "availability_status": "offline", "audit_fail_count": 0, "created_at": now,
-                           "updated_at": now}
-                    row.update(network_keys(row["management_subnet"], row["management_start_ip"],
-                                            row["management_end_ip"]))
-                    rows.append(row)
-                async with engine.begin() as conn:
-                    ids = list((await conn.execute(insert(t.subclouds).returning(t.subclouds.c.id), rows)).scalars())
-                    await conn.execute(insert(t.subcloud_alarms), [
-                        {"uuid": str(uuid.uuid4()), "subcloud_id": i, "critical_alarms": -1, "major_alarms": -1,
-                         "minor_alarms": -1, "warnings": -1, "cloud_status": "disabled", "created_at": now}
-                        for i in ids])
-                if start // batch % 10 == 0:
-                    log(f"stored {start + len(rows)} of {len(items)}")
-        finally:
-            await engine.dispose()
-        return time.monotonic() - started
+    async def clone(self, items: list[dict]) -> float:
+        """Store every item after the first as a copy of the first's row (added through the API)."""
+        return await clone_subclouds("postgresql+asyncpg://" + self.dsn.removeprefix("postgresql://"), items)
 
 
 def run_clone(bench: ClusterWithSim, items: list[dict]) -> float:

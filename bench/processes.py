@@ -103,10 +103,20 @@ def stop_process(process: subprocess.Popen) -> None:
 
 class SiteWithSim:
     """A `dcman sim --count N` and a `dcman serve` (SQLite in `work/site`) that audits it;
-    `add_site` starts more sites on the same simulator (a peer site for geo-redundancy)."""
+    `add_site` starts more sites on the same simulator (a peer site for geo-redundancy). With
+    `tls`, the simulator serves TLS from a private CA made in `work` and the sites verify it."""
 
-    def __init__(self, work: Path, count: int, interval: float, sim_args: tuple[str, ...] = ()) -> None:
+    def __init__(self, work: Path, count: int, interval: float, sim_args: tuple[str, ...] = (),
+                 tls: bool = False) -> None:
         self.work, self.fleet_size, self.interval, self.sim_args = work, count, interval, sim_args
+        self.tls_ca: tuple[Path, Path] | None = None
+        if tls:
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+            from pki import make_authority
+
+            authority = make_authority(work / "pki", "subclouds")
+            self.tls_ca = (authority.cert_file, authority.key_file)
+            self.sim_args = (*sim_args, "--tls-cert", str(authority.cert_file), "--tls-key", str(authority.key_file))
         self.agent_port, self.control_port = free_port(), free_port()
         self.control = f"http://127.0.0.1:{self.control_port}"
         self.server = Serve(work / "site", work / "site.log", self.site_env("site-1"))
@@ -115,8 +125,11 @@ class SiteWithSim:
         self.token = ""
 
     def site_env(self, name: str) -> dict[str, str]:
-        return {"DCMAN_SITE_NAME": name, "DCMAN_AUDIT_INTERVAL": str(self.interval),
-                "DCMAN_SUBCLOUD_AGENT_PORT": str(self.agent_port), "DCMAN_SUBCLOUD_AGENT_SCHEME": "http"}
+        env = {"DCMAN_SITE_NAME": name, "DCMAN_AUDIT_INTERVAL": str(self.interval),
+               "DCMAN_SUBCLOUD_AGENT_PORT": str(self.agent_port), "DCMAN_SUBCLOUD_AGENT_SCHEME": "http"}
+        if self.tls_ca is not None:
+            env.update(DCMAN_SUBCLOUD_AGENT_SCHEME="https", DCMAN_SUBCLOUD_CA_FILE=str(self.tls_ca[0]))
+        return env
 
     @property
     def site(self) -> subprocess.Popen:
@@ -162,3 +175,50 @@ class SiteWithSim:
                 break
             items.extend(batch)
         return items
+
+
+async def clone_subclouds(database_url: str, items: list[dict], batch: int = 2000) -> float:
+    """Store every item after the first as a copy of the first's row (added through the API),
+    stored offline, in batches; adding tens of thousands through the API at ~20/s would take
+    an hour and measure the add, not what the benchmark is about. Returns the seconds taken."""
+    import uuid
+
+    from sqlalchemy import insert, select
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from dcman.db import tables as t
+    from dcman.db.repository import network_keys, utcnow
+
+    started = time.monotonic()
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            template = dict((await conn.execute(select(t.subclouds).where(
+                t.subclouds.c.name == items[0]["name"]))).mappings().one())
+        template.pop("id")
+        for start in range(1, len(items), batch):
+            now = utcnow()
+            rows = []
+            for item in items[start:start + batch]:
+                values = item["bootstrap_values"]
+                row = {**template, "name": item["name"], "region_name": item["region_name"],
+                       "management_subnet": values["management_subnet"],
+                       "management_start_ip": values["management_start_address"],
+                       "management_end_ip": values["management_end_address"],
+                       "management_gateway_ip": values["management_gateway_address"],
+                       "availability_status": "offline", "audit_fail_count": 0, "created_at": now,
+                       "updated_at": now}
+                row.update(network_keys(row["management_subnet"], row["management_start_ip"],
+                                        row["management_end_ip"]))
+                rows.append(row)
+            async with engine.begin() as conn:
+                ids = list((await conn.execute(insert(t.subclouds).returning(t.subclouds.c.id), rows)).scalars())
+                await conn.execute(insert(t.subcloud_alarms), [
+                    {"uuid": str(uuid.uuid4()), "subcloud_id": i, "critical_alarms": -1, "major_alarms": -1,
+                     "minor_alarms": -1, "warnings": -1, "cloud_status": "disabled", "created_at": now}
+                    for i in ids])
+            if start // batch % 10 == 0:
+                log(f"stored {start + len(rows)} of {len(items)}")
+    finally:
+        await engine.dispose()
+    return time.monotonic() - started
