@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     token_lifetime: int = 3600
     secret_key: str | None = None
     peer_ca_file: str | None = None
+    # PEM certificate chain and key of the API: both set, the site serves HTTPS only.
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
     # Scale-out: what this process does, and the lease period of its shard leases.
     roles: str = "api,audit,deploy,peers"
     lease_seconds: float = 15.0
@@ -125,6 +128,11 @@ class Settings(BaseSettings):
             raise ValueError("must be a Fernet key: 32 bytes in url-safe base64 (44 characters)") from None
         return value
 
+    @field_validator("peer_ca_file", "tls_cert_file", "tls_key_file")
+    @classmethod
+    def _optional_path(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str | None) -> str | None:
@@ -141,6 +149,11 @@ class Settings(BaseSettings):
     @property
     def port(self) -> int:
         return int(self.bind.rpartition(":")[2])
+
+    @property
+    def scheme(self) -> str:
+        """How the API is served: https when the site has its certificate."""
+        return "https" if self.tls_cert_file else "http"
 
     @property
     def role_set(self) -> tuple[Role, ...]:
@@ -162,6 +175,10 @@ def load_settings(**overrides: object) -> Settings:
         field = str(first["loc"][0]) if first["loc"] else "?"
         message = first["msg"].removeprefix("Value error, ")
         raise SettingsError(f"DCMAN_{field.upper()}: {message}") from None
+    if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
+        given, missing = (("DCMAN_TLS_CERT_FILE", "DCMAN_TLS_KEY_FILE") if settings.tls_cert_file
+                          else ("DCMAN_TLS_KEY_FILE", "DCMAN_TLS_CERT_FILE"))
+        raise SettingsError(f"{missing}: must be set with {given} (HTTPS needs both the certificate and its key)")
     if settings.system_controller_pool is not None:
         from dcman.domain.network import parse_system_controller_network
 
