@@ -51,6 +51,7 @@ class PeerClient:
         # A CA file that became unreadable after start fails every call with its reason, rather
         # than the monitor task; no call is ever made without verification.
         self._tls_error: str | None = None
+        self._trusted = "DCMAN_PEER_CA_FILE" if ca_file else "the system's CAs"
         verify: Any = True
         if self.endpoint.startswith("https://"):
             try:
@@ -89,8 +90,8 @@ class PeerClient:
         """Why the peer could not be reached, naming a certificate that did not verify."""
         failure = tls_failure(exc)
         if failure is not None and failure[0]:
-            return PeerError(f"cannot verify the TLS certificate of the peer at {self.endpoint}: {failure[1]} "
-                             "(DCMAN_PEER_CA_FILE or the system's CAs)")
+            return PeerError(f"cannot verify the TLS certificate of the peer at {self.endpoint} against "
+                             f"{self._trusted}: {failure[1]}")
         if failure is not None:
             return PeerError(f"TLS with the peer at {self.endpoint} failed: {failure[1]}")
         return PeerError(f"cannot reach the peer at {self.endpoint}: {type(exc).__name__}")
