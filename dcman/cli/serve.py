@@ -40,7 +40,8 @@ async def _serve(roles: str | None) -> None:
         fail(str(exc))
     # Certificates are checked before anything else starts, so a bad file stops start-up at once.
     try:
-        tls = server_context(settings.tls_cert_file, settings.tls_key_file) if settings.tls_cert_file else None
+        tls = (server_context(settings.tls_cert_file, settings.tls_key_file)
+               if settings.tls_cert_file and settings.tls_key_file else None)
         if settings.peer_ca_file:
             client_context(settings.peer_ca_file, "DCMAN_PEER_CA_FILE")
     except TlsSetupError as exc:
@@ -61,8 +62,8 @@ async def _serve(roles: str | None) -> None:
                             access_log=False, lifespan="on", timeout_graceful_shutdown=5, http=GuardedHttp,
                             timeout_keep_alive=KEEP_ALIVE_SECONDS, **_tls_options(settings, tls))
     server = uvicorn.Server(config)
-    click.echo(f"dcman: site {settings.site_name!r} serving on {settings.scheme}://{settings.bind} (roles {settings.roles})",
-               err=True)
+    click.echo(f"dcman: site {settings.site_name!r} serving on {settings.scheme}://{settings.bind} "
+               f"(roles {settings.roles})", err=True)
     await server.serve()
     if not server.started:
         fail(f"cannot listen on {settings.bind} (DCMAN_BIND); is the port in use?")
