@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     peer_ca_file: str | None = None
     # The CA the subcloud agents' certificates are verified against (default: the system store).
     subcloud_ca_file: str | None = None
+    # PEM certificate chain and key of the API: both set, the site serves HTTPS only.
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
     # Scale-out: what this process does, and the lease period of its shard leases.
     roles: str = "api,audit,deploy,peers"
     lease_seconds: float = 15.0
@@ -127,22 +130,25 @@ class Settings(BaseSettings):
             raise ValueError("must be a Fernet key: 32 bytes in url-safe base64 (44 characters)") from None
         return value
 
+    @field_validator("peer_ca_file", "tls_cert_file", "tls_key_file")
+    @classmethod
+    def _optional_path(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
     @field_validator("subcloud_ca_file")
     @classmethod
-    def _ca_file(cls, value: str | None) -> str | None:
-        if not value:
+    def _subcloud_ca_file(cls, value: str | None) -> str | None:
+        """Checked at start-up, so that a bad file stops the site rather than every probe."""
+        if not value or not value.strip():
             return None
-        from dcman.drivers.agent_tls import AgentTls, TlsSetupError
+        from dcman.drivers.agent_tls import AgentTls
+        from dcman.tls import TlsSetupError
 
         try:
-            Path(value).read_bytes()
-        except OSError as exc:
-            raise ValueError(f"cannot read {value}: {exc.strerror or exc}") from None
-        try:
-            AgentTls.create(value)
-        except TlsSetupError:
-            raise ValueError(f"{value} holds no PEM CA certificate") from None
-        return value
+            AgentTls.create(value.strip())
+        except TlsSetupError as exc:
+            raise ValueError(str(exc).removeprefix("DCMAN_SUBCLOUD_CA_FILE: ")) from None
+        return value.strip()
 
     @field_validator("database_url")
     @classmethod
@@ -160,6 +166,11 @@ class Settings(BaseSettings):
     @property
     def port(self) -> int:
         return int(self.bind.rpartition(":")[2])
+
+    @property
+    def scheme(self) -> str:
+        """How the API is served: https when the site has its certificate."""
+        return "https" if self.tls_cert_file else "http"
 
     @property
     def role_set(self) -> tuple[Role, ...]:
@@ -181,6 +192,10 @@ def load_settings(**overrides: object) -> Settings:
         field = str(first["loc"][0]) if first["loc"] else "?"
         message = first["msg"].removeprefix("Value error, ")
         raise SettingsError(f"DCMAN_{field.upper()}: {message}") from None
+    if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
+        given, missing = (("DCMAN_TLS_CERT_FILE", "DCMAN_TLS_KEY_FILE") if settings.tls_cert_file
+                          else ("DCMAN_TLS_KEY_FILE", "DCMAN_TLS_CERT_FILE"))
+        raise SettingsError(f"{missing}: must be set with {given} (HTTPS needs both the certificate and its key)")
     if settings.system_controller_pool is not None:
         from dcman.domain.network import parse_system_controller_network
 

@@ -11,6 +11,7 @@ import itertools
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -33,9 +34,9 @@ PG_ADMIN_URL = os.environ.get("DCMAN_TEST_PG", "postgresql://postgres@127.0.0.1:
 DCMAN = str(Path(sys.executable).with_name("dcman"))
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return sock.getsockname()[1]
 
 
@@ -266,20 +267,34 @@ class RunningSite:
     log: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     nofile: int | None = None
+    tls: tuple[Path, Path, Path] | None = None  # (certificate, key, CA that issued them)
+    host: str = "127.0.0.1"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What an httpx client verifies this site with: its CA when it serves https."""
+        return ssl.create_default_context(cafile=str(self.tls[2])) if self.tls else True
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "DCMAN_URL": self.url, "DCMAN_USER": self.admin_user,
-                "DCMAN_PASSWORD": self.admin_password, "DCMAN_DATA_DIR": str(self.data_dir)}
+        env = {**os.environ, "DCMAN_URL": self.url, "DCMAN_USER": self.admin_user,
+               "DCMAN_PASSWORD": self.admin_password, "DCMAN_DATA_DIR": str(self.data_dir)}
+        if self.tls:
+            env["DCMAN_CA_FILE"] = str(self.tls[2])
+        return env
 
 
 def start_site_process(data_dir: Path, extra_env: dict[str, str] | None = None,
-                       timeout: float = 30.0, nofile: int | None = None) -> RunningSite:
-    """`dcman serve` on a free port; `nofile` caps its open files (soft and hard), as a small host would."""
-    port = free_port()
+                       timeout: float = 30.0, nofile: int | None = None,
+                       tls: tuple[Path, Path, Path] | None = None, host: str = "127.0.0.1") -> RunningSite:
+    """`dcman serve` on a free port of `host`; `nofile` caps its open files (soft and hard), as a
+    small host would; `tls` (certificate, key, CA) makes it serve https, verified with that CA."""
+    port = free_port(host)
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DCMAN_DATA_DIR": str(data_dir), "DCMAN_BIND": f"127.0.0.1:{port}",
+    env = {**os.environ, "DCMAN_DATA_DIR": str(data_dir), "DCMAN_BIND": f"{host}:{port}",
            "DCMAN_ADMIN_USER": ADMIN_USER, "DCMAN_ADMIN_PASSWORD": ADMIN_PASSWORD,
            "DCMAN_SITE_NAME": f"site-{port}", **(extra_env or {})}
+    if tls:
+        env.update(DCMAN_TLS_CERT_FILE=str(tls[0]), DCMAN_TLS_KEY_FILE=str(tls[1]))
     log = data_dir / "serve.log"
     def limit() -> None:
         import resource
@@ -288,15 +303,16 @@ def start_site_process(data_dir: Path, extra_env: dict[str, str] | None = None,
 
     process = subprocess.Popen([DCMAN, "serve"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                                preexec_fn=limit if nofile else None)
-    url = f"http://127.0.0.1:{port}"
+    running = RunningSite(f"{'https' if tls else 'http'}://{host}:{port}", ADMIN_USER, ADMIN_PASSWORD, data_dir,
+                          process, log, dict(extra_env or {}), nofile, tls, host)
+    verify = running.verify
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"dcman serve exited early:\n{log.read_text()}")
         try:
-            if httpx.get(url + "/", timeout=1).status_code == 200:
-                return RunningSite(url, ADMIN_USER, ADMIN_PASSWORD, data_dir, process, log, dict(extra_env or {}),
-                                   nofile)
+            if httpx.get(running.url + "/", timeout=1, verify=verify).status_code == 200:
+                return running
         except httpx.HTTPError:
             time.sleep(0.1)
     process.kill()
@@ -305,7 +321,7 @@ def start_site_process(data_dir: Path, extra_env: dict[str, str] | None = None,
 
 def restart_site_process(site: RunningSite) -> RunningSite:
     """The same site again: its data directory, its database and its settings (on a new port)."""
-    return start_site_process(site.data_dir, site.extra_env, nofile=site.nofile)
+    return start_site_process(site.data_dir, site.extra_env, nofile=site.nofile, tls=site.tls, host=site.host)
 
 
 def stop_site_process(site: RunningSite) -> None:
@@ -333,7 +349,7 @@ def token_for(site: RunningSite, user: str = ADMIN_USER, password: str = ADMIN_P
     body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
         "name": user, "password": password, "domain": {"name": "Default"}}}},
         "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
-    response = httpx.post(site.url + "/v3/auth/tokens", json=body, timeout=10)
+    response = httpx.post(site.url + "/v3/auth/tokens", json=body, timeout=10, verify=site.verify)
     assert response.status_code == 201, response.text
     return response.headers["X-Subject-Token"]
 

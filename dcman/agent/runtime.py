@@ -23,7 +23,8 @@ from dcman.agent.fleet import Fleet
 from dcman.agent.http import Handler, HttpServer
 from dcman.agent.protocol import AgentProtocol
 from dcman.agent.subcloud import DEFAULT_SOFTWARE_VERSION, SubcloudState
-from dcman.agent.tls import ServerTls, TlsConfigError, agent_tls, simulator_tls
+from dcman.agent.tls import ServerTls, agent_tls, simulator_tls
+from dcman.tls import TlsSetupError
 
 log = logging.getLogger("dcman.agent")
 
@@ -143,7 +144,7 @@ def _tls(make, cert: str | None, key: str | None) -> ServerTls | None:  # type: 
         raise StartError("--tls-cert and --tls-key go together: give both or neither")
     try:
         return make(cert, key)
-    except TlsConfigError as exc:
+    except TlsSetupError as exc:
         raise StartError(str(exc)) from None
 
 

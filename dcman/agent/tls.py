@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import ipaddress
 from collections import OrderedDict
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -20,21 +19,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from OpenSSL import SSL, crypto
 
+from dcman.tls import TlsSetupError, read_setting_file
+
 # How long a site may resume a session before it must do a full handshake again.
 SESSION_SECONDS = 3600
 # Certificates the simulator keeps issued; one is made again (~0.3 ms) when it fell out.
 ISSUED_CACHE = 4096
 
 
-class TlsConfigError(Exception):
-    """A certificate or key cannot be used; the message is one line."""
-
-
 def _read(path: str, option: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise TlsConfigError(f"{option}: cannot read {path}: {exc.strerror or exc}") from None
+    return read_setting_file(path, option).encode("ascii", errors="replace")
 
 
 def _server_context() -> SSL.Context:
@@ -68,12 +62,12 @@ def agent_tls(cert_file: str, key_file: str) -> ServerTls:
     try:
         context.use_certificate_chain_file(cert_file)
     except SSL.Error:
-        raise TlsConfigError(f"--tls-cert: {cert_file} holds no PEM certificate") from None
+        raise TlsSetupError(f"--tls-cert: {cert_file} holds no PEM certificate") from None
     try:
         context.use_privatekey(crypto.load_privatekey(crypto.FILETYPE_PEM, key_pem))
         context.check_privatekey()
     except (crypto.Error, SSL.Error):
-        raise TlsConfigError(f"--tls-key: {key_file} is not the PEM private key of {cert_file}") from None
+        raise TlsSetupError(f"--tls-key: {key_file} is not the PEM private key of {cert_file}") from None
     return ServerTls(context)
 
 
@@ -125,21 +119,21 @@ def simulator_tls(ca_cert_file: str, ca_key_file: str) -> ServerTls:
     try:
         ca_certificate = x509.load_pem_x509_certificate(cert_pem)
     except ValueError:
-        raise TlsConfigError(f"--tls-cert: {ca_cert_file} holds no PEM certificate") from None
+        raise TlsSetupError(f"--tls-cert: {ca_cert_file} holds no PEM certificate") from None
     try:
         constraints = ca_certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
         is_ca = constraints.ca
     except x509.ExtensionNotFound:
         is_ca = False
     if not is_ca:
-        raise TlsConfigError(f"--tls-cert: {ca_cert_file} is not a CA certificate; the simulator issues each "
+        raise TlsSetupError(f"--tls-cert: {ca_cert_file} is not a CA certificate; the simulator issues each "
                              "simulated subcloud its own certificate from it")
     try:
         ca_key = serialization.load_pem_private_key(key_pem, password=None)
     except (ValueError, TypeError):
-        raise TlsConfigError(f"--tls-key: {ca_key_file} is not an unencrypted PEM private key") from None
+        raise TlsSetupError(f"--tls-key: {ca_key_file} is not an unencrypted PEM private key") from None
     if ca_key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) \
             != ca_certificate.public_key().public_bytes(serialization.Encoding.DER,
                                                         serialization.PublicFormat.SubjectPublicKeyInfo):
-        raise TlsConfigError(f"--tls-key: {ca_key_file} is not the private key of {ca_cert_file}")
+        raise TlsSetupError(f"--tls-key: {ca_key_file} is not the private key of {ca_cert_file}")
     return ServerTls(_server_context(), Issuer(ca_certificate, ca_key))

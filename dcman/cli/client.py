@@ -21,6 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 import click
 import httpx
 
+from dcman.tls import TlsSetupError, client_context, tls_failure
+
 DEFAULT_URL = "http://127.0.0.1:8119"
 DEFAULT_USER = "admin"
 DEFAULT_PROJECT = "admin"
@@ -101,12 +103,19 @@ class SiteClient:
         project: str = DEFAULT_PROJECT,
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.url = _site_base(url)
         self.user = user
         self.password = password
         self.project = project
-        self._http = httpx.Client(timeout=timeout, transport=transport)
+        verify: Any = True
+        if self.url.startswith("https://"):
+            try:
+                verify = client_context(ca_file, "DCMAN_CA_FILE (--ca-file)")
+            except TlsSetupError as exc:
+                raise ClientError(str(exc)) from None
+        self._http = httpx.Client(timeout=timeout, transport=transport, verify=verify)
         self._token: str | None = None
         self._api_base: str | None = None
 
@@ -127,6 +136,13 @@ class SiteClient:
         try:
             return self._http.request(method, url, **kwargs)
         except httpx.ConnectError as exc:
+            failure = tls_failure(exc)
+            if failure is not None and failure[0]:
+                raise ClientError(f"cannot verify the TLS certificate of {self.url}: {failure[1]}; "
+                                  "pass --ca-file or set DCMAN_CA_FILE") from None
+            if failure is not None:
+                raise ClientError(f"TLS with the dcman site at {self.url} failed: {failure[1]} "
+                                  "(does it serve https?)") from None
             raise ClientError(f"cannot reach the dcman site at {self.url}: {exc}") from None
         except httpx.TimeoutException:
             raise ClientError(f"the dcman site at {self.url} did not answer in time") from None
@@ -193,8 +209,12 @@ class SiteClient:
         return None
 
     def _reachable(self, api_url: str) -> str:
-        """A catalog URL on a wildcard address is reached through the host we signed in to."""
+        """A catalog URL on a wildcard address is reached through the host we signed in to;
+        one in clear from a site signed in to over https is refused (the token would leak)."""
         parts = urlsplit(api_url)
+        if self.url.startswith("https://") and parts.scheme != "https":
+            raise ClientError(f"the site at {self.url} gives its API as {api_url}, not https; "
+                              "refusing to send the token in clear")
         if parts.hostname in ("0.0.0.0", "::", ""):
             site = urlsplit(self.url)
             port = f":{parts.port}" if parts.port else ""
@@ -272,14 +292,23 @@ class SiteSettings:
     url: str
     user: str
     password: str | None
+    ca_file: str | None = None
 
     def client(self) -> SiteClient:
-        return SiteClient(self.url, self.user, self.password)
+        return SiteClient(self.url, self.user, self.password, ca_file=self.ca_file)
 
 
 def site_options(group: F) -> F:
-    """Add `--url/--user/--password` (env DCMAN_URL/DCMAN_USER/DCMAN_PASSWORD) to a group."""
+    """Add `--url/--user/--password/--ca-file` (env DCMAN_URL/DCMAN_USER/DCMAN_PASSWORD/
+    DCMAN_CA_FILE) to a group."""
 
+    @click.option(
+        "--ca-file",
+        envvar="DCMAN_CA_FILE",
+        default=None,
+        metavar="PEM",
+        help="CA certificates that verify an https site [env DCMAN_CA_FILE; default: the system's CAs].",
+    )
     @click.option(
         "--password",
         envvar="DCMAN_PASSWORD",
@@ -301,9 +330,11 @@ def site_options(group: F) -> F:
         help="Base URL of the dcman site [env DCMAN_URL].",
     )
     @functools.wraps(group)
-    def wrapper(*args: Any, url: str, user: str, password: str | None, **kwargs: Any) -> Any:
+    def wrapper(*args: Any, url: str, user: str, password: str | None, ca_file: str | None,
+                **kwargs: Any) -> Any:
         ctx = click.get_current_context()
-        ctx.meta[_META_KEY] = SiteSettings(url=url, user=user, password=password or None)
+        ctx.meta[_META_KEY] = SiteSettings(url=url, user=user, password=password or None,
+                                           ca_file=ca_file or None)
         return group(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -318,6 +349,7 @@ def get_client() -> SiteClient:
             url=os.environ.get("DCMAN_URL") or DEFAULT_URL,
             user=os.environ.get("DCMAN_USER") or DEFAULT_USER,
             password=os.environ.get("DCMAN_PASSWORD") or None,
+            ca_file=os.environ.get("DCMAN_CA_FILE") or None,
         )
     client = settings.client()
     ctx.call_on_close(client.close)

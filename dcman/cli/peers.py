@@ -59,7 +59,7 @@ def _peer_options(required: bool) -> Any:
         options = [
             click.option("--peer-uuid", required=required, help="UUID of the peer site (its `dcman site show`)."),
             click.option("--peer-name", required=required, help="Name of the peer site."),
-            click.option("--manager-endpoint", required=required, help="Identity URL of the peer, e.g. http://host:port/v3."),
+            click.option("--manager-endpoint", required=required, help="Identity URL of the peer, e.g. https://host:port/v3."),
             click.option("--manager-username", required=required, help="Account name on the peer site."),
             click.option("--manager-password", required=required, help="Password of that account."),
             click.option("--peer-controller-gateway-address", required=required, help="Gateway IP towards the peer."),

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import sys
+from typing import Any
 
 import click
 import uvicorn
 
-from dcman.config import SettingsError, load_settings
+from dcman.config import Settings, SettingsError, load_settings
+from dcman.tls import TlsSetupError, client_context, server_context
 
 
 def fail(message: str) -> None:
     """Stop with one clear line, no traceback."""
     click.echo(f"dcman: {message}", err=True)
     sys.exit(2)
+
+
+def _tls_options(settings: Settings, context: ssl.SSLContext | None) -> dict[str, Any]:
+    """uvicorn's TLS options: the context built and checked here (the file names only make
+    uvicorn know it serves https; it does not load them again)."""
+    if context is None:
+        return {}
+    return {"ssl_certfile": settings.tls_cert_file, "ssl_keyfile": settings.tls_key_file,
+            "ssl_context_factory": lambda _config, _default: context}
 
 
 async def _serve(roles: str | None) -> None:
@@ -25,6 +37,14 @@ async def _serve(roles: str | None) -> None:
     try:
         settings = load_settings(**({"roles": roles} if roles is not None else {}))
     except SettingsError as exc:
+        fail(str(exc))
+    # Certificates are checked before anything else starts, so a bad file stops start-up at once.
+    try:
+        tls = (server_context(settings.tls_cert_file, settings.tls_key_file)
+               if settings.tls_cert_file and settings.tls_key_file else None)
+        if settings.peer_ca_file:
+            client_context(settings.peer_ca_file, "DCMAN_PEER_CA_FILE")
+    except TlsSetupError as exc:
         fail(str(exc))
     from dcman.services.secrets import WrongSecretKey
 
@@ -40,10 +60,10 @@ async def _serve(roles: str | None) -> None:
     # (GuardedHttp), bodies within 30 s (api/limits); at the cap, the oldest idle one is dropped.
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
                             access_log=False, lifespan="on", timeout_graceful_shutdown=5, http=GuardedHttp,
-                            timeout_keep_alive=KEEP_ALIVE_SECONDS)
+                            timeout_keep_alive=KEEP_ALIVE_SECONDS, **_tls_options(settings, tls))
     server = uvicorn.Server(config)
-    click.echo(f"dcman: site {settings.site_name!r} serving on http://{settings.bind} (roles {settings.roles})",
-               err=True)
+    click.echo(f"dcman: site {settings.site_name!r} serving on {settings.scheme}://{settings.bind} "
+               f"(roles {settings.roles})", err=True)
     await server.serve()
     if not server.started:
         fail(f"cannot listen on {settings.bind} (DCMAN_BIND); is the port in use?")

@@ -49,10 +49,12 @@ def peer_entity(peer_uuid: str) -> str:
     return f"peer={peer_uuid}"
 
 
-def heartbeat_alarm(peer_uuid: str, peer_name: str, led_groups: list[str]) -> Alarm:
-    """280.004: critical when the lost peer leads some of this site's peer groups."""
+def heartbeat_alarm(peer_uuid: str, peer_name: str, led_groups: list[str], reason: str | None = None) -> Alarm:
+    """280.004: critical when the lost peer leads some of this site's peer groups; the last
+    failure's reason (e.g. a certificate that does not verify) is told, so the operator sees why."""
+    why = f" ({reason})" if reason else ""
     if led_groups:
-        return Alarm(AlarmId.SYSTEM_PEER_HEARTBEAT_FAILED, peer_entity(peer_uuid), Severity.CRITICAL,
-                     f"System peer {peer_name} heartbeat failed; it leads peer group(s) {', '.join(led_groups)}")
+        text = f"System peer {peer_name} heartbeat failed{why}; it leads peer group(s) {', '.join(led_groups)}"
+        return Alarm(AlarmId.SYSTEM_PEER_HEARTBEAT_FAILED, peer_entity(peer_uuid), Severity.CRITICAL, text[:1024])
     return Alarm(AlarmId.SYSTEM_PEER_HEARTBEAT_FAILED, peer_entity(peer_uuid), Severity.MAJOR,
-                 f"System peer {peer_name} heartbeat failed")
+                 f"System peer {peer_name} heartbeat failed{why}"[:1024])

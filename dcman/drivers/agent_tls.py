@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from cryptography import x509
 from OpenSSL import SSL, crypto
 
+from dcman.tls import TlsSetupError, read_setting_file
+
 # TLS 1.2 with forward-secret key exchange and AEAD ciphers only (see the module docstring for
 # why not 1.3). The agent may offer 1.3 to other clients.
 CIPHERS = b"ECDHE+AESGCM:ECDHE+CHACHA20"
@@ -36,10 +38,6 @@ _VERIFY_ERRORS = {
     24: "an intermediate certificate is not a CA",
     26: "the certificate may not be used for a TLS server",
 }
-
-
-class TlsSetupError(Exception):
-    """The CA file cannot be used; the message is one line."""
 
 
 @dataclass
@@ -79,6 +77,7 @@ class AgentTls:
         context.set_cipher_list(CIPHERS)
         try:
             if ca_file:
+                read_setting_file(ca_file, "DCMAN_SUBCLOUD_CA_FILE")
                 context.load_verify_locations(ca_file)
             else:
                 context.set_default_verify_paths()

@@ -1,6 +1,7 @@
 """The one client for calls to a peer site: Keystone login with the peer's account, the
 dcmanager endpoint from its catalog, the token reused until it nears expiry, timeouts,
-retries with back-off, and TLS verified (against DCMAN_PEER_CA_FILE when set)."""
+retries with back-off, and TLS verified (against DCMAN_PEER_CA_FILE when set, else the
+system's CAs), never retried in clear."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+
+from dcman.tls import TlsSetupError, client_context, tls_failure
 
 USER_AGENT = "dcmanager/1.0"  # how the reference marks a request from a peer site
 
@@ -45,7 +48,16 @@ class PeerClient:
         self.endpoint = endpoint.rstrip("/")
         self.username, self.password = username, password
         self.retries = retries
-        verify: Any = ca_file if ca_file else True
+        # A CA file that became unreadable after start fails every call with its reason, rather
+        # than the monitor task; no call is ever made without verification.
+        self._tls_error: str | None = None
+        self._trusted = "DCMAN_PEER_CA_FILE" if ca_file else "the system's CAs"
+        verify: Any = True
+        if self.endpoint.startswith("https://"):
+            try:
+                verify = client_context(ca_file, "DCMAN_PEER_CA_FILE")
+            except TlsSetupError as exc:
+                self._tls_error = str(exc)
         self._http = httpx.AsyncClient(timeout=timeout, verify=verify, headers={"User-Agent": USER_AGENT})
         self._token: str | None = None
         self._expires = datetime.min.replace(tzinfo=timezone.utc)
@@ -68,10 +80,26 @@ class PeerClient:
         endpoints = [e for s in services for e in s.get("endpoints", []) if e.get("interface") == "public"]
         if not endpoints:
             raise PeerError(f"the peer at {self.endpoint} has no dcmanager endpoint in its catalog")
-        self._api = endpoints[0]["url"].rstrip("/")
+        api = str(endpoints[0]["url"]).rstrip("/")
+        if self.endpoint.startswith("https://") and not api.startswith("https://"):
+            raise PeerError(f"the peer at {self.endpoint} gives its API as {api}, not https; "
+                            "refusing to call it in clear")
+        self._api = api
+
+    def _unreachable(self, exc: httpx.HTTPError) -> PeerError:
+        """Why the peer could not be reached, naming a certificate that did not verify."""
+        failure = tls_failure(exc)
+        if failure is not None and failure[0]:
+            return PeerError(f"cannot verify the TLS certificate of the peer at {self.endpoint} against "
+                             f"{self._trusted}: {failure[1]}")
+        if failure is not None:
+            return PeerError(f"TLS with the peer at {self.endpoint} failed: {failure[1]}")
+        return PeerError(f"cannot reach the peer at {self.endpoint}: {type(exc).__name__}")
 
     async def call(self, method: str, path: str, **kw: Any) -> Any:
         """One API call (path under /v1.0); returns the JSON answer, raises PeerError."""
+        if self._tls_error is not None:
+            raise PeerError(self._tls_error)
         delay = 0.5
         for attempt in range(self.retries + 1):
             try:
@@ -88,8 +116,8 @@ class PeerClient:
                     raise PeerError(f"{method} {path} on the peer: {_fault(response)}", response.status_code)
                 return response.json() if response.content else None
             except httpx.HTTPError as exc:
-                if attempt == self.retries:
-                    raise PeerError(f"cannot reach the peer at {self.endpoint}: {type(exc).__name__}") from None
+                if attempt == self.retries or tls_failure(exc) is not None:  # TLS will not heal in a retry
+                    raise self._unreachable(exc) from None
             except PeerError as exc:
                 if exc.status is not None and exc.status < 500 or attempt == self.retries:
                     raise

@@ -39,8 +39,9 @@ async def _load(ctx: SiteContext, peer_id: int) -> SystemPeer | None:
         return await peers_db.get_peer(conn, peer_id)
 
 
-async def record_beat(ctx: SiteContext, peer: SystemPeer, ok: bool) -> None:
-    """Apply one heartbeat's outcome to the peer, its alarm, associations and groups."""
+async def record_beat(ctx: SiteContext, peer: SystemPeer, ok: bool, reason: str | None = None) -> None:
+    """Apply one heartbeat's outcome to the peer, its alarm, associations and groups; `reason`
+    (why a failed beat failed) goes into the alarm's text."""
     failures = 0 if ok else peer.heartbeat_failures + 1
     state = peer.availability_state
     if ok and state != PeerAvailability.AVAILABLE:
@@ -57,7 +58,8 @@ async def record_beat(ctx: SiteContext, peer: SystemPeer, ok: bool) -> None:
             log.warning("system peer %s: %s -> %s", peer.peer_name, peer.availability_state, state)
             if state == PeerAvailability.UNAVAILABLE:
                 led = await geo.groups_led_by(conn, peer.peer_uuid)
-                await audit_db.raise_alarms(conn, [(None, heartbeat_alarm(peer.peer_uuid, peer.peer_name, led))], now)
+                alarm = heartbeat_alarm(peer.peer_uuid, peer.peer_name, led, reason)
+                await audit_db.raise_alarms(conn, [(None, alarm)], now)
                 await geo.mark_peer_associations(conn, peer.id, "out-of-sync",
                                                  f"System peer {peer.peer_name} is unavailable.")
                 await geo.flag_shared_groups_for_audit(conn, peer.id)
@@ -105,18 +107,18 @@ async def monitor(ctx: SiteContext, peer_id: int) -> None:
                         await client.close()
                     client, key = client_for(ctx, peer), (peer.manager_endpoint, peer.manager_username,
                                                          peer.manager_password)
-                remote_groups = None
+                remote_groups, reason = None, None
                 try:
                     remote_groups = (await client.call("GET", "/subcloud-peer-groups"))["subcloud_peer_groups"]
                     ok = True
                 except (PeerError, ValueError) as exc:
                     log.info("heartbeat to %s failed: %s", peer.peer_name, exc)
-                    ok = False
+                    ok, reason = False, str(exc)
                 except (KeyError, TypeError):
                     ok = True  # it answered; its list is just not readable
                 metrics.heartbeat(peer.peer_name, ok)
                 try:
-                    await record_beat(ctx, peer, ok)
+                    await record_beat(ctx, peer, ok, reason)
                 except Exception:
                     log.exception("recording a heartbeat of %s failed", peer.peer_name)
                 if ok and remote_groups:
