@@ -167,7 +167,10 @@ async def main() -> None:
         log(f"added in {add_seconds:.0f}s; waiting for their deploys (bootstrap on the simulator)")
         bench.wait_all("deploy_status = 'complete'", len(names), 3600)
         online_seconds = bench.wait_all("availability_status = 'online'", len(names), 10 * args.interval + 600)
-        log(f"all online after {online_seconds:.0f}s; measuring steady audits for 2 intervals")
+        # The cycle in which they came online also probed each at once as it appeared: let one
+        # whole interval pass, so that the window holds steady cycles only.
+        log(f"all online after {online_seconds:.0f}s; one interval to settle, then 2 intervals of steady audits")
+        await asyncio.sleep(args.interval)
 
         pids = cluster.pids() if cluster is not None else [bench.site.pid]
         # Listing 100,000 subclouds takes seconds while probes go on: the probe window runs from

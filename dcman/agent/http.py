@@ -260,14 +260,14 @@ class HttpConnection(asyncio.Protocol):
         secure, transport = self._secure, self._transport
         if secure is None or transport is None:
             return
-        while True:
+        while True:  # a short read means the buffer is empty: no second call, no exception
             try:
                 out = secure.bio_read(65536)
             except SSL.WantReadError:
                 return
-            if not out:
-                return
             transport.write(out)
+            if len(out) < 65536:
+                return
 
     def _write(self, data: bytes) -> None:
         if self._secure is None:

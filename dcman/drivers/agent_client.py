@@ -20,6 +20,9 @@ from OpenSSL import SSL
 from dcman.drivers.agent_tls import AgentTls
 
 
+FLUSH_BYTES = 65536
+
+
 class AgentError(Exception):
     """The agent could not be reached or did not answer properly; `tls_refusal` says why its
     certificate was not accepted, when that is the reason."""
@@ -85,10 +88,11 @@ class _Exchange(asyncio.Protocol):
         secure = self._secure
         assert secure is not None
         plain = bytearray()
+        handshaking = not self._handshaken
         try:
             if data:
                 secure.bio_write(data)
-            if not self._handshaken:
+            if handshaking:
                 try:
                     secure.do_handshake()
                 except SSL.WantReadError:
@@ -104,7 +108,8 @@ class _Exchange(asyncio.Protocol):
         except SSL.Error as exc:
             self._tls_failed(exc)
             return
-        self._flush_tls()
+        if handshaking:  # once the handshake is done, reading answers makes nothing to send
+            self._flush_tls()
         if plain:
             self._received(plain)
 
@@ -118,16 +123,15 @@ class _Exchange(asyncio.Protocol):
             self._fail(AgentError(f"TLS handshake with {self._address} failed: {_ssl_reason(error)}"))
 
     def _flush_tls(self) -> None:
+        """Send what TLS wrote to its buffer (a short read means it is empty: no second call)."""
         assert self._secure is not None and self._transport is not None
-        try:
-            out = self._secure.bio_read(65536)
-        except SSL.WantReadError:
-            return
-        while out:
-            self._transport.write(out)
+        while True:
             try:
-                out = self._secure.bio_read(65536)
+                out = self._secure.bio_read(FLUSH_BYTES)
             except SSL.WantReadError:
+                return
+            self._transport.write(out)
+            if len(out) < FLUSH_BYTES:
                 return
 
     def _write(self, request: bytes) -> None:
