@@ -16,7 +16,9 @@ from typing import Any
 from dcman.agent import addressing, phases
 from dcman.agent.subcloud import ALARM_KEYS, DEFAULT_SOFTWARE_VERSION, NO_ALARMS, SubcloudState
 
-FAULT_FIELDS: tuple[str, ...] = ("reachable", "healthy", "alarms", "fail_phase", "phase_seconds", "status_seconds")
+FAULT_FIELDS: tuple[str, ...] = ("reachable", "healthy", "alarms", "fail_phase", "phase_seconds", "status_seconds",
+                                 "backup_mb")
+MAX_BACKUP_MB = 100 * 1024
 
 
 class FaultError(ValueError):
@@ -105,7 +107,8 @@ class Fleet:
         name = addressing.name_of(index) if state is None else state.name
         if state is None:
             faults = {"reachable": True, "healthy": True, "alarms": dict(zip(ALARM_KEYS, NO_ALARMS)),
-                      "fail_phase": None, "phase_seconds": self.phase_seconds, "status_seconds": 0.0}
+                      "fail_phase": None, "phase_seconds": self.phase_seconds, "status_seconds": 0.0,
+                      "backup_mb": 1.0}
             phase = {"phase": None, "state": "idle", "progress": 0, "message": ""}
         else:
             faults = state.fault_document(self.phase_seconds)
@@ -142,6 +145,11 @@ def parse_faults(document: dict[str, Any]) -> dict[str, Any]:
             if value is not None and value not in phases.PHASES:
                 raise FaultError(f"fail_phase must be null or one of {', '.join(phases.PHASES)}.")
             changes[name] = value
+        elif name == "backup_mb":
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+                    or not 0 <= value <= MAX_BACKUP_MB:
+                raise FaultError(f"backup_mb must be a number of MiB between 0 and {MAX_BACKUP_MB}.")
+            changes[name] = float(value)
         else:
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
                     or not 0 <= value <= 86400:

@@ -28,7 +28,7 @@ import logging
 import socket
 import struct
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeAlias
 from urllib.parse import parse_qs
 
@@ -93,6 +93,20 @@ class Response:
         self.status = status
         self.body = body
         self.headers = headers
+
+
+class StreamResponse(Response):
+    """A large answer of `length` bytes sent as `chunks` come, at the pace the client reads:
+    the agent streams a backup of many megabytes without holding it whole."""
+
+    __slots__ = ("length", "chunks", "content_type")
+
+    def __init__(self, length: int, chunks: Iterable[bytes], content_type: str = "application/octet-stream",
+                 headers: bytes = b"") -> None:
+        super().__init__(200, b"", headers)
+        self.length = length
+        self.chunks = chunks
+        self.content_type = content_type
 
 
 class HttpError(Exception):
@@ -181,7 +195,8 @@ class HttpServer:
 class HttpConnection(asyncio.Protocol):
     """One client connection: parses requests from the byte stream and writes the answers."""
 
-    __slots__ = ("_server", "_transport", "_handler", "_buffer", "busy", "last_active", "_continued", "_secure")
+    __slots__ = ("_server", "_transport", "_handler", "_buffer", "busy", "last_active", "_continued", "_secure",
+                 "_writable")
 
     def __init__(self, server: HttpServer) -> None:
         self._server = server
@@ -192,6 +207,7 @@ class HttpConnection(asyncio.Protocol):
         self.last_active = 0.0
         self._continued = False
         self._secure: SSL.Connection | None = None
+        self._writable: asyncio.Event | None = None  # made by the first streamed answer
 
     # --- asyncio.Protocol ---------------------------------------------------------------
 
@@ -286,10 +302,14 @@ class HttpConnection(asyncio.Protocol):
         return self.busy
 
     def pause_writing(self) -> None:
+        if self._writable is not None:
+            self._writable.clear()
         if self._transport is not None:
             self._transport.pause_reading()
 
     def resume_writing(self) -> None:
+        if self._writable is not None:
+            self._writable.set()
         if self._transport is not None:
             self._transport.resume_reading()
 
@@ -383,6 +403,9 @@ class HttpConnection(asyncio.Protocol):
         transport = self._transport
         if transport is None:
             return
+        if isinstance(response, StreamResponse):
+            self._start_stream(response, keep_alive)
+            return
         body = response.body
         self._write(b"".join((
             _STATUS_LINES.get(response.status) or f"HTTP/1.1 {response.status} Status\r\n".encode(),
@@ -391,6 +414,36 @@ class HttpConnection(asyncio.Protocol):
         )))
         if not keep_alive:
             self.close()
+
+    def _start_stream(self, response: StreamResponse, keep_alive: bool) -> None:
+        """Write the head now and the chunks from a task that waits whenever the client falls behind."""
+        self.busy = True
+        self._write(b"".join((
+            _STATUS_LINES[200], b"Content-Type: ", response.content_type.encode(), b"\r\nContent-Length: ",
+            str(response.length).encode(), _KEEP_ALIVE if keep_alive else _CLOSE, response.headers, b"\r\n")))
+        if self._writable is None:
+            self._writable = asyncio.Event()
+            self._writable.set()
+        asyncio.ensure_future(self._stream(response, keep_alive))
+
+    async def _stream(self, response: StreamResponse, keep_alive: bool) -> None:
+        try:
+            for chunk in response.chunks:
+                if self._transport is None:
+                    return  # the client went away
+                self._write(chunk)
+                assert self._writable is not None
+                await self._writable.wait()
+        except Exception:
+            log.exception("streaming an answer failed")
+            self._reset()
+            return
+        self.busy = False
+        self.last_active = time.monotonic()
+        if not keep_alive:
+            self.close()
+        elif self._buffer:
+            self._process()
 
     def _fail(self, status: int, message: str) -> None:
         self._send(error_response(status, message), keep_alive=False)

@@ -1,4 +1,4 @@
-"""The phase state machine of one subcloud: install, bootstrap, config, rehome.
+"""The phase state machine of one subcloud: install, bootstrap, config, rehome, backup, restore.
 
     idle --start--> running --finish(ok)--> succeeded
                             --finish(ko)--> failed
@@ -12,7 +12,8 @@ therefore cost no timers at all. A *command* phase (`dcman.agent.commands`) is d
 task, which reports progress and calls `finish`.
 
 A successful `bootstrap` or `rehome` makes the payload's `system_controller` (the calling
-site's UUID), when given, the subcloud's system controller.
+site's UUID), when given, the subcloud's system controller. A successful `backup` leaves
+the subcloud holding a backup of its release (dcman.agent.backups).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 from dcman.agent.subcloud import IDLE, SubcloudState
 
-PHASES: tuple[str, ...] = ("install", "bootstrap", "config", "rehome")
+PHASES: tuple[str, ...] = ("install", "bootstrap", "config", "rehome", "backup", "restore")
 SETS_CONTROLLER: frozenset[str] = frozenset({"bootstrap", "rehome"})
 RUNNING = "running"
 SUCCEEDED = "succeeded"
@@ -93,6 +94,8 @@ def finish(state: SubcloudState, succeeded: bool, message: str) -> None:
         if state.phase in SETS_CONTROLLER and state.phase_controller is not None:
             state.system_controller = state.phase_controller
             state.controller_gateway = state.phase_gateway
+        elif state.phase == "backup":
+            state.backup_release = state.software_version
     else:
         state.phase_state = FAILED
 

@@ -8,6 +8,9 @@ and the simulator so that the site talks to both exactly the same way.
 | POST /v1/phases/{phase}           | 202, the phase now running (409 busy, 400 unknown)   |
 | GET  /v1/phases/current           | {"phase", "state", "progress", "message"}            |
 | POST /v1/phases/current/abort     | 200, the phase now aborted (409 when nothing runs)   |
+| GET/DELETE /v1/backups/{release}  | the subcloud's backup, streamed / dropped (backups)  |
+
+A `restore` with `local_only` needs the subcloud to hold a backup of its release (409 otherwise).
 
 Every call needs `Authorization: Basic base64("sysadmin:<password>")`, or it is answered 401.
 An unreachable subcloud (simulator fault) answers nothing: its connection is reset.
@@ -19,13 +22,14 @@ import asyncio
 import time
 from collections.abc import Awaitable, Mapping
 
-from dcman.agent import phases
+from dcman.agent import backups, phases
 from dcman.agent.commands import start_command_phase
 from dcman.agent.credentials import REALM_HEADER, Credential
 from dcman.agent.http import HttpError, Request, Response, error_response, json_response
 from dcman.agent.subcloud import SubcloudState
 
 _PHASES_PREFIX = "/v1/phases/"
+_BACKUPS_PREFIX = "/v1/backups/"
 _UNAUTHORIZED = error_response(
     401, "This call needs the subcloud's credential: Authorization: Basic base64(sysadmin:<password>).",
     REALM_HEADER)
@@ -64,6 +68,9 @@ class AgentProtocol:
             return json_response(200, state.alarm_document())
         if path.startswith(_PHASES_PREFIX):
             return self._phases(state, request, path[len(_PHASES_PREFIX):].rstrip("/"))
+        if path.startswith(_BACKUPS_PREFIX):
+            phases.settle(state)
+            return backups.handle(state, method, path[len(_BACKUPS_PREFIX):].rstrip("/"))
         raise HttpError(404, f"No such agent resource: {path}.")
 
     def _phases(self, state: SubcloudState, request: Request, rest: str) -> Response:
@@ -92,6 +99,11 @@ class AgentProtocol:
         if controller is not None and not isinstance(controller, str):
             raise HttpError(400, "system_controller must be the calling site's UUID, as a string.")
         now = time.monotonic()
+        phases.settle(state, now)
+        if rest == "restore" and payload.get("local_only") is True and state.phase_state != phases.RUNNING \
+                and state.backup_release != state.software_version:
+            raise HttpError(409, f"Subcloud {state.name} holds no local backup of release {state.software_version} "
+                                 "to restore from.")
         try:
             command = self.commands.get(rest)
             if command is not None:

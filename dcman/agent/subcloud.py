@@ -39,8 +39,8 @@ ALARM_KEYS: tuple[str, str, str, str] = ("critical", "major", "minor", "warnings
 class SubcloudState:
     """Identity, faults and the current phase of one subcloud.
 
-    Faults (simulator only): `reachable`, `healthy`, `alarms`, `fail_phase`, and
-    `phase_seconds` (None: the process default). The `phase_*` slots belong to
+    Faults (simulator only): `reachable`, `healthy`, `alarms`, `fail_phase`,
+    `phase_seconds` (None: the process default) and `backup_mb`. The `phase_*` slots belong to
     `dcman.agent.phases`, which alone changes them.
     """
 
@@ -50,7 +50,7 @@ class SubcloudState:
         "probing", "overlaps",
         "phase", "phase_state", "phase_progress", "phase_message", "phase_started", "phase_duration",
         "phase_fails", "phase_timed", "phase_controller", "phase_gateway", "phase_run", "phase_task",
-        "_status_body", "_status_key",
+        "backup_mb", "backup_release", "_status_body", "_status_key",
     )
 
     def __init__(self, name: str, region_name: str, software_version: str = DEFAULT_SOFTWARE_VERSION) -> None:
@@ -83,6 +83,10 @@ class SubcloudState:
         self.phase_gateway: str | None = None
         self.phase_run = 0
         self.phase_task: Any = None
+        # The size of a backup in MiB (simulator fault; None: 1 MiB), and the release of the
+        # backup the subcloud holds, if any (dcman.agent.backups).
+        self.backup_mb: float | None = None
+        self.backup_release: str | None = None
         self._status_body: bytes | None = None
         self._status_key: tuple[str | None, bool] | None = None
 
@@ -94,6 +98,7 @@ class SubcloudState:
         self.fail_phase = None
         self.phase_seconds = None
         self.status_seconds = 0.0
+        self.backup_mb = None
 
     def status_document(self) -> dict[str, Any]:
         """The `GET /v1/status` answer."""
@@ -128,4 +133,5 @@ class SubcloudState:
             "fail_phase": self.fail_phase,
             "phase_seconds": default_phase_seconds if self.phase_seconds is None else self.phase_seconds,
             "status_seconds": self.status_seconds,
+            "backup_mb": 1.0 if self.backup_mb is None else self.backup_mb,
         }

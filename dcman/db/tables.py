@@ -100,6 +100,8 @@ subclouds = Table(
     Column("bootstrap_secrets", Text),
     Column("install_secrets", Text),
     Column("config_secrets", Text),
+    # The backup create or restore under way (dcman.services.backup): its options as JSON.
+    Column("backup_request", Text),
     sqlite_autoincrement=True,  # an id never names two subclouds (migration 0012)
 )
 

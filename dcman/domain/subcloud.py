@@ -97,6 +97,8 @@ class Subcloud:
     bootstrap_secrets: str | None = None
     install_secrets: str | None = None
     config_secrets: str | None = None
+    # The backup create or restore under way: options as JSON, the password a Fernet token.
+    backup_request: str | None = None
 
 
 # What the API shows of a subcloud, in the reference's key order: (answer key, attribute).

@@ -261,3 +261,183 @@ class AgentClient:
 
     async def post(self, address: str, auth: str, path: str, body: Any) -> AgentResponse:
         return (await self.exchange(address, auth, [("POST", path, body)]))[0]
+
+
+class _Download(_Exchange):
+    """One GET whose answer's body goes to `sink` as it arrives instead of being kept: the
+    head is parsed here, then every body byte is handed on; reading pauses while the sink is
+    behind, so a backup of any size costs a bounded amount of memory."""
+
+    def __init__(self, request: bytes, head: asyncio.Future, sink: "DownloadSink", tls: AgentTls | None,
+                 address: str) -> None:
+        super().__init__([request], head, tls, address)
+        self._sink = sink
+        self._head_done = False
+        self._remaining = 0
+
+    def _received(self, data: bytes | bytearray) -> None:
+        if self._head_done:
+            self._body(bytes(data))
+            return
+        self._buffer += data
+        head_end = self._buffer.find(b"\r\n\r\n")
+        if head_end < 0:
+            if len(self._buffer) > 65536:
+                self._fail(AgentError("malformed HTTP response"))
+            return
+        lines = bytes(self._buffer[:head_end]).decode("latin-1").split("\r\n")
+        length = None
+        try:
+            status = int(lines[0].split(" ", 2)[1])
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+        except (IndexError, ValueError):
+            self._fail(AgentError("malformed HTTP response"))
+            return
+        if length is None:
+            self._fail(AgentError("the agent's answer has no Content-Length"))
+            return
+        rest = bytes(self._buffer[head_end + 4:])
+        self._buffer.clear()
+        self._head_done, self._remaining = True, length
+        self._sink.start(status, length, self)
+        if length == 0:
+            self._sink.end()
+            self._close()
+        elif rest:
+            self._body(rest)
+
+    def _body(self, data: bytes) -> None:
+        if self._remaining <= 0:
+            return
+        data = data[:self._remaining]
+        self._remaining -= len(data)
+        self._sink.put(data)
+        if self._remaining == 0:
+            self._sink.end()
+            self._close()
+
+    def pause(self) -> None:
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume(self) -> None:
+        if self._transport is not None:
+            self._transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._head_done and self._remaining == 0:
+            return
+        if self._head_done:
+            self._sink.fail(AgentError(f"the agent closed the connection with {self._remaining} bytes still to come"))
+            return
+        super().connection_lost(exc)  # fails the sink through _fail
+
+    def _fail(self, error: Exception) -> None:
+        self._sink.fail(error)
+        super()._fail(error)
+
+
+class DownloadSink:
+    """Where a download's body goes: a queue of chunks, drained by `AgentClient.download`."""
+
+    HIGH_WATER = 4 * 1024 * 1024
+    LOW_WATER = 1024 * 1024
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes | Exception | None] = asyncio.Queue()
+        self.started: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
+        self.queued = 0
+        self.paused = False
+        self.protocol: _Download | None = None
+
+    def start(self, status: int, length: int, protocol: _Download) -> None:
+        self.protocol = protocol
+        if not self.started.done():
+            self.started.set_result((status, length))
+
+    def put(self, data: bytes) -> None:
+        self.queue.put_nowait(data)
+        self.queued += len(data)
+        if self.queued > self.HIGH_WATER and not self.paused and self.protocol is not None:
+            self.paused = True
+            self.protocol.pause()
+
+    def taken(self, size: int) -> None:
+        self.queued -= size
+        if self.paused and self.queued < self.LOW_WATER and self.protocol is not None:
+            self.paused = False
+            self.protocol.resume()
+
+    def end(self) -> None:
+        self.queue.put_nowait(None)
+
+    def fail(self, error: Exception) -> None:
+        if not self.started.done():
+            self.started.set_exception(error)
+            self.started.exception()  # retrieved: the caller sees it through the queue too
+        self.queue.put_nowait(error)
+
+
+async def download(client: AgentClient, address: str, auth: str, path: str, write: Any,
+                   idle_timeout: float = 30.0, batch: int = 1024 * 1024) -> int:
+    """GET `path` from the agent and pass its body to `await write(bytes)` in pieces of up to
+    `batch` bytes, as they come; returns the length. A non-200 answer, a silence of
+    `idle_timeout` seconds or a cut connection raise AgentError."""
+    loop = asyncio.get_running_loop()
+    sink = DownloadSink()
+    request = client._request("GET", path, address, auth, None, True)
+    head: asyncio.Future = loop.create_future()
+    transport = None
+    try:
+        try:
+            async with asyncio.timeout(client.timeout):
+                transport, _ = await loop.create_connection(
+                    lambda: _Download(request, head, sink, client.tls, address), address, client.port)
+                status, length = await sink.started
+        except TimeoutError:
+            raise AgentError(f"no answer from {address}:{client.port} within {client.timeout:g}s") from None
+        except OSError as exc:
+            raise AgentError(f"cannot reach {address}:{client.port}: {exc.strerror or exc}") from None
+        if status != 200:
+            body = bytearray()
+            while (item := await asyncio.wait_for(sink.queue.get(), idle_timeout)) is not None:
+                if isinstance(item, Exception):
+                    raise item
+                body += item
+            try:
+                message = json.loads(body).get("error", "")
+            except (ValueError, AttributeError):
+                message = ""
+            raise AgentError(f"the agent answered {status}: {message}".rstrip(": "))
+        received = 0
+        while True:
+            try:
+                item = await asyncio.wait_for(sink.queue.get(), idle_timeout)
+            except TimeoutError:
+                raise AgentError(f"the agent sent nothing for {idle_timeout:g}s after {received} of {length} bytes"
+                                 ) from None
+            if item is None:
+                break
+            if isinstance(item, Exception):
+                raise item
+            pieces, size = [item], len(item)
+            while size < batch and not sink.queue.empty():
+                nxt = sink.queue.get_nowait()
+                if not isinstance(nxt, bytes):
+                    sink.queue.put_nowait(nxt)  # an end or a failure: nothing follows it, so it stays last
+                    break
+                pieces.append(nxt)
+                size += len(nxt)
+            chunk = b"".join(pieces)
+            sink.taken(len(chunk))
+            await write(chunk)
+            received += len(chunk)
+        return received
+    finally:
+        if transport is not None and not transport.is_closing():
+            transport.abort()
+        if head.done() and not head.cancelled():
+            head.exception()  # the failure went through the sink; mark it retrieved

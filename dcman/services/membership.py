@@ -29,6 +29,7 @@ from dcman.domain.cluster import (
     surplus,
 )
 from dcman.services.context import SiteContext
+from dcman.services.backup import recover_interrupted_backups
 from dcman.services.deploy import recover_interrupted
 
 log = logging.getLogger("dcman.cluster")
@@ -101,6 +102,7 @@ class Membership:
             recovered = 0
             if kind is LeaseKind.DEPLOY and from_dead:
                 recovered = await recover_interrupted(conn, from_dead)
+                recovered += await recover_interrupted_backups(conn, from_dead)
         if not taken:
             return
         shards = self.ctx.shards[kind]

@@ -27,6 +27,48 @@ def phase_log_path(data_dir: Path, subcloud_id: int, step: str) -> Path:
     return subcloud_dir(data_dir, subcloud_id) / f"{Step(step).value}.log"
 
 
+OPERATION_LOGS = ("backup", "restore")
+
+
+def operation_log_path(data_dir: Path, subcloud_id: int, operation: str) -> Path:
+    """The log of a backup or restore: DATA_DIR/subclouds/<id>/<operation>.log."""
+    if operation not in OPERATION_LOGS:
+        raise ValueError(f"no log for {operation!r}")
+    return subcloud_dir(data_dir, subcloud_id) / f"{operation}.log"
+
+
+BACKUPS_DIR = "backups"
+BACKUP_FILE = "backup.tgz"
+CHECKSUM_SUFFIX = ".sha256"
+PARTIAL_SUFFIX = ".part"
+
+
+def backup_path(data_dir: Path, subcloud_id: int, release: str) -> Path:
+    """A central backup: DATA_DIR/subclouds/<id>/backups/<release>/backup.tgz, beside it its
+    SHA-256 in `sha256sum` format. `release` is checked by dcman.domain.backup.check_release."""
+    return subcloud_dir(data_dir, subcloud_id) / BACKUPS_DIR / release / BACKUP_FILE
+
+
+def checksum_path(backup: Path) -> Path:
+    return backup.with_name(backup.name + CHECKSUM_SUFFIX)
+
+
+def read_checksum(backup: Path) -> str | None:
+    """The SHA-256 recorded for a central backup, or None (blocking: run it in a thread)."""
+    try:
+        return checksum_path(backup).read_text(encoding="ascii").split()[0]
+    except (OSError, IndexError, UnicodeDecodeError):
+        return None
+
+
+def remove_backup(data_dir: Path, subcloud_id: int, release: str) -> bool:
+    """Drop a central backup and its checksum; False when there was none (blocking)."""
+    backup = backup_path(data_dir, subcloud_id, release)
+    existed = backup.is_file()
+    shutil.rmtree(backup.parent, ignore_errors=True)
+    return existed
+
+
 def remove_subcloud_files(data_dir: Path, subcloud_id: int) -> None:
     """Drop a deleted subcloud's folder (blocking: run it in a thread)."""
     shutil.rmtree(subcloud_dir(data_dir, subcloud_id), ignore_errors=True)

@@ -1,0 +1,25 @@
+"""The backup or restore a subcloud was asked for (its options as JSON, the password it came
+with encrypted), kept until the backup loop has carried it out, so that a restart of the site
+can pick up a backup still at `initial`.
+
+Revision ID: 0014
+Revises: 0013
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0014"
+down_revision = "0013"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("subclouds") as batch:
+        batch.add_column(sa.Column("backup_request", sa.Text, nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("subclouds") as batch:
+        batch.drop_column("backup_request")

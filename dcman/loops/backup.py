@@ -1,0 +1,422 @@
+"""The backup loop: carries out the backups and restores the API admitted (dcman.services.backup).
+
+A backup goes `initial → validating → pre-backup → backing-up → complete-local|complete-central`
+(or `validate-failed`, `backup-prep-failed`, `failed`) on the backup status, through the agent's
+`backup` phase; a central one is then streamed from the agent into the subcloud's data folder,
+never held whole, with its SHA-256 beside it. A restore goes `pre-restore → restoring →
+complete` (or `restore-prep-failed`, `restore-failed`) on the deploy status, through the
+agent's `restore` phase. Like the deploy loop it is level-triggered: every transition is a
+compare-and-set on the stored state, so a restart or a second process never takes a step twice,
+and it drives only the subclouds of the deploy shards this process holds. At most
+CREATE_PARALLELISM backups and RESTORE_PARALLELISM restores run at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+
+from dcman.db import repository as repo
+from dcman.db import tables as t
+from dcman.db.cluster_repository import shard_filter
+from dcman.domain.backup import CREATE_PARALLELISM, RESTORE_PARALLELISM, BackupStatus as B
+from dcman.domain.cluster import SHARDS, LeaseKind
+from dcman.domain.deploy import error_text
+from dcman.domain.states import AvailabilityStatus, DeployStatus as D, ManagementState
+from dcman.domain.subcloud import NO_ERRORS, Subcloud
+from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth, download
+from dcman.services.context import SiteContext
+from dcman.services.subcloud_files import (
+    BACKUP_FILE,
+    PARTIAL_SUFFIX,
+    backup_path,
+    checksum_path,
+    operation_log_path,
+    read_checksum,
+)
+
+log = logging.getLogger("dcman.backup")
+IDLE_TICK_S = 1.0
+POLL_S = 0.5
+# Polls in a row without an answer before a running backup or restore is given up as failed.
+MAX_LOST_POLLS = 20
+BACKUP_WORK = (B.INITIAL, B.VALIDATING, B.PRE_BACKUP, B.BACKING_UP)
+RESTORE_WORK = (D.PRE_RESTORE, D.RESTORING)
+
+
+def request_of(subcloud: Subcloud) -> dict[str, Any]:
+    try:
+        request = json.loads(subcloud.backup_request or "{}")
+    except ValueError:
+        return {}
+    return request if isinstance(request, dict) else {}
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class CentralCopy:
+    """A central backup being written: a `.part` file and its running SHA-256, renamed into
+    place with its checksum once the last byte is in (every file call runs in a thread)."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.partial = target.with_name(target.name + PARTIAL_SUFFIX)
+        self.digest = hashlib.sha256()
+        self.handle: Any = None
+
+    def _open(self) -> None:
+        self.target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.handle = self.partial.open("wb")
+
+    def _write(self, chunk: bytes) -> None:
+        self.handle.write(chunk)
+        self.digest.update(chunk)
+
+    def _commit(self) -> str:
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        checksum = self.digest.hexdigest()
+        os.replace(self.partial, self.target)
+        checksum_path(self.target).write_text(f"{checksum}  {BACKUP_FILE}\n", encoding="ascii")
+        return checksum
+
+    def _discard(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+        self.partial.unlink(missing_ok=True)
+
+    async def open(self) -> None:
+        await asyncio.to_thread(self._open)
+
+    async def write(self, chunk: bytes) -> None:
+        await asyncio.to_thread(self._write, chunk)
+
+    async def commit(self) -> str:
+        return await asyncio.to_thread(self._commit)
+
+    async def discard(self) -> None:
+        await asyncio.to_thread(self._discard)
+
+
+class Driver:
+    """Takes one subcloud's backup or restore as far as it can go now."""
+
+    def __init__(self, ctx: SiteContext, client: AgentClient, subcloud_id: int) -> None:
+        self.ctx, self.client, self.id = ctx, client, subcloud_id
+        self.lost_polls = 0
+
+    async def load(self) -> Subcloud | None:
+        async with self.ctx.engine.connect() as conn:
+            return await repo.get_subcloud(conn, self.id)
+
+    async def run(self) -> None:
+        while (subcloud := await self.load()) is not None:
+            if not await self.step(subcloud):
+                return
+
+    async def move(self, subcloud: Subcloud, column: str, to: str, **columns: Any) -> bool:
+        """Compare-and-set `column` (backup_status or deploy_status) from its loaded value to `to`."""
+        async with self.ctx.engine.begin() as conn:
+            moved = await repo.update_subcloud(conn, self.id, {column: to, **columns},
+                                               only_if={column: getattr(subcloud, column)})
+        if moved:
+            log.info("subcloud %s: %s %s -> %s", subcloud.name, column, getattr(subcloud, column), to)
+            if column == "deploy_status":
+                self.ctx.audit_wakeup.set()
+        return moved
+
+    async def write_log(self, subcloud: Subcloud, operation: str, line: str) -> None:
+        path = operation_log_path(self.ctx.settings.data_dir, subcloud.id, operation)
+
+        def append() -> None:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(f"{repo.utcnow():%Y-%m-%d %H:%M:%S} {line}\n")
+
+        await asyncio.to_thread(append)
+
+    def auth(self, subcloud: Subcloud) -> str:
+        token = request_of(subcloud).get("password") or subcloud.sysadmin_password or ""
+        return basic_auth(self.ctx.secrets.decrypt(token))
+
+    async def step(self, subcloud: Subcloud) -> bool:
+        """One step; False when there is nothing to do now."""
+        operation = request_of(subcloud).get("operation")
+        if operation == "create" and subcloud.backup_status in BACKUP_WORK:
+            return await self.backup_step(subcloud)
+        if operation == "restore" and subcloud.deploy_status in RESTORE_WORK:
+            return await self.restore_step(subcloud)
+        return False
+
+    # --- backup -------------------------------------------------------------------------
+
+    async def fail_backup(self, subcloud: Subcloud, to: B, message: str) -> bool:
+        await self.write_log(subcloud, "backup", message)
+        return await self.move(subcloud, "backup_status", to.value, backup_request=None,
+                               error_description=error_text(message))
+
+    async def backup_step(self, subcloud: Subcloud) -> bool:
+        status = subcloud.backup_status
+        if status == B.INITIAL:
+            return await self.move(subcloud, "backup_status", B.VALIDATING.value)
+        if status == B.VALIDATING:
+            return await self.validate(subcloud)
+        if status == B.PRE_BACKUP:
+            return await self.start(subcloud, "backup", self.backup_payload(subcloud))
+        return await self.poll_backup(subcloud)
+
+    def backup_payload(self, subcloud: Subcloud) -> dict[str, Any]:
+        request = request_of(subcloud)
+        return {"system_controller": self.ctx.site_uuid, "name": subcloud.name, "release": subcloud.software_version,
+                "local_only": bool(request.get("local_only")), "registry_images": bool(request.get("registry_images")),
+                "backup_values": request.get("backup_values") or {}}
+
+    async def validate(self, subcloud: Subcloud) -> bool:
+        """Still deployed, online and managed, and its agent answers with this password."""
+        if subcloud.availability_status != AvailabilityStatus.ONLINE \
+                or subcloud.management_state != ManagementState.MANAGED or subcloud.deploy_status != D.COMPLETE:
+            return await self.fail_backup(subcloud, B.VALIDATE_FAILED,
+                                          f"Subcloud {subcloud.name} is no longer deployed, online and managed "
+                                          f"({subcloud.deploy_status}, {subcloud.availability_status}, "
+                                          f"{subcloud.management_state}).")
+        try:
+            answer = await self.client.get(subcloud.management_start_ip, self.auth(subcloud), "/v1/status")
+        except AgentError as exc:
+            return await self.fail_backup(subcloud, B.VALIDATE_FAILED, f"Cannot validate the subcloud: {exc}")
+        if answer.status == 401:
+            return await self.fail_backup(subcloud, B.VALIDATE_FAILED,
+                                          "The subcloud refused the sysadmin password given for the backup.")
+        if answer.status != 200:
+            return await self.fail_backup(subcloud, B.VALIDATE_FAILED,
+                                          f"The subcloud's status answer was {answer.status}: {answer.body}")
+        return await self.move(subcloud, "backup_status", B.PRE_BACKUP.value)
+
+    async def start(self, subcloud: Subcloud, phase: str, payload: dict[str, Any]) -> bool:
+        """Start the agent's `backup` or `restore` phase (adopting one a restart left running)."""
+        address, auth = subcloud.management_start_ip, self.auth(subcloud)
+        prep_failed = (("backup_status", B.BACKUP_PREP_FAILED.value) if phase == "backup"
+                       else ("deploy_status", D.RESTORE_PREP_FAILED.value))
+        try:
+            answer = await self.client.post(address, auth, f"/v1/phases/{phase}", payload)
+            if answer.status == 409:
+                current = await self.client.get(address, auth, "/v1/phases/current")
+                adopted = isinstance(current.body, dict) and current.body.get("phase") == phase \
+                    and current.body.get("state") == "running"
+                if not adopted:
+                    detail = answer.body.get("error") if isinstance(answer.body, dict) else answer.body
+                    raise AgentError(f"the subcloud refused it: {detail}")
+            elif answer.status != 202:
+                raise AgentError(f"the agent refused the {phase} phase ({answer.status}): {answer.body}")
+        except AgentError as exc:
+            message = f"Cannot start the {phase}: {exc}"
+            await self.write_log(subcloud, phase, message)
+            return await self.move(subcloud, prep_failed[0], prep_failed[1], backup_request=None,
+                                   error_description=error_text(message))
+        await self.write_log(subcloud, phase, f"{phase} started on {address}")
+        running = ("backup_status", B.BACKING_UP.value) if phase == "backup" else ("deploy_status", D.RESTORING.value)
+        return await self.move(subcloud, running[0], running[1], error_description=NO_ERRORS)
+
+    async def current(self, subcloud: Subcloud, phase: str) -> dict[str, Any] | None:
+        """The agent's phase, or None when it did not answer (counted)."""
+        await asyncio.sleep(POLL_S)
+        try:
+            answer = await self.client.get(subcloud.management_start_ip, self.auth(subcloud), "/v1/phases/current")
+        except AgentError:
+            self.lost_polls += 1
+            return None
+        if answer.status != 200 or not isinstance(answer.body, dict):
+            self.lost_polls += 1
+            return None
+        self.lost_polls = 0
+        return answer.body
+
+    async def poll_backup(self, subcloud: Subcloud) -> bool:
+        body = await self.current(subcloud, "backup")
+        if body is None:
+            if self.lost_polls >= MAX_LOST_POLLS:
+                return await self.fail_backup(subcloud, B.FAILED, "The subcloud stopped answering during the backup.")
+            return True
+        if body.get("phase") != "backup":
+            return await self.fail_backup(subcloud, B.FAILED, f"The subcloud runs {body.get('phase')}, not the backup.")
+        state = body.get("state")
+        if state == "running":
+            return True
+        if state != "succeeded":
+            message = str(body.get("message") or f"The backup ended {state}.")
+            return await self.fail_backup(subcloud, B.FAILED, message)
+        if request_of(subcloud).get("local_only"):
+            await self.write_log(subcloud, "backup", "backup complete, kept on the subcloud")
+            return await self.move(subcloud, "backup_status", B.COMPLETE_LOCAL.value, backup_request=None,
+                                   backup_datetime=repo.utcnow(), error_description=NO_ERRORS)
+        return await self.fetch(subcloud)
+
+    async def fetch(self, subcloud: Subcloud) -> bool:
+        """Stream the subcloud's backup into its central folder, checksummed as it comes."""
+        release = subcloud.software_version
+        copy = CentralCopy(backup_path(self.ctx.settings.data_dir, subcloud.id, release))
+        try:
+            await copy.open()
+            size = await download(self.client, subcloud.management_start_ip, self.auth(subcloud),
+                                  f"/v1/backups/{release}", copy.write)
+            checksum = await copy.commit()
+        except (AgentError, OSError) as exc:
+            await copy.discard()
+            return await self.fail_backup(subcloud, B.FAILED, f"Copying the backup to the site failed: {exc}")
+        except BaseException:
+            await asyncio.shield(copy.discard())
+            raise
+        await self.write_log(subcloud, "backup", f"backup of {release} stored centrally: {size} bytes, sha256 {checksum}")
+        return await self.move(subcloud, "backup_status", B.COMPLETE_CENTRAL.value, backup_request=None,
+                               backup_datetime=repo.utcnow(), error_description=NO_ERRORS)
+
+    # --- restore ------------------------------------------------------------------------
+
+    async def restore_step(self, subcloud: Subcloud) -> bool:
+        if subcloud.deploy_status == D.PRE_RESTORE:
+            return await self.start_restore(subcloud)
+        return await self.poll_restore(subcloud)
+
+    async def fail_restore(self, subcloud: Subcloud, to: D, message: str) -> bool:
+        await self.write_log(subcloud, "restore", message)
+        return await self.move(subcloud, "deploy_status", to.value, backup_request=None,
+                               error_description=error_text(message))
+
+    async def start_restore(self, subcloud: Subcloud) -> bool:
+        request = request_of(subcloud)
+        release = request.get("release") or subcloud.software_version
+        addresses = (request.get("restore_values") or {}).get("bootstrap_address") or {}
+        payload: dict[str, Any] = {
+            "system_controller": self.ctx.site_uuid, "name": subcloud.name, "release": release,
+            "local_only": bool(request.get("local_only")), "with_install": bool(request.get("with_install")),
+            "registry_images": bool(request.get("registry_images")),
+            "restore_values": request.get("restore_values") or {},
+            "bootstrap_address": addresses.get(subcloud.name) or subcloud.bootstrap_address}
+        if not request.get("local_only"):
+            # A central restore needs the central backup of that release, as it was stored.
+            backup = backup_path(self.ctx.settings.data_dir, subcloud.id, release)
+            recorded = await asyncio.to_thread(read_checksum, backup)
+            if recorded is None or not await asyncio.to_thread(backup.is_file):
+                return await self.fail_restore(subcloud, D.RESTORE_PREP_FAILED,
+                                               f"No central backup of release {release} exists for subcloud "
+                                               f"{subcloud.name}.")
+            actual = await asyncio.to_thread(_sha256_of, backup)
+            if actual != recorded:
+                return await self.fail_restore(subcloud, D.RESTORE_PREP_FAILED,
+                                               f"The central backup of release {release} of subcloud {subcloud.name} "
+                                               "does not match its recorded checksum.")
+            payload["backup_sha256"] = actual
+            payload["backup_size"] = (await asyncio.to_thread(backup.stat)).st_size
+        return await self.start(subcloud, "restore", payload)
+
+    async def poll_restore(self, subcloud: Subcloud) -> bool:
+        body = await self.current(subcloud, "restore")
+        if body is None:
+            if self.lost_polls >= MAX_LOST_POLLS:
+                return await self.fail_restore(subcloud, D.RESTORE_FAILED,
+                                               "The subcloud stopped answering during the restore.")
+            return True
+        if body.get("phase") != "restore":
+            return await self.fail_restore(subcloud, D.RESTORE_FAILED,
+                                           f"The subcloud runs {body.get('phase')}, not the restore.")
+        state = body.get("state")
+        if state == "running":
+            progress = body.get("progress")
+            if isinstance(progress, int) and progress != subcloud.deploy_progress:
+                async with self.ctx.engine.begin() as conn:
+                    await repo.update_subcloud(conn, self.id, {"deploy_progress": progress},
+                                               only_if={"deploy_status": D.RESTORING.value})
+            return True
+        if state != "succeeded":
+            return await self.fail_restore(subcloud, D.RESTORE_FAILED,
+                                           str(body.get("message") or f"The restore ended {state}."))
+        await self.write_log(subcloud, "restore", "restore complete")
+        return await self.move(subcloud, "deploy_status", D.COMPLETE.value, backup_request=None, deploy_progress=100,
+                               error_description=NO_ERRORS)
+
+
+async def subclouds_with_backup_work(conn: Any, exclude: list[int], limit: int, shards: frozenset[int],
+                                     restores: bool) -> list[int]:
+    """Subclouds of these shards with a backup (or, with `restores`, a restore) to carry on."""
+    c = t.subclouds.c
+    if restores:
+        wanted = c.deploy_status.in_([s.value for s in RESTORE_WORK])
+    else:
+        wanted = c.backup_status.in_([s.value for s in BACKUP_WORK])
+    query = select(c.id).where(and_(wanted, c.backup_request.is_not(None), shard_filter(c.id, shards))
+                               ).order_by(c.id).limit(limit)
+    if exclude:
+        query = query.where(c.id.not_in(exclude))
+    return list((await conn.execute(query)).scalars())
+
+
+class BackupLoop:
+    def __init__(self, ctx: SiteContext, client: AgentClient | None = None) -> None:
+        self.ctx = ctx
+        settings = ctx.settings
+        self.client = client or AgentClient(settings.subcloud_agent_port, settings.subcloud_agent_scheme,
+                                            timeout=10.0, ca_file=settings.subcloud_ca_file)
+        self.backups: dict[int, asyncio.Task] = {}
+        self.restores: dict[int, asyncio.Task] = {}
+        self.shards = ctx.shards[LeaseKind.DEPLOY]
+        self.shards.drainers.append(self.drain)
+
+    async def drain(self, shards: frozenset[int]) -> None:
+        """Stop driving the subclouds of shards given back; their new holder carries on."""
+        stopping = [task for running in (self.backups, self.restores) for subcloud_id, task in running.items()
+                    if subcloud_id % SHARDS in shards]
+        for task in stopping:
+            task.cancel()
+        await asyncio.gather(*stopping, return_exceptions=True)
+
+    def _start(self, running: dict[int, asyncio.Task], subcloud_id: int) -> None:
+        async def drive() -> None:
+            try:
+                await Driver(self.ctx, self.client, subcloud_id).run()
+            except Exception:  # one subcloud's trouble must not stop the others
+                log.exception("backup or restore of subcloud %s failed", subcloud_id)
+            finally:
+                running.pop(subcloud_id, None)
+                self.ctx.backup_wakeup.set_local()
+
+        running[subcloud_id] = asyncio.create_task(drive())
+
+    async def run(self) -> None:
+        while True:
+            self.ctx.backup_wakeup.clear()
+            try:
+                shards = self.shards.held
+                for running, room, restores in ((self.backups, CREATE_PARALLELISM, False),
+                                                (self.restores, RESTORE_PARALLELISM, True)):
+                    room -= len(running)
+                    if room <= 0 or not shards:
+                        continue
+                    async with self.ctx.engine.connect() as conn:
+                        busy = list(self.backups) + list(self.restores)
+                        pending = await subclouds_with_backup_work(conn, busy, room, shards, restores)
+                    for subcloud_id in pending:
+                        if self.shards.holds(subcloud_id):
+                            self._start(running, subcloud_id)
+            except Exception:  # a database hiccup must not kill the loop; the next tick retries
+                log.exception("backup loop tick failed")
+            try:
+                await asyncio.wait_for(self.ctx.backup_wakeup.wait(), IDLE_TICK_S)
+            except TimeoutError:
+                pass
+
+
+async def run(ctx: SiteContext) -> None:
+    await BackupLoop(ctx).run()

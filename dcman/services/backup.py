@@ -1,0 +1,296 @@
+"""Subcloud backup use cases (`/v1.0/subcloud-backup`): create and restore check who may take
+part, store the request on each subcloud and set its first state, for the backup loop to
+carry out; delete is done at once, as the reference's answer (204, or 207 with a notice)
+says what happened. The rules and messages are the reference's (subcloud_backup.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dcman.db import cluster_repository as cluster_db
+from dcman.db import repository as repo
+from dcman.db import tables as t
+from dcman.domain.backup import (
+    BACKUP_RECOVERY,
+    DELETE_PARALLELISM,
+    BackupStatus,
+    check_create,
+    check_delete,
+    check_release,
+    check_restore,
+)
+from dcman.domain.errors import DomainError, InvalidInput, NotFound, StateRefused
+from dcman.domain.states import DeployStatus
+from dcman.domain.subcloud import Subcloud
+from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
+from dcman.services.context import SiteContext
+from dcman.services.forms import YamlUpload, decode_password, parse_yaml_mapping
+from dcman.services.subcloud_files import remove_backup
+from dcman.services.subclouds import SubcloudView, _view
+
+log = logging.getLogger("dcman.backup")
+
+CREATE_FIELDS = frozenset({"subcloud", "group", "local_only", "registry_images", "backup_values", "sysadmin_password"})
+DELETE_FIELDS = frozenset({"release", "subcloud", "group", "local_only", "sysadmin_password"})
+RESTORE_FIELDS = frozenset({"with_install", "release", "local_only", "registry_images", "sysadmin_password",
+                            "restore_values", "subcloud", "group"})
+# The states an admission's compare-and-set checks have not changed since they were read.
+_ADMITTED_ON = ("management_state", "availability_status", "deploy_status", "backup_status", "prestage_status")
+
+
+@dataclass(frozen=True)
+class Entity:
+    """What a request names: one subcloud, or a group and its members."""
+
+    kind: str  # "subcloud" or "group"
+    ref: str
+    subclouds: list[Subcloud]
+
+
+def _check_fields(body: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    unexpected = sorted(set(body) - allowed)
+    if unexpected:
+        raise InvalidInput(f"Unexpected parameter received: {', '.join(unexpected)}.")
+
+
+def flag(body: Mapping[str, Any], name: str) -> bool:
+    """A boolean option, sent as "true"/"false" by the dcmanager client (or as a JSON boolean)."""
+    value = body.get(name)
+    if value is None or value == "" or value is False:
+        return False
+    if value is True:
+        return True
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise InvalidInput(f"Invalid {name} value, should be boolean.")
+
+
+def _values(field: str, value: Any) -> dict[str, Any]:
+    """backup_values / restore_values: a JSON object, or the YAML file the dcmanager client uploads."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, (str, bytes, YamlUpload)):
+        return parse_yaml_mapping(field, value) or {}
+    raise InvalidInput(f"The {field} must be a YAML file or a JSON object.")
+
+
+def _ref(body: Mapping[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise InvalidInput(f"The {name} must be a name or an id.")
+    return value
+
+
+async def _entity(conn: AsyncConnection, body: Mapping[str, Any]) -> Entity:
+    subcloud_ref, group_ref = _ref(body, "subcloud"), _ref(body, "group")
+    if subcloud_ref and group_ref:
+        raise InvalidInput("'subcloud' and 'group' parameters should not be given at the same time.")
+    if subcloud_ref:
+        subcloud = await repo.get_subcloud(conn, subcloud_ref)
+        if subcloud is None:
+            raise InvalidInput(f"Subcloud {subcloud_ref} not found.")
+        return Entity("subcloud", subcloud_ref, [subcloud])
+    if group_ref:
+        group = await repo.get_group(conn, group_ref)
+        if group is None:
+            raise NotFound(f"Group {group_ref} not found.")
+        members = await repo.list_subclouds(conn, group.id)
+        if not members:
+            raise InvalidInput(f"No subclouds present in group {group_ref}.")
+        return Entity("group", group_ref, members)
+    raise InvalidInput("'subcloud' or 'group' parameter is required.")
+
+
+def _valid(entity: Entity, operation: str, check: Any) -> list[Subcloud]:
+    """The subclouds that pass `check`; none passing refuses the request with the reference's
+    message (the subcloud's own reason for one subcloud)."""
+    valid: list[Subcloud] = []
+    reason = f"Subcloud(s) must be in a valid state for backup {operation}."
+    for subcloud in entity.subclouds:
+        try:
+            check(subcloud)
+        except DomainError as exc:
+            reason = exc.message
+            continue
+        valid.append(subcloud)
+    if not valid:
+        if entity.kind == "group":
+            raise InvalidInput(f"None of the subclouds in group {entity.ref} are in a valid state for "
+                               f"subcloud-backup {operation}.")
+        raise InvalidInput(reason)
+    return valid
+
+
+async def _admit(ctx: SiteContext, subclouds: list[Subcloud], values: dict[str, Any]) -> list[int]:
+    """Set `values` on each subcloud whose state did not change since it was checked."""
+    admitted: list[int] = []
+    async with ctx.engine.begin() as conn:
+        for subcloud in subclouds:
+            if await repo.update_subcloud(conn, subcloud.id, values,
+                                          only_if={column: getattr(subcloud, column) for column in _ADMITTED_ON}):
+                admitted.append(subcloud.id)
+    return admitted
+
+
+async def _views(ctx: SiteContext, subclouds: list[Subcloud]) -> list[SubcloudView]:
+    views: list[SubcloudView] = []
+    async with ctx.engine.connect() as conn:
+        for subcloud in subclouds:
+            current = await repo.get_subcloud(conn, subcloud.id)
+            if current is not None:
+                views.append(await _view(conn, current))
+    return views
+
+
+async def create(ctx: SiteContext, body: Mapping[str, Any]) -> list[SubcloudView]:
+    """POST /subcloud-backup: each valid subcloud goes to `initial`, the backup loop takes it on."""
+    _check_fields(body, CREATE_FIELDS)
+    password = decode_password("sysadmin_password", body.get("sysadmin_password"))
+    local_only, registry_images = flag(body, "local_only"), flag(body, "registry_images")
+    if registry_images and not local_only:
+        raise InvalidInput("Option registry_images can not be used without local_only option.")
+    backup_values = _values("backup_values", body.get("backup_values"))
+    async with ctx.engine.connect() as conn:
+        entity = await _entity(conn, body)
+    valid = _valid(entity, "create", check_create)
+    request = {"operation": "create", "local_only": local_only, "registry_images": registry_images,
+               "backup_values": backup_values, "password": ctx.secrets.encrypt(password)}
+    admitted = await _admit(ctx, valid, {"backup_status": BackupStatus.INITIAL.value,
+                                         "backup_request": json.dumps(request)})
+    if not admitted:
+        raise InvalidInput(f"The subclouds of {entity.kind} {entity.ref} changed state meanwhile; try again.")
+    log.info("backup create of %s %s: %d subcloud(s)", entity.kind, entity.ref, len(admitted))
+    ctx.backup_wakeup.set()
+    return await _views(ctx, [s for s in entity.subclouds if s.id in admitted])
+
+
+async def restore(ctx: SiteContext, body: Mapping[str, Any]) -> list[SubcloudView]:
+    """PATCH /subcloud-backup/restore: each valid subcloud goes to `pre-restore`."""
+    if not body:
+        raise InvalidInput("Body required.")
+    _check_fields(body, RESTORE_FIELDS)
+    password = decode_password("sysadmin_password", body.get("sysadmin_password"))
+    local_only, with_install = flag(body, "local_only"), flag(body, "with_install")
+    registry_images = flag(body, "registry_images")
+    if registry_images and not local_only:
+        raise InvalidInput("Option registry_images cannot be used without local_only option.")
+    release = _ref(body, "release")
+    if release and not with_install:
+        raise InvalidInput("Option release cannot be used without 'with_install' or 'factory' options.")
+    restore_values = _values("restore_values", body.get("restore_values"))
+    addresses = restore_values.get("bootstrap_address", {})
+    if not isinstance(addresses, dict):
+        raise InvalidInput("The bootstrap_address provided in restore_values is in invalid format.")
+    async with ctx.engine.connect() as conn:
+        entity = await _entity(conn, body)
+
+    def restorable(subcloud: Subcloud) -> None:
+        check_restore(subcloud)
+        if subcloud.name not in addresses and not subcloud.data_install and not subcloud.bootstrap_address:
+            raise InvalidInput(f"Unable to obtain the subcloud {subcloud.name} bootstrap_address from either "
+                               "restore or install values. Please ensure bootstrap_address is provided in "
+                               "the restore_values.")
+
+    valid = _valid(entity, "restore", restorable)
+    if with_install:
+        missing = [s.name for s in entity.subclouds if not s.data_install]
+        if missing:
+            raise InvalidInput("The restore operation was requested with with_install, auto or factory, but the "
+                               f"following subcloud(s) does not contain install values: {', '.join(missing)}.")
+    request = {"operation": "restore", "local_only": local_only, "with_install": with_install,
+               "registry_images": registry_images, "release": release, "restore_values": restore_values,
+               "password": ctx.secrets.encrypt(password)}
+    admitted = await _admit(ctx, valid, {"deploy_status": DeployStatus.PRE_RESTORE.value,
+                                         "backup_request": json.dumps(request), "deploy_progress": 0})
+    if not admitted:
+        raise InvalidInput(f"The subclouds of {entity.kind} {entity.ref} changed state meanwhile; try again.")
+    log.info("backup restore of %s %s: %d subcloud(s)", entity.kind, entity.ref, len(admitted))
+    ctx.backup_wakeup.set()
+    return await _views(ctx, [s for s in entity.subclouds if s.id in admitted])
+
+
+async def delete(ctx: SiteContext, release: str, body: Mapping[str, Any], client: AgentClient) -> str | None:
+    """PATCH /subcloud-backup/delete/{release}: drop the central backups of `release` (or, with
+    local_only, ask each subcloud to drop its own), at most DELETE_PARALLELISM at once.
+    Returns None when every one went, else the reference's notice; StateRefused when none did."""
+    _check_fields(body, DELETE_FIELDS)
+    release = check_release(release)
+    local_only = flag(body, "local_only")
+    password = decode_password("sysadmin_password", body.get("sysadmin_password")) if local_only else None
+    async with ctx.engine.connect() as conn:
+        entity = await _entity(conn, body)
+    valid = _valid(entity, "delete", lambda subcloud: check_delete(subcloud, local_only))
+    invalid = [s for s in entity.subclouds if s not in valid]
+    room = asyncio.Semaphore(DELETE_PARALLELISM)
+
+    async def one(subcloud: Subcloud) -> bool:
+        async with room:
+            if local_only:
+                assert password is not None
+                try:
+                    answer = await client.exchange(subcloud.management_start_ip, basic_auth(password),
+                                                   [("DELETE", f"/v1/backups/{release}", None)])
+                    gone, reason = answer[0].status == 200, str((answer[0].body or {}).get("error", ""))
+                except AgentError as exc:
+                    gone, reason = False, f"cannot reach the subcloud: {exc}"
+            else:
+                gone = await asyncio.to_thread(remove_backup, ctx.settings.data_dir, subcloud.id, release)
+                reason = "The specified subcloud backup does not exist."
+        async with ctx.engine.begin() as conn:
+            values: dict[str, Any] = {"backup_status": BackupStatus.UNKNOWN.value}
+            if gone:
+                values["backup_datetime"] = None
+            else:
+                values["error_description"] = f"Deleting the backup of release {release} failed: {reason}"[:2048]
+            await repo.update_subcloud(conn, subcloud.id, values)
+        log.info("subcloud %s: backup of %s %s", subcloud.name, release, "deleted" if gone else f"kept: {reason}")
+        return gone
+
+    results = await asyncio.gather(*(one(subcloud) for subcloud in valid))
+    failed = [s for s, gone in zip(valid, results) if not gone]
+    if len(failed) == len(valid) and not invalid:
+        raise StateRefused("Failed to run subcloud-backup delete. Please run 'dcmanager subcloud error' command "
+                           "for details")
+    if not failed and not invalid:
+        return None
+    notice = "Subcloud backup delete operation completed with warnings:\n"
+    if invalid:
+        notice += ("The following subclouds were skipped for local backup delete operation: "
+                   f"{' ,'.join(s.name for s in invalid)}.")
+    if failed:
+        notice += f"The following subclouds failed during backup delete operation: {' ,'.join(s.name for s in failed)}."
+    return notice
+
+
+async def recover_interrupted_backups(conn: AsyncConnection, shards: frozenset[int]) -> int:
+    """Backups cut short by the death of the process that drove them go to their failure
+    state (§2.3.4): validating, pre-backup and backing-up. Returns how many moved."""
+    if not shards:
+        return 0
+    c = t.subclouds.c
+    rows = await conn.execute(select(c.id, c.backup_status).where(and_(
+        c.backup_status.in_([s.value for s in BACKUP_RECOVERY]), cluster_db.shard_filter(c.id, shards))))
+    moved = 0
+    for subcloud_id, running in list(rows):
+        failed = BACKUP_RECOVERY[BackupStatus(running)]
+        if await repo.update_subcloud(
+                conn, subcloud_id,
+                {"backup_status": failed.value, "backup_request": None,
+                 "error_description": f"The site restarted while the subcloud's backup was {running}."},
+                only_if={"backup_status": running}):
+            moved += 1
+            log.warning("subcloud %s: backup %s interrupted by a restart -> %s", subcloud_id, running, failed)
+    return moved

@@ -1,0 +1,229 @@
+"""Subcloud backup and restore for real: a `dcman serve` backs simulated subclouds up over the
+agent protocol, streams central backups into its data directory, deletes and restores them."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import SITE_BACKENDS, restart_site_process, token_for
+from simfleet import Fleet, running_fleet, wait_until
+
+SYSADMIN = base64.b64encode(b"St8rlingX*").decode()
+MIB = 1024 * 1024
+
+
+def backup_status(fleet: Fleet, name: str) -> str | None:
+    return fleet.subcloud(name)["backup-status"]
+
+
+def reaches(fleet: Fleet, name: str, status: str, field: str = "backup-status", timeout: float = 20.0) -> dict:
+    wait_until(lambda: fleet.subcloud(name)[field] == status, timeout=timeout, every=0.05)
+    return fleet.subcloud(name)
+
+
+def managed(fleet: Fleet, name: str, **fields) -> dict:
+    fleet.deployed(name, **fields)
+    assert fleet.call("PATCH", f"/subclouds/{name}", json={"management-state": "managed"}).status_code == 200
+    return fleet.subcloud(name)
+
+
+def create(fleet: Fleet, **body):
+    return fleet.call("POST", "/subcloud-backup", json={"sysadmin_password": SYSADMIN, **body})
+
+
+def central_file(fleet: Fleet, subcloud: dict, release: str = "24.09") -> Path:
+    return fleet.site.data_dir / "subclouds" / str(subcloud["id"]) / "backups" / release / "backup.tgz"
+
+
+def refusal(response) -> str:
+    return response.json()["error_message"]["faultstring"]
+
+
+def assert_central_backup(fleet: Fleet, name: str, size: int) -> Path:
+    """The central backup of `name` is there, whole, its recorded SHA-256 right, and it is `name`'s."""
+    path = central_file(fleet, fleet.subcloud(name))
+    data = path.read_bytes()
+    assert len(data) == size
+    recorded, filename = path.with_name("backup.tgz.sha256").read_text().split()
+    assert filename == "backup.tgz" and recorded == hashlib.sha256(data).hexdigest()
+    line = f"{name} 24.09 backup\n".encode()
+    assert data == (line * (size // len(line) + 1))[:size]
+    return path
+
+
+@pytest.fixture(scope="module", params=SITE_BACKENDS)
+def fleet(request, tmp_path_factory) -> Iterator[Fleet]:
+    with running_fleet(tmp_path_factory.mktemp("backup"), 20, backend=request.param) as running:
+        yield running
+
+
+def test_a_central_backup_goes_through_its_states_and_is_stored_checksummed(fleet):
+    name = "sim-00001"
+    managed(fleet, name)
+    fleet.fault(name, backup_mb=3, phase_seconds=1)
+    seen: list[str] = []
+
+    def track() -> bool:
+        status = backup_status(fleet, name)
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        return status == "complete-central"
+
+    accepted = create(fleet, subcloud=name)
+    assert accepted.status_code == 200, accepted.text
+    assert [s["name"] for s in accepted.json()["subclouds"]] == [name]
+    assert accepted.json()["subclouds"][0]["backup-status"] == "initial"
+    wait_until(track, timeout=20, every=0.02)
+    assert "backing-up" in seen and seen[-1] == "complete-central"
+    shown = fleet.subcloud(name)
+    assert shown["backup-datetime"] is not None and shown["error-description"] == "No errors present"
+    assert_central_backup(fleet, name, 3 * MIB)
+    assert not list(central_file(fleet, shown).parent.glob("*.part"))
+
+
+def test_a_group_backup_stores_every_member_and_local_only_keeps_it_on_the_subcloud(fleet):
+    group = fleet.call("POST", "/subcloud-groups", json={"name": "backup-group", "description": "for backups",
+                                                         "update_apply_type": "parallel", "max_parallel_subclouds": 2})
+    assert group.status_code == 200, group.text
+    members = ("sim-00002", "sim-00003")
+    for name in members:
+        managed(fleet, name, group_id=str(group.json()["id"]))
+    fleet.fault("sim-00003", backup_mb=0.5)
+    accepted = create(fleet, group="backup-group")
+    assert accepted.status_code == 200, accepted.text
+    assert sorted(s["name"] for s in accepted.json()["subclouds"]) == list(members)
+    for name in members:
+        reaches(fleet, name, "complete-central")
+    assert_central_backup(fleet, "sim-00002", MIB)
+    assert_central_backup(fleet, "sim-00003", MIB // 2)
+
+    local = "sim-00004"
+    managed(fleet, local)
+    assert create(fleet, subcloud=local, local_only="true").status_code == 200
+    reaches(fleet, local, "complete-local")
+    assert not central_file(fleet, fleet.subcloud(local)).exists()
+
+
+def test_a_failed_backup_shows_failed_and_why(fleet):
+    name = "sim-00005"
+    managed(fleet, name)
+    fleet.fault(name, fail_phase="backup")
+    assert create(fleet, subcloud=name).status_code == 200
+    shown = reaches(fleet, name, "failed")
+    assert "simulated failure" in shown["error-description"]
+    assert not central_file(fleet, shown).exists()
+    log = fleet.site.data_dir / "subclouds" / str(shown["id"]) / "backup.log"
+    assert "simulated failure" in log.read_text()
+    fleet.fault(name, fail_phase=None)  # a new backup after the failure runs again
+    assert create(fleet, subcloud=name).status_code == 200
+    reaches(fleet, name, "complete-central")
+
+
+def test_delete_removes_the_central_backup(fleet):
+    name = "sim-00006"
+    managed(fleet, name)
+    assert create(fleet, subcloud=name).status_code == 200
+    path = assert_central_backup(fleet, name, MIB) if reaches(fleet, name, "complete-central") else None
+    deleted = fleet.call("PATCH", "/subcloud-backup/delete/24.09", json={"subcloud": name})
+    assert deleted.status_code == 204, deleted.text
+    assert path is not None and not path.exists() and not path.parent.exists()
+    shown = fleet.subcloud(name)
+    assert shown["backup-status"] == "unknown" and shown["backup-datetime"] is None
+    again = fleet.call("PATCH", "/subcloud-backup/delete/24.09", json={"subcloud": name})
+    assert again.status_code == 422 and "Failed to run subcloud-backup delete" in refusal(again)
+    bad = fleet.call("PATCH", "/subcloud-backup/delete/..%2F..", json={"subcloud": name})
+    assert bad.status_code in (400, 404)
+
+
+def test_a_restore_runs_to_complete_and_a_missing_backup_is_restore_prep_failed(fleet):
+    name = "sim-00007"
+    managed(fleet, name)
+    fleet.fault(name, phase_seconds=1)
+    assert create(fleet, subcloud=name).status_code == 200
+    reaches(fleet, name, "complete-central")
+    refused = fleet.call("PATCH", "/subcloud-backup/restore", json={"subcloud": name, "sysadmin_password": SYSADMIN})
+    assert refused.status_code == 400 and "must be unmanaged" in refusal(refused)
+    assert fleet.call("PATCH", f"/subclouds/{name}", json={"management-state": "unmanaged"}).status_code == 200
+    seen: list[str] = []
+
+    def track() -> bool:
+        status = fleet.subcloud(name)["deploy-status"]
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        return status == "complete" and len(seen) > 1
+
+    accepted = fleet.call("PATCH", "/subcloud-backup/restore", json={"subcloud": name, "sysadmin_password": SYSADMIN})
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["subclouds"][0]["deploy-status"] == "pre-restore"
+    wait_until(track, timeout=20, every=0.02)
+    assert "restoring" in seen
+
+    other = "sim-00008"  # never backed up: nothing to restore from
+    fleet.deployed(other)
+    assert fleet.call("PATCH", "/subcloud-backup/restore",
+                      json={"subcloud": other, "sysadmin_password": SYSADMIN}).status_code == 200
+    shown = reaches(fleet, other, "restore-prep-failed", field="deploy-status")
+    assert "No central backup of release 24.09" in shown["error-description"]
+    local = fleet.call("PATCH", "/subcloud-backup/restore",
+                       json={"subcloud": other, "local_only": "true", "sysadmin_password": SYSADMIN})
+    assert local.status_code == 200
+    shown = reaches(fleet, other, "restore-prep-failed", field="deploy-status")
+    assert "no local backup" in shown["error-description"]
+
+
+def test_what_a_backup_request_may_not_do(fleet):
+    unmanaged = "sim-00009"
+    fleet.deployed(unmanaged)
+    cases = [
+        (create(fleet, subcloud=unmanaged), "must be deployed, online and managed"),
+        (fleet.call("POST", "/subcloud-backup", json={"subcloud": unmanaged}), "sysadmin_password"),
+        (create(fleet, subcloud=unmanaged, color="red"), "Unexpected parameter"),
+        (create(fleet, subcloud=unmanaged, group="Default"), "should not be given at the same time"),
+        (create(fleet), "'subcloud' or 'group' parameter is required"),
+        (create(fleet, subcloud="no-such-subcloud"), "Subcloud no-such-subcloud not found"),
+        (create(fleet, subcloud=unmanaged, registry_images="true"), "without local_only"),
+        (create(fleet, subcloud=unmanaged, local_only="maybe"), "Invalid local_only value"),
+        (fleet.call("PATCH", "/subcloud-backup/restore", json={"subcloud": unmanaged, "sysadmin_password": SYSADMIN,
+                                                              "with_install": "true"}),
+         "does not contain install values"),
+        (fleet.call("PATCH", "/subcloud-backup/delete/24.09", json={"subcloud": unmanaged, "local_only": "true",
+                                                                   "sysadmin_password": SYSADMIN}),
+         "must be online and managed"),
+        (fleet.call("PATCH", "/subcloud-backup/delete/not-a-release", json={"subcloud": unmanaged}),
+         "is not a release"),
+    ]
+    for response, words in cases:
+        assert response.status_code == 400, (words, response.status_code, response.text)
+        message = refusal(response)
+        assert words in message and "Traceback" not in message, (words, message)
+    assert fleet.call("POST", "/subcloud-backup", json={"group": "no-such-group",
+                                                        "sysadmin_password": SYSADMIN}).status_code == 404
+    busy = "sim-00010"
+    managed(fleet, busy)
+    fleet.fault(busy, phase_seconds=30)
+    assert create(fleet, subcloud=busy).status_code == 200
+    reaches(fleet, busy, "backing-up")
+    again = create(fleet, subcloud=busy)
+    assert again.status_code == 400 and "backup_status is 'backing-up'" in refusal(again)
+
+
+def test_a_site_killed_while_backing_up_shows_failed_and_a_new_backup_runs(fleet):
+    name = "sim-00011"
+    managed(fleet, name)
+    fleet.fault(name, phase_seconds=5)  # the rerun adopts the backup the subcloud still runs
+    assert create(fleet, subcloud=name).status_code == 200
+    reaches(fleet, name, "backing-up")
+    fleet.site.process.send_signal(signal.SIGKILL)
+    fleet.site.process.wait()
+    fleet.site = restart_site_process(fleet.site)
+    fleet.token = token_for(fleet.site)
+    shown = reaches(fleet, name, "failed")
+    assert "restarted" in shown["error-description"]
+    assert create(fleet, subcloud=name).status_code == 200
+    reaches(fleet, name, "complete-central")
