@@ -147,7 +147,8 @@ def test_listing_gives_bootstrap_values_that_match_the_addressing(clean: Sim) ->
     }
     assert last["faults"] == {"reachable": True, "healthy": True,
                               "alarms": {"critical": 0, "major": 0, "minor": 0, "warnings": 0},
-                              "fail_phase": None, "phase_seconds": PHASE_SECONDS, "status_seconds": 0.0}
+                              "fail_phase": None, "phase_seconds": PHASE_SECONDS, "status_seconds": 0.0,
+                              "backup_mb": 1.0}
     page = httpx.get(f"{clean.control}/sim/subclouds", params={"offset": 1, "limit": 2}, timeout=5).json()
     assert [item["name"] for item in page["subclouds"]] == ["sim-00002", "sim-00003"]
     nobody = httpx.get(f"{clean.control}/sim/subclouds", params={"name": "sim-00099"}, timeout=5)
@@ -490,3 +491,25 @@ def _sleepers(duration: str) -> list[str]:
             except OSError:
                 pass
     return found
+
+
+def test_a_backup_phase_leaves_a_backup_streamed_whole_and_deleted_on_request(clean: Sim) -> None:
+    url = clean.agent("127.1.0.34")  # sim-00005
+    assert httpx.get(f"{url}/v1/backups/24.09", auth=AUTH, timeout=5).status_code == 404
+    assert httpx.post(f"{url}/v1/phases/restore", auth=AUTH, json={"local_only": True}, timeout=5).status_code == 409
+    refused = httpx.patch(f"{clean.control}/sim/subclouds/sim-00005", json={"backup_mb": -1}, timeout=5)
+    assert refused.status_code == 400 and "backup_mb" in refused.json()["error"]
+    clean.patch("sim-00005", backup_mb=2.5, phase_seconds=0.1)
+    assert httpx.post(f"{url}/v1/phases/backup", auth=AUTH, json={}, timeout=5).status_code == 202
+    assert _wait_phase(url)["state"] == "succeeded"
+    with httpx.stream("GET", f"{url}/v1/backups/24.09", auth=AUTH, timeout=5) as answer:
+        assert answer.status_code == 200 and answer.headers["content-type"] == "application/octet-stream"
+        data = b"".join(answer.iter_bytes())
+    line = b"sim-00005 24.09 backup\n"
+    assert len(data) == int(2.5 * 1024 * 1024) and data == (line * (len(data) // len(line) + 1))[:len(data)]
+    # The connection serves the next request once the stream is over.
+    with httpx.Client(auth=AUTH, timeout=5) as client:
+        assert client.get(f"{url}/v1/backups/24.09").status_code == 200
+        assert client.get(f"{url}/v1/status").status_code == 200
+        assert client.delete(f"{url}/v1/backups/24.09").json() == {"deleted": "24.09"}
+        assert client.get(f"{url}/v1/backups/24.09").status_code == 404

@@ -127,6 +127,11 @@ COMMANDS: dict[str, Command] = {
                                         SUBCLOUD),
     "subcloud deploy abort": Command("PATCH", "/phased-subcloud-deploy/{ref}/abort", "multipart", None, SUBCLOUD),
     "subcloud deploy resume": Command("PATCH", "/phased-subcloud-deploy/{ref}/resume", "multipart", None, SUBCLOUD),
+    # api/v1/subcloud_backup_manager.py, commands/v1/subcloud_backup_manager.py (delete: 204, or 207
+    # with a JSON string the client prints)
+    "subcloud-backup create": Command("POST", "/subcloud-backup/", "multipart", "subclouds", SUBCLOUD),
+    "subcloud-backup delete": Command("PATCH", "/subcloud-backup/delete/{ref}", "multipart", "", ()),
+    "subcloud-backup restore": Command("PATCH", "/subcloud-backup/restore", "multipart", "subclouds", SUBCLOUD),
     # api/v1/subcloud_group_manager.py, commands/v1/subcloud_group_manager.py
     "subcloud-group add": Command("POST", "/subcloud-groups/", "json", None, GROUP),
     "subcloud-group list": Command("GET", "/subcloud-groups/", "none", "subcloud_groups", GROUP),
@@ -274,7 +279,7 @@ class Setup:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     work = tmp_path_factory.mktemp("client-compat")
-    with running_fleet(work, 6, interval=0.5) as fleet:
+    with running_fleet(work, 8, interval=0.5) as fleet:
         yield Setup(fleet, DcmanagerClient(fleet.site.url, work))
 
 
@@ -391,6 +396,36 @@ def test_phased_deploy_commands(setup: Setup) -> None:
     wait_until(lambda: setup.status("sim-00005") == "create-complete")
     c.run("subcloud delete", "sim-00005")
     assert setup.client.send("subcloud show", "sim-00005").status_code == 404
+
+
+def test_subcloud_backup_commands(setup: Setup) -> None:
+    """create (with a backup_values file), delete by release, and restore (with a restore_values
+    file), each as the multipart form of "true"/"false" strings the client sends."""
+    c, fleet, name = setup.client, setup.fleet, "sim-00007"
+    c.run("subcloud add", body={"bootstrap-address": "10.10.0.8", "sysadmin_password": b64(SYSADMIN)},
+          files={"bootstrap_values": setup.values(name)})
+    wait_until(lambda: fleet.subcloud(name)["availability-status"] == "online", timeout=30)
+    c.run("subcloud manage", name, body={"management-state": "managed"})
+    created = c.run("subcloud-backup create", body={"subcloud": name, "local_only": "false",
+                                                    "registry_images": "false", "sysadmin_password": b64(SYSADMIN)},
+                    files={"backup_values": c.file("backup-values.yaml", "backup_registry_images: false\n")})
+    assert [s["backup-status"] for s in created["subclouds"]] == ["initial"]
+    wait_until(lambda: fleet.subcloud(name)["backup-status"] == "complete-central")
+
+    c.run("subcloud unmanage", name, body={"management-state": "unmanaged"})
+    restored = c.run("subcloud-backup restore", body={
+        "subcloud": name, "with_install": "false", "local_only": "false", "registry_images": "false",
+        "auto": "false", "factory": "false", "sysadmin_password": b64(SYSADMIN)},
+        files={"restore_values": c.file("restore-values.yaml", f"bootstrap_address:\n  {name}: 10.10.0.8\n")})
+    assert [s["deploy-status"] for s in restored["subclouds"]] == ["pre-restore"]
+    wait_until(lambda: setup.status(name) == "complete")
+
+    deleted = c.send("subcloud-backup delete", "24.09", body={"release": "24.09", "subcloud": name,
+                                                              "local_only": "false"})
+    assert deleted.status_code == 204, deleted.text
+    again = c.send("subcloud-backup delete", "24.09", body={"release": "24.09", "subcloud": name,
+                                                            "local_only": "false"})
+    assert again.status_code == 422 and "subcloud error" in shown_error(again)
 
 
 def test_geo_redundancy_commands(setup: Setup) -> None:
@@ -517,9 +552,6 @@ def test_a_wrong_password_or_token_says_why(setup: Setup) -> None:
 # The client's commands for what dcman does not serve yet (api/v1/*_manager.py paths).
 NOT_SERVED = (
     ("subcloud prestage", "PATCH", "/subclouds/{ref}/prestage", "Subcloud prestage"),
-    ("subcloud-backup create", "POST", "/subcloud-backup/", "Subcloud backup"),
-    ("subcloud-backup delete", "PATCH", "/subcloud-backup/delete/24.09", "Subcloud backup"),
-    ("subcloud-backup restore", "PATCH", "/subcloud-backup/restore", "Subcloud backup"),
     ("subcloud deploy upload", "POST", "/subcloud-deploy/", "Subcloud deploy"),
     ("subcloud deploy show", "GET", "/subcloud-deploy/", "Subcloud deploy"),
     ("sw-deploy-strategy show", "GET", "/sw-update-strategy?type=sw-deploy", "Orchestration strategies"),

@@ -7,6 +7,7 @@ import click
 from dcman.cli.agent import agent, sim
 from dcman.cli.alarms import alarm
 from dcman.cli.associations import peer_group_association
+from dcman.cli.backup import subcloud_backup
 from dcman.cli.deploy import deploy
 from dcman.cli.groups import subcloud_group
 from dcman.cli.peer_groups import subcloud_peer_group
@@ -25,7 +26,7 @@ def cli() -> None:
 
 subcloud.add_command(deploy)
 for command in (serve, status, user, agent, sim, site, subcloud, subcloud_group, alarm, system_peer,
-                subcloud_peer_group, peer_group_association):
+                subcloud_peer_group, peer_group_association, subcloud_backup):
     cli.add_command(command)
 
 

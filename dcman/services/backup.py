@@ -40,7 +40,7 @@ log = logging.getLogger("dcman.backup")
 CREATE_FIELDS = frozenset({"subcloud", "group", "local_only", "registry_images", "backup_values", "sysadmin_password"})
 DELETE_FIELDS = frozenset({"release", "subcloud", "group", "local_only", "sysadmin_password"})
 RESTORE_FIELDS = frozenset({"with_install", "release", "local_only", "registry_images", "sysadmin_password",
-                            "restore_values", "subcloud", "group"})
+                            "restore_values", "subcloud", "group", "auto", "factory", "on_site"})
 # The states an admission's compare-and-set checks have not changed since they were read.
 _ADMITTED_ON = ("management_state", "availability_status", "deploy_status", "backup_status", "prestage_status")
 
@@ -185,6 +185,9 @@ async def restore(ctx: SiteContext, body: Mapping[str, Any]) -> list[SubcloudVie
     password = decode_password("sysadmin_password", body.get("sysadmin_password"))
     local_only, with_install = flag(body, "local_only"), flag(body, "with_install")
     registry_images = flag(body, "registry_images")
+    for mode in ("auto", "factory", "on_site"):
+        if flag(body, mode):
+            raise InvalidInput(f"The {mode} restore mode is not supported by dcman.")
     if registry_images and not local_only:
         raise InvalidInput("Option registry_images cannot be used without local_only option.")
     release = _ref(body, "release")
