@@ -22,9 +22,9 @@ MIB = 1024 * 1024
 DEFAULT_BACKUP_MB = 1.0
 
 
-def backup_size(state: SubcloudState) -> int:
-    """The size in bytes of this subcloud's backup (the `backup_mb` fault, 1 MiB by default)."""
-    mb = DEFAULT_BACKUP_MB if state.backup_mb is None else state.backup_mb
+def backup_size(state: SubcloudState, default_mb: float = DEFAULT_BACKUP_MB) -> int:
+    """The size in bytes of this subcloud's backup (the `backup_mb` fault, else the process's default)."""
+    mb = default_mb if state.backup_mb is None else state.backup_mb
     return int(mb * MIB)
 
 
@@ -46,14 +46,14 @@ def backup_chunks(name: str, release: str, size: int) -> Iterator[bytes]:
         offset = (offset + len(piece)) % len(line)  # keep the pattern going across chunks
 
 
-def handle(state: SubcloudState, method: str, release: str) -> Response:
+def handle(state: SubcloudState, method: str, release: str, default_mb: float = DEFAULT_BACKUP_MB) -> Response:
     """GET streams the backup of `release`, DELETE drops it."""
     if not release or "/" in release:
         raise HttpError(404, f"No such agent resource: /v1/backups/{release}.")
     if state.backup_release != release:
         raise HttpError(404, f"Subcloud {state.name} holds no backup of release {release}.")
     if method == "GET":
-        size = backup_size(state)
+        size = backup_size(state, default_mb)
         return StreamResponse(size, backup_chunks(state.name, release, size))
     if method == "DELETE":
         state.backup_release = None

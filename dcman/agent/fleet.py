@@ -29,12 +29,13 @@ class Fleet:
     """Every simulated subcloud, by index."""
 
     def __init__(self, count: int, *, systemcontroller_gateway: str = "127.0.0.1", phase_seconds: float = 0.5,
-                 software_version: str = DEFAULT_SOFTWARE_VERSION) -> None:
+                 software_version: str = DEFAULT_SOFTWARE_VERSION, backup_mb: float = 1.0) -> None:
         if not 0 < count <= addressing.MAX_COUNT:
             raise ValueError(f"count must be between 1 and {addressing.MAX_COUNT}")
         self.count = count
         self.systemcontroller_gateway = systemcontroller_gateway
         self.phase_seconds = phase_seconds
+        self.backup_mb = backup_mb
         self.software_version = software_version
         self._states: list[SubcloudState | None] = [None] * count
 
@@ -108,10 +109,10 @@ class Fleet:
         if state is None:
             faults = {"reachable": True, "healthy": True, "alarms": dict(zip(ALARM_KEYS, NO_ALARMS)),
                       "fail_phase": None, "phase_seconds": self.phase_seconds, "status_seconds": 0.0,
-                      "backup_mb": 1.0}
+                      "backup_mb": self.backup_mb}
             phase = {"phase": None, "state": "idle", "progress": 0, "message": ""}
         else:
-            faults = state.fault_document(self.phase_seconds)
+            faults = state.fault_document(self.phase_seconds, self.backup_mb)
             phase = {"phase": state.phase, "state": state.phase_state,
                      "progress": phases.progress(state, now), "message": state.phase_message}
         values = addressing.bootstrap_values(index, self.systemcontroller_gateway)

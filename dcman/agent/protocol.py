@@ -39,13 +39,14 @@ class AgentProtocol:
     """Answers the agent protocol for any subcloud state given to `handle`.
 
     `phase_seconds` is the duration of a timed phase unless the subcloud's own fault says
-    otherwise; `commands` maps a phase to the shell command that carries it out (real agent).
+    otherwise, `backup_mb` the size of a backup likewise; `commands` maps a phase to the shell command that carries it out (real agent).
     """
 
     def __init__(self, credential: Credential, *, phase_seconds: float,
-                 commands: Mapping[str, str] | None = None) -> None:
+                 commands: Mapping[str, str] | None = None, backup_mb: float = backups.DEFAULT_BACKUP_MB) -> None:
         self.credential = credential
         self.phase_seconds = phase_seconds
+        self.backup_mb = backup_mb
         self.commands = dict(commands or {})
 
     def handle(self, state: SubcloudState, request: Request) -> Response | Awaitable[Response] | None:
@@ -70,7 +71,7 @@ class AgentProtocol:
             return self._phases(state, request, path[len(_PHASES_PREFIX):].rstrip("/"))
         if path.startswith(_BACKUPS_PREFIX):
             phases.settle(state)
-            return backups.handle(state, method, path[len(_BACKUPS_PREFIX):].rstrip("/"))
+            return backups.handle(state, method, path[len(_BACKUPS_PREFIX):].rstrip("/"), self.backup_mb)
         raise HttpError(404, f"No such agent resource: {path}.")
 
     def _phases(self, state: SubcloudState, request: Request, rest: str) -> Response:

@@ -43,6 +43,7 @@ class AgentOptions:
     software_version: str = DEFAULT_SOFTWARE_VERSION
     phase_seconds: float = 0.5
     commands: dict[str, str] = field(default_factory=dict)
+    backup_mb: float = 1.0  # the size of the backup a backup phase leaves
     # PEM files of the subcloud's certificate (naming its address) and key; both or neither.
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -57,6 +58,7 @@ class SimOptions:
     systemcontroller_gateway: str = "127.0.0.1"
     password: str = "St8rlingX*"
     phase_seconds: float = 0.5
+    backup_mb: float = 1.0  # unless a subcloud's backup_mb fault says otherwise
     listen_host: str = "0.0.0.0"
     # PEM files of the CA the simulated subclouds' certificates are issued from; both or neither.
     tls_cert: str | None = None
@@ -81,7 +83,7 @@ async def serve_agent(options: AgentOptions) -> None:
     """Answer the agent protocol for this one subcloud until stopped."""
     state = SubcloudState(options.name, options.region_name, options.software_version)
     protocol = AgentProtocol(Credential(options.password), phase_seconds=options.phase_seconds,
-                             commands=options.commands)
+                             commands=options.commands, backup_mb=options.backup_mb)
     handler: Handler = partial(protocol.handle, state)
     tls = _tls(agent_tls, options.tls_cert, options.tls_key)
     server = HttpServer(lambda _address: handler, tls=tls)
@@ -100,8 +102,9 @@ async def serve_agent(options: AgentOptions) -> None:
 async def serve_sim(options: SimOptions) -> None:
     """Serve `options.count` simulated subclouds on one socket, and the control API."""
     fleet = Fleet(options.count, systemcontroller_gateway=options.systemcontroller_gateway,
-                  phase_seconds=options.phase_seconds)
-    protocol = AgentProtocol(Credential(options.password), phase_seconds=options.phase_seconds)
+                  phase_seconds=options.phase_seconds, backup_mb=options.backup_mb)
+    protocol = AgentProtocol(Credential(options.password), phase_seconds=options.phase_seconds,
+                             backup_mb=options.backup_mb)
     handle = protocol.handle
     index_of = fleet.index_of_address
     state_of = fleet.state

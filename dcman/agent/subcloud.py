@@ -124,7 +124,7 @@ class SubcloudState:
         """The `GET /v1/alarms/summary` answer."""
         return dict(zip(ALARM_KEYS, self.alarms))
 
-    def fault_document(self, default_phase_seconds: float) -> dict[str, Any]:
+    def fault_document(self, default_phase_seconds: float, default_backup_mb: float = 1.0) -> dict[str, Any]:
         """The faults as the simulator's control API shows them."""
         return {
             "reachable": self.reachable,
@@ -133,5 +133,5 @@ class SubcloudState:
             "fail_phase": self.fail_phase,
             "phase_seconds": default_phase_seconds if self.phase_seconds is None else self.phase_seconds,
             "status_seconds": self.status_seconds,
-            "backup_mb": 1.0 if self.backup_mb is None else self.backup_mb,
+            "backup_mb": default_backup_mb if self.backup_mb is None else self.backup_mb,
         }

@@ -40,13 +40,16 @@ def _host_port(value: str, option: str) -> tuple[str, int]:
                    "progress, exit 0 for success) for PHASE. Repeatable.")
 @click.option("--phase-seconds", type=click.FloatRange(0, 86400), default=0.5, show_default=True,
               help="How long a phase without a command takes (it then succeeds).")
+@click.option("--backup-mb", type=click.FloatRange(0, 102400), default=1.0, show_default=True,
+              help="The size in MiB of the backup a backup phase leaves (streamed to the site).")
 @click.option("--tls-cert", envvar="DCMAN_AGENT_TLS_CERT", default=None, metavar="PEM",
               help="Serve TLS with this certificate (and chain), which must name the subcloud's address "
                    "as an IP subjectAltName (env DCMAN_AGENT_TLS_CERT).")
 @click.option("--tls-key", envvar="DCMAN_AGENT_TLS_KEY", default=None, metavar="PEM",
               help="The private key of --tls-cert (env DCMAN_AGENT_TLS_KEY).")
 def agent(bind: str, name: str | None, region_name: str | None, software_version: str, password: str | None,
-          phase_commands: tuple[str, ...], phase_seconds: float, tls_cert: str | None, tls_key: str | None) -> None:
+          phase_commands: tuple[str, ...], phase_seconds: float, backup_mb: float, tls_cert: str | None,
+          tls_key: str | None) -> None:
     """Run the agent of one subcloud: the agent protocol over HTTP, or HTTPS with --tls-cert."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host, port = _host_port(bind, "--bind")
@@ -59,7 +62,7 @@ def agent(bind: str, name: str | None, region_name: str | None, software_version
     name = name or socket.gethostname()
     options = AgentOptions(host=host, port=port, name=name, region_name=region_name or default_region_name(name),
                            password=password, software_version=software_version, phase_seconds=phase_seconds,
-                           commands=commands, tls_cert=tls_cert, tls_key=tls_key)
+                           commands=commands, backup_mb=backup_mb, tls_cert=tls_cert, tls_key=tls_key)
     try:
         run(serve_agent(options))
     except StartError as exc:
@@ -78,18 +81,20 @@ def agent(bind: str, name: str | None, region_name: str | None, software_version
               help="The sysadmin password every simulated subcloud accepts.")
 @click.option("--phase-seconds", type=click.FloatRange(0, 86400), default=0.5, show_default=True,
               help="How long each deploy or rehome phase takes, unless a fault says otherwise.")
+@click.option("--backup-mb", type=click.FloatRange(0, 102400), default=1.0, show_default=True,
+              help="The size in MiB of the backup each simulated subcloud's backup phase leaves, unless a backup_mb fault says otherwise (streamed to the site).")
 @click.option("--tls-cert", default=None, metavar="PEM",
               help="Serve TLS: the CA certificate each simulated subcloud's own certificate (naming its "
                    "address) is issued from.")
 @click.option("--tls-key", default=None, metavar="PEM", help="The private key of the --tls-cert CA.")
 def sim(count: int, port: int, control: str, systemcontroller_gateway: str, password: str,
-        phase_seconds: float, tls_cert: str | None, tls_key: str | None) -> None:
+        phase_seconds: float, backup_mb: float, tls_cert: str | None, tls_key: str | None) -> None:
     """Simulate a fleet of subclouds on loopback addresses, with a control API for faults."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     control_host, control_port = _host_port(control, "--control")
     options = SimOptions(count=count, port=port, control_host=control_host, control_port=control_port,
                          systemcontroller_gateway=systemcontroller_gateway, password=password,
-                         phase_seconds=phase_seconds, tls_cert=tls_cert, tls_key=tls_key)
+                         phase_seconds=phase_seconds, backup_mb=backup_mb, tls_cert=tls_cert, tls_key=tls_key)
     try:
         run(serve_sim(options))
     except StartError as exc:
