@@ -176,6 +176,12 @@ def test_a_restore_runs_to_complete_and_a_missing_backup_is_restore_prep_failed(
     assert accepted.json()["subclouds"][0]["deploy-status"] == "pre-restore"
     wait_until(track, timeout=20, every=0.02)
     assert "restoring" in seen
+    # Deleting the subcloud (powered down) removes its central backups with it.
+    backup = assert_central_backup(fleet, name, MIB)
+    fleet.fault(name, reachable=False)
+    wait_until(lambda: fleet.subcloud(name)["availability-status"] == "offline")
+    assert fleet.call("DELETE", f"/subclouds/{name}").status_code == 200
+    assert not backup.exists() and not backup.parent.parent.parent.exists()
 
     other = "sim-00008"  # never backed up: nothing to restore from
     assert fleet.call("PATCH", "/subcloud-backup/restore",

@@ -344,8 +344,8 @@ class DownloadSink:
     """Where a download's body goes: a queue of chunks, drained by `AgentClient.download`."""
 
     # Per download: 250 at once stay within a few hundred MB even when the disk is slow.
-    HIGH_WATER = 512 * 1024
-    LOW_WATER = 128 * 1024
+    HIGH_WATER = 256 * 1024
+    LOW_WATER = 64 * 1024
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue[bytes | Exception | None] = asyncio.Queue()
@@ -383,7 +383,7 @@ class DownloadSink:
 
 
 async def download(client: AgentClient, address: str, auth: str, path: str, write: Any,
-                   idle_timeout: float = 30.0, batch: int = 256 * 1024) -> int:
+                   idle_timeout: float = 30.0, batch: int = 128 * 1024) -> int:
     """GET `path` from the agent and pass its body to `await write(bytes)` in pieces of up to
     `batch` bytes, as they come; returns the length. A non-200 answer, a silence of
     `idle_timeout` seconds or a cut connection raise AgentError."""
