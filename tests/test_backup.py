@@ -268,16 +268,24 @@ def test_the_cli_backs_up_restores_and_deletes_and_says_why_a_backup_failed(flee
     assert again.returncode == 1 and "Failed to run subcloud-backup delete" in again.stderr, again.stderr
 
 
-def test_a_site_killed_while_backing_up_shows_failed_and_a_new_backup_runs(fleet):
-    name = "sim-00011"
-    fleet.fault(name, phase_seconds=3)  # the rerun adopts the backup the subcloud still runs
-    assert create(fleet, subcloud=name).status_code == 200
-    reaches(fleet, name, "backing-up")
+def test_a_site_killed_while_backing_up_and_restoring_shows_the_failures_and_both_run_again(fleet):
+    backing_up, restoring = "sim-00011", "sim-00005"  # sim-00005 holds a central backup by now
+    assert fleet.call("PATCH", f"/subclouds/{restoring}", json={"management-state": "unmanaged"}).status_code == 200
+    for name in (backing_up, restoring):
+        fleet.fault(name, phase_seconds=3)  # each rerun adopts the phase its subcloud still runs
+    assert create(fleet, subcloud=backing_up).status_code == 200
+    assert fleet.call("PATCH", "/subcloud-backup/restore",
+                      json={"subcloud": restoring, "sysadmin_password": SYSADMIN}).status_code == 200
+    reaches(fleet, backing_up, "backing-up")
+    reaches(fleet, restoring, "restoring", field="deploy-status")
     fleet.site.process.send_signal(signal.SIGKILL)
     fleet.site.process.wait()
     fleet.site = restart_site_process(fleet.site)
     fleet.token = token_for(fleet.site)
-    shown = reaches(fleet, name, "failed")
-    assert "restarted" in shown["error-description"]
-    assert create(fleet, subcloud=name).status_code == 200
-    reaches(fleet, name, "complete-central")
+    assert "restarted" in reaches(fleet, backing_up, "failed")["error-description"]
+    assert "restarted" in reaches(fleet, restoring, "restore-failed", field="deploy-status")["error-description"]
+    assert create(fleet, subcloud=backing_up).status_code == 200
+    assert fleet.call("PATCH", "/subcloud-backup/restore",
+                      json={"subcloud": restoring, "sysadmin_password": SYSADMIN}).status_code == 200
+    reaches(fleet, backing_up, "complete-central")
+    reaches(fleet, restoring, "complete", field="deploy-status")
