@@ -123,6 +123,21 @@ def test_an_operator_opens_a_subcloud_and_manages_it_after_confirming(page, flee
     expect(page.locator("#count-management-managed")).to_have_text("2")
 
 
+def test_the_detail_shows_the_backup_status_and_time(page, fleet):
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name="sim-00003", exact=True).click()
+    expect(page.locator("#detail-backup-status")).to_have_text("—")
+    expect(page.locator("#detail-last-backup")).to_have_text("—")
+    backup = fleet.call("POST", "/subcloud-backup", json={"subcloud": "sim-00001",
+                                                          "sysadmin_password": "U3Q4cmxpbmdYKg=="})
+    assert backup.status_code == 200, backup.text
+    wait_until(lambda: fleet.subcloud("sim-00001")["backup-status"] == "complete-central")
+    page.get_by_role("button", name="sim-00001", exact=True).click()
+    expect(page.locator("#detail-backup-status")).to_have_text("complete-central")
+    expect(page.locator("#detail-last-backup")).to_have_text(fleet.subcloud("sim-00001")["backup-datetime"])
+
+
 def test_a_refused_action_shows_the_sites_reason(page, fleet):
     from playwright.sync_api import expect
 
