@@ -5,6 +5,7 @@ whose certificate is not trusted is offline with the reason in its errors, never
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import socket
 import ssl
@@ -50,6 +51,19 @@ def test_simulated_subcloud_is_deployed_and_audited_over_verified_tls(pki, tmp_p
         assert subcloud["deploy-status"] == "complete"
         assert subcloud["availability-status"] == "online"
         assert fleet.subcloud("sim-00001")["error-description"] == NO_ERRORS
+
+        # A central backup streams over the same verified TLS, whole.
+        assert fleet.call("PATCH", "/subclouds/sim-00001", json={"management-state": "managed"}).status_code == 200
+        fleet.fault("sim-00001", backup_mb=4)
+        backup = fleet.call("POST", "/subcloud-backup", json={
+            "subcloud": "sim-00001", "sysadmin_password": base64.b64encode(b"St8rlingX*").decode()})
+        assert backup.status_code == 200, backup.text
+        wait_until(lambda: fleet.subcloud("sim-00001")["backup-status"] in ("complete-central", "failed"))
+        assert fleet.subcloud("sim-00001")["backup-status"] == "complete-central", fleet.subcloud("sim-00001")
+        stored = fleet.site.data_dir / "subclouds" / str(subcloud["id"]) / "backups" / "24.09" / "backup.tgz"
+        data = stored.read_bytes()
+        assert len(data) == 4 * 1024 * 1024
+        assert stored.with_name("backup.tgz.sha256").read_text().split()[0] == hashlib.sha256(data).hexdigest()
 
 
 def test_site_that_does_not_trust_the_ca_refuses_the_subcloud_with_the_reason(pki, tmp_path: Path) -> None:
