@@ -397,7 +397,10 @@ def real_agent(agent_dir: Path) -> Iterator[str]:
         ["agent", "--bind", f"127.0.0.1:{port}", "--name", "edge-1", "--phase-seconds", "0.2",
          "--phase-command", f"bootstrap=sh -c 'cat > {record}; echo PROGRESS 50; sleep 1; echo done'",
          "--phase-command", "config=sh -c 'echo applying manifests; echo PROGRESS 30; echo disk full >&2; exit 3'",
-         "--phase-command", f"install=sleep 59.{port}"],
+         "--phase-command", f"install=sleep 59.{port}",
+         "--phase-command", f"backup=sh -c 'cat > {agent_dir}/backup-payload.json; "
+                            f"head -c 300000 /dev/urandom > {agent_dir}/backup.bin'",
+         "--backup-file", str(agent_dir / "backup.bin")],
         "agent:", agent_dir / "agent.log", env={"DCMAN_AGENT_PASSWORD": "edge-Secret-1"})
     yield f"http://127.0.0.1:{port}"
     _stop(running)
@@ -454,6 +457,19 @@ def test_real_agent_abort_kills_the_running_command(agent_url: str, agent_dir: P
 def test_real_agent_without_a_command_succeeds_after_phase_seconds(agent_url: str) -> None:
     assert httpx.post(f"{agent_url}/v1/phases/rehome", auth=AGENT_AUTH, json={}, timeout=5).status_code == 202
     assert _wait_phase_auth(agent_url, lambda c: c["state"] != "running")["state"] == "succeeded"
+
+
+def test_real_agent_streams_the_file_its_backup_command_wrote(agent_url: str, agent_dir: Path) -> None:
+    assert httpx.post(f"{agent_url}/v1/phases/backup", auth=AGENT_AUTH, json={"name": "edge-1"},
+                      timeout=5).status_code == 202
+    assert _wait_phase_auth(agent_url, lambda c: c["state"] != "running")["state"] == "succeeded"
+    written = agent_dir / "backup.bin"
+    assert json.loads((agent_dir / "backup-payload.json").read_text())["backup_file"] == str(written)
+    streamed = httpx.get(f"{agent_url}/v1/backups/24.09", auth=AGENT_AUTH, timeout=5)
+    assert streamed.status_code == 200 and streamed.content == written.read_bytes()
+    assert len(streamed.content) == 300000
+    assert httpx.delete(f"{agent_url}/v1/backups/24.09", auth=AGENT_AUTH, timeout=5).status_code == 200
+    assert not written.exists()
 
 
 def test_real_agent_will_not_start_without_a_password() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -138,6 +139,19 @@ def test_a_failed_backup_shows_failed_and_why(fleet):
     fleet.fault(name, fail_phase=None)  # a new backup after the failure runs again
     assert create(fleet, subcloud=name).status_code == 200
     reaches(fleet, name, "complete-central")
+
+
+def test_a_backup_larger_than_the_free_disk_space_fails_before_a_byte_is_written(fleet):
+    sqlite_only(fleet)
+    name, huge_mb = "sim-00010", 100 * 1024  # the simulator's largest backup: 100 GiB
+    if shutil.disk_usage(fleet.site.data_dir).free > huge_mb * MIB:
+        pytest.skip("the disk here has room for the largest simulated backup")
+    fleet.fault(name, backup_mb=huge_mb)
+    assert create(fleet, subcloud=name).status_code == 200
+    shown = reaches(fleet, name, "failed")
+    assert "only" in shown["error-description"] and "may be stored" in shown["error-description"]
+    assert not list(central_file(fleet, shown).parent.glob("*"))
+    fleet.fault(name, backup_mb=1)
 
 
 def test_delete_removes_the_central_backup(fleet):

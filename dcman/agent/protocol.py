@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Mapping
+from pathlib import Path
 
 from dcman.agent import backups, phases
 from dcman.agent.commands import start_command_phase
@@ -43,10 +44,12 @@ class AgentProtocol:
     """
 
     def __init__(self, credential: Credential, *, phase_seconds: float,
-                 commands: Mapping[str, str] | None = None, backup_mb: float = backups.DEFAULT_BACKUP_MB) -> None:
+                 commands: Mapping[str, str] | None = None, backup_mb: float = backups.DEFAULT_BACKUP_MB,
+                 backup_file: Path | None = None) -> None:
         self.credential = credential
         self.phase_seconds = phase_seconds
         self.backup_mb = backup_mb
+        self.backup_file = backup_file
         self.commands = dict(commands or {})
 
     def handle(self, state: SubcloudState, request: Request) -> Response | Awaitable[Response] | None:
@@ -71,7 +74,8 @@ class AgentProtocol:
             return self._phases(state, request, path[len(_PHASES_PREFIX):].rstrip("/"))
         if path.startswith(_BACKUPS_PREFIX):
             phases.settle(state)
-            return backups.handle(state, method, path[len(_BACKUPS_PREFIX):].rstrip("/"), self.backup_mb)
+            return backups.handle(state, method, path[len(_BACKUPS_PREFIX):].rstrip("/"), self.backup_mb,
+                                  self.backup_file)
         raise HttpError(404, f"No such agent resource: {path}.")
 
     def _phases(self, state: SubcloudState, request: Request, rest: str) -> Response:
@@ -107,6 +111,8 @@ class AgentProtocol:
                                  "to restore from.")
         try:
             command = self.commands.get(rest)
+            if rest == "backup" and self.backup_file is not None:
+                payload["backup_file"] = str(self.backup_file)  # where the backup command writes it
             if command is not None:
                 start_command_phase(state, rest, command, payload)
             else:

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from dcman.agent import addressing, phases
@@ -43,7 +44,8 @@ class AgentOptions:
     software_version: str = DEFAULT_SOFTWARE_VERSION
     phase_seconds: float = 0.5
     commands: dict[str, str] = field(default_factory=dict)
-    backup_mb: float = 1.0  # the size of the backup a backup phase leaves
+    backup_mb: float = 1.0  # the size of the backup a backup phase leaves, without backup_file
+    backup_file: str | None = None  # the file the backup command writes, streamed to the site
     # PEM files of the subcloud's certificate (naming its address) and key; both or neither.
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -83,7 +85,8 @@ async def serve_agent(options: AgentOptions) -> None:
     """Answer the agent protocol for this one subcloud until stopped."""
     state = SubcloudState(options.name, options.region_name, options.software_version)
     protocol = AgentProtocol(Credential(options.password), phase_seconds=options.phase_seconds,
-                             commands=options.commands, backup_mb=options.backup_mb)
+                             commands=options.commands, backup_mb=options.backup_mb,
+                             backup_file=Path(options.backup_file) if options.backup_file else None)
     handler: Handler = partial(protocol.handle, state)
     tls = _tls(agent_tls, options.tls_cert, options.tls_key)
     server = HttpServer(lambda _address: handler, tls=tls)

@@ -42,14 +42,17 @@ def _host_port(value: str, option: str) -> tuple[str, int]:
               help="How long a phase without a command takes (it then succeeds).")
 @click.option("--backup-mb", type=click.FloatRange(0, 102400), default=1.0, show_default=True,
               help="The size in MiB of the backup a backup phase leaves (streamed to the site).")
+@click.option("--backup-file", default=None, metavar="PATH",
+              help="The file the backup phase's command writes (its payload names it as backup_file); "
+                   "the site streams it after a successful backup, instead of a made-up backup.")
 @click.option("--tls-cert", envvar="DCMAN_AGENT_TLS_CERT", default=None, metavar="PEM",
               help="Serve TLS with this certificate (and chain), which must name the subcloud's address "
                    "as an IP subjectAltName (env DCMAN_AGENT_TLS_CERT).")
 @click.option("--tls-key", envvar="DCMAN_AGENT_TLS_KEY", default=None, metavar="PEM",
               help="The private key of --tls-cert (env DCMAN_AGENT_TLS_KEY).")
 def agent(bind: str, name: str | None, region_name: str | None, software_version: str, password: str | None,
-          phase_commands: tuple[str, ...], phase_seconds: float, backup_mb: float, tls_cert: str | None,
-          tls_key: str | None) -> None:
+          phase_commands: tuple[str, ...], phase_seconds: float, backup_mb: float, backup_file: str | None,
+          tls_cert: str | None, tls_key: str | None) -> None:
     """Run the agent of one subcloud: the agent protocol over HTTP, or HTTPS with --tls-cert."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host, port = _host_port(bind, "--bind")
@@ -62,7 +65,8 @@ def agent(bind: str, name: str | None, region_name: str | None, software_version
     name = name or socket.gethostname()
     options = AgentOptions(host=host, port=port, name=name, region_name=region_name or default_region_name(name),
                            password=password, software_version=software_version, phase_seconds=phase_seconds,
-                           commands=commands, backup_mb=backup_mb, tls_cert=tls_cert, tls_key=tls_key)
+                           commands=commands, backup_mb=backup_mb, backup_file=backup_file, tls_cert=tls_cert,
+                           tls_key=tls_key)
     try:
         run(serve_agent(options))
     except StartError as exc:

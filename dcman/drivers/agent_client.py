@@ -383,10 +383,10 @@ class DownloadSink:
 
 
 async def download(client: AgentClient, address: str, auth: str, path: str, write: Any,
-                   idle_timeout: float = 30.0, batch: int = 128 * 1024) -> int:
+                   idle_timeout: float = 30.0, batch: int = 128 * 1024, max_length: int | None = None) -> int:
     """GET `path` from the agent and pass its body to `await write(bytes)` in pieces of up to
-    `batch` bytes, as they come; returns the length. A non-200 answer, a silence of
-    `idle_timeout` seconds or a cut connection raise AgentError."""
+    `batch` bytes, as they come; returns the length. A non-200 answer, a body longer than
+    `max_length`, a silence of `idle_timeout` seconds or a cut connection raise AgentError."""
     loop = asyncio.get_running_loop()
     sink = DownloadSink()
     request = client._request("GET", path, address, auth, None, True)
@@ -413,6 +413,8 @@ async def download(client: AgentClient, address: str, auth: str, path: str, writ
             except (ValueError, AttributeError):
                 message = ""
             raise AgentError(f"the agent answered {status}: {message}".rstrip(": "))
+        if max_length is not None and length > max_length:
+            raise AgentError(f"the backup is {length} bytes and only {max(0, max_length)} may be stored")
         received = 0
         while True:
             try:

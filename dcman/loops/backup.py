@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,8 @@ POLL_S = 0.5
 MAX_LOST_POLLS = 20
 BACKUP_WORK = (B.INITIAL, B.VALIDATING, B.PRE_BACKUP, B.BACKING_UP)
 RESTORE_WORK = (D.PRE_RESTORE, D.RESTORING)
+# Free space a central backup must leave on the data directory's disk.
+DISK_RESERVE_BYTES = 256 * 1024 * 1024
 
 
 def request_of(subcloud: Subcloud) -> dict[str, Any]:
@@ -270,8 +273,10 @@ class Driver:
         copy = CentralCopy(backup_path(self.ctx.settings.data_dir, subcloud.id, release))
         try:
             await copy.open()
+            # Never fill the data directory's disk: the database and the logs live there too.
+            room = (await asyncio.to_thread(shutil.disk_usage, copy.target.parent)).free - DISK_RESERVE_BYTES
             size = await download(self.client, subcloud.management_start_ip, self.auth(subcloud),
-                                  f"/v1/backups/{release}", copy.write)
+                                  f"/v1/backups/{release}", copy.write, max_length=room)
             checksum = await copy.commit()
         except (AgentError, OSError) as exc:
             await copy.discard()

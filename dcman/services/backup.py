@@ -173,8 +173,10 @@ async def create(ctx: SiteContext, body: Mapping[str, Any]) -> list[SubcloudView
     if not admitted:
         raise InvalidInput(f"The subclouds of {entity.kind} {entity.ref} changed state meanwhile; try again.")
     log.info("backup create of %s %s: %d subcloud(s)", entity.kind, entity.ref, len(admitted))
+    # Read before waking the loop, so the answer shows the first state, as the reference's does.
+    views = await _views(ctx, [s for s in entity.subclouds if s.id in admitted])
     ctx.backup_wakeup.set()
-    return await _views(ctx, [s for s in entity.subclouds if s.id in admitted])
+    return views
 
 
 async def restore(ctx: SiteContext, body: Mapping[str, Any]) -> list[SubcloudView]:
@@ -221,8 +223,10 @@ async def restore(ctx: SiteContext, body: Mapping[str, Any]) -> list[SubcloudVie
     if not admitted:
         raise InvalidInput(f"The subclouds of {entity.kind} {entity.ref} changed state meanwhile; try again.")
     log.info("backup restore of %s %s: %d subcloud(s)", entity.kind, entity.ref, len(admitted))
+    # Read before waking the loop, so the answer shows the first state, as the reference's does.
+    views = await _views(ctx, [s for s in entity.subclouds if s.id in admitted])
     ctx.backup_wakeup.set()
-    return await _views(ctx, [s for s in entity.subclouds if s.id in admitted])
+    return views
 
 
 async def delete(ctx: SiteContext, release: str, body: Mapping[str, Any], client: AgentClient) -> str | None:
