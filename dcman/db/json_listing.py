@@ -119,6 +119,12 @@ async def alarm_summary(conn: AsyncConnection) -> str:
 
 
 async def _answer(conn: AsyncConnection, j: _Json, key: str, rows: Any) -> str:
-    answer = j.object([(key, j.array(rows.c.body, rows.c.id))])
-    query = select(cast(answer, Text) if j.postgresql else answer)  # asyncpg would decode json
+    if j.postgresql:
+        answer = j.object([(key, j.array(rows.c.body, rows.c.id))])
+        query = select(cast(answer, Text))  # asyncpg would decode json
+    else:
+        # Each body is JSON text already: joined as text, not re-parsed by json_group_array(json())
+        # (40 % of the query at 50,000 subclouds). The subquery hands the rows over in order.
+        joined = func.coalesce(func.group_concat(rows.c.body, ","), "")
+        query = select(literal_column("'" + '{"' + key + '":[' + "'") + joined + "]}")
     return str((await conn.execute(query)).scalar_one())
