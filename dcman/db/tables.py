@@ -128,6 +128,8 @@ subcloud_alarms = Table(
     Column("cloud_status", String(32), nullable=False),
     Column("created_at", DateTime),
     Column("updated_at", DateTime),
+    # SQLite: the row of GET /alarms as JSON text, kept by triggers (migration 0016).
+    Column("summary_json", Text, nullable=True),
 )
 
 accounts = Table(
