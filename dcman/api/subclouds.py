@@ -55,6 +55,12 @@ UPDATE_SCHEMA = {
         "bootstrap_address": {"type": "string"},
         "migrate": {"type": ["string", "boolean"], "enum": ["true", "false", True, False]},
         "release": {"type": "string", "description": "a secondary copy's, from its peer site only"},
+        # Network reconfiguration (§2.6): all four management fields, bootstrap_address, sysadmin_password.
+        "management_subnet": {"type": "string"},
+        "management_gateway_ip": {"type": "string"},
+        "management_start_ip": {"type": "string"},
+        "management_end_ip": {"type": "string"},
+        "sysadmin_password": {"type": "string", "description": "base64"},
     },
     "additionalProperties": False,
     "minProperties": 1,

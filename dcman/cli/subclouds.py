@@ -361,7 +361,14 @@ def errors(subcloud_ref: str) -> None:
     type=FILE,
     help="YAML file with the bootstrap values a peer site needs to take the subcloud over (rehome data).",
 )
-@click.option("--bootstrap-address", help="Bootstrap address saved in the subcloud's rehome data.")
+@click.option("--bootstrap-address", help="Bootstrap address saved in the subcloud's rehome data; with the "
+              "management network options, the address to reach the subcloud at while it is readdressed.")
+@click.option("--management-subnet", help="Network reconfiguration: the subcloud's new management subnet.")
+@click.option("--management-gateway-ip", help="Network reconfiguration: its new management gateway address.")
+@click.option("--management-start-ip", help="Network reconfiguration: the first address of its new range.")
+@click.option("--management-end-ip", help="Network reconfiguration: the last address of its new range.")
+@click.option("--sysadmin-password", help="Network reconfiguration: sysadmin password of the subcloud "
+              "(asked for on a terminal when omitted).")
 @format_option
 def update(
     subcloud_ref: str,
@@ -374,9 +381,18 @@ def update(
     bmc_password: str | None,
     bootstrap_values: Path | None,
     bootstrap_address: str | None,
+    management_subnet: str | None,
+    management_gateway_ip: str | None,
+    management_start_ip: str | None,
+    management_end_ip: str | None,
+    sysadmin_password: str | None,
     output_format: str,
 ) -> None:
-    """Update the attributes, install values or rehome data of a subcloud."""
+    """Update the attributes, install values or rehome data of a subcloud, or reconfigure its
+    management network (all four management options, --bootstrap-address and the password)."""
+    network = {key: value for key, value in (
+        ("management_subnet", management_subnet), ("management_gateway_ip", management_gateway_ip),
+        ("management_start_ip", management_start_ip), ("management_end_ip", management_end_ip)) if value is not None}
     body = {
         key: value
         for key, value in (
@@ -389,6 +405,11 @@ def update(
         )
         if value is not None
     }
+    if network:  # the site names whatever else a reconfiguration needs
+        body.update(network)
+        body["sysadmin_password"] = b64(_secret(sysadmin_password, "--sysadmin-password", "sysadmin password"))
+    elif sysadmin_password is not None:
+        raise click.UsageError("--sysadmin-password goes with the management network options.")
     if install_values is not None:  # as the dcmanager client: the BMC password goes with the values
         bmc_password = _secret(bmc_password, "--bmc-password", "BMC password")
     if bmc_password is not None:
@@ -401,7 +422,8 @@ def update(
     if not body and not files:
         raise click.UsageError(
             "Nothing to update: give --description, --location, --group, --name, --peer-group, "
-            "--install-values, --bmc-password, --bootstrap-values or --bootstrap-address."
+            "--install-values, --bmc-password, --bootstrap-values, --bootstrap-address or the management "
+            "network options."
         )
     if files:  # multipart, as the dcmanager client sends files
         path = f"/subclouds/{ref_path(subcloud_ref)}"
