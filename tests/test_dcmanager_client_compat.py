@@ -516,7 +516,6 @@ def test_a_wrong_password_or_token_says_why(setup: Setup) -> None:
 
 # The client's commands for what dcman does not serve yet (api/v1/*_manager.py paths).
 NOT_SERVED = (
-    ("subcloud prestage", "PATCH", "/subclouds/{ref}/prestage", "Subcloud prestage"),
     ("subcloud-backup create", "POST", "/subcloud-backup/", "Subcloud backup"),
     ("subcloud-backup delete", "PATCH", "/subcloud-backup/delete/24.09", "Subcloud backup"),
     ("subcloud-backup restore", "PATCH", "/subcloud-backup/restore", "Subcloud backup"),

@@ -173,3 +173,99 @@ def test_a_restart_during_a_reconfiguration_leaves_it_failed_and_it_can_be_run_a
                        sysadmin_password=PASSWORD).status_code == 200
     wait_until(lambda: fleet.subcloud(name)["deploy-status"] == "complete", timeout=20)
     assert sim_item(fleet, name)["management_start_ip"] == "127.200.4.2"
+
+
+# --- prestage -----------------------------------------------------------------------------------
+
+
+def managed(fleet: Fleet, name: str) -> None:
+    """The subcloud deployed, online and managed."""
+    deployed_once(fleet, name)
+    if fleet.subcloud(name)["management-state"] != "managed":
+        answer = fleet.call("PATCH", f"/subclouds/{name}", json={"management-state": "managed"})
+        assert answer.status_code == 200, answer.text
+
+
+def prestage(fleet: Fleet, name: str, **body) -> httpx.Response:
+    return fleet.call("PATCH", f"/subclouds/{name}/prestage", json={"sysadmin_password": PASSWORD, **body})
+
+
+def test_prestage_runs_packages_then_images_to_complete(fleet):
+    name = "sim-00005"
+    managed(fleet, name)
+    fleet.fault(name, phase_seconds=0.8)  # long enough for a 0.5 s poll to see each step
+    result = dcman(fleet, "subcloud", "prestage", name, "--sysadmin-password", "St8rlingX*", "--release", "24.09",
+                   "--wait", "--format", "json")
+    assert result.exit_code == 0, result.output
+    final = json.loads(result.stdout)
+    assert (final["prestage-status"], final["prestage-versions"]) == ("complete", "24.09")
+    seen = [line.split(": ", 1)[1] for line in result.stderr.splitlines() if line.startswith(name)]
+    assert seen == ["prestaging-packages", "prestaging-images", "complete"]
+    assert final["management-state"] == "managed" and final["deploy-status"] == "complete"
+
+
+def test_a_failed_prestage_says_why_and_can_be_run_again(fleet):
+    name = "sim-00005"
+    managed(fleet, name)
+    fleet.fault(name, fail_phase="prestage-images", phase_seconds=0.2)
+    answer = prestage(fleet, name)
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["prestage-status"], answer.json()["prestage-software-version"]) == (
+        "prestaging-packages", "24.09")
+    wait_until(lambda: fleet.subcloud(name)["prestage-status"] == "failed", timeout=15)
+    assert fleet.subcloud(name)["error-description"] == \
+        "prestage-images failed: simulated failure (fault fail_phase=prestage-images)."
+    result = dcman(fleet, "subcloud", "prestage", name, "--sysadmin-password", "St8rlingX*", "--wait")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == \
+        "Error: prestage-images failed: simulated failure (fault fail_phase=prestage-images)."
+    fleet.fault(name, fail_phase=None)
+    assert prestage(fleet, name).status_code == 200
+    wait_until(lambda: fleet.subcloud(name)["prestage-status"] == "complete", timeout=15)
+
+
+def test_prestage_refusals_say_why(fleet):
+    name = "sim-00005"
+    managed(fleet, name)
+    wait_until(lambda: fleet.subcloud(name)["prestage-status"] in (None, "complete", "failed"), timeout=15)
+    fleet.fault(name, alarms={"major": 1})
+    try:
+        wait_until(lambda: fleet.summary(name)["major_alarms"] == 1, timeout=15)
+        refused = prestage(fleet, name)
+        assert (refused.status_code, refused.json()["error_message"]["faultstring"]) == (400, (
+            f"Prestage failed '{name}': Subcloud has management affecting alarm(s). Please resolve the alarm "
+            "condition(s) or use --force option and try again."))
+        forced = prestage(fleet, name, force="true")
+        assert forced.status_code == 200, forced.text
+        wait_until(lambda: fleet.subcloud(name)["prestage-status"] == "complete", timeout=15)
+    finally:
+        fleet.fault(name, alarms={})
+    for body, message in [
+        ({"release": "24.09.1"}, "Specified release format is not supported. Version format must be MM.mm."),
+        ({"for_install": "true", "for_sw_deploy": "true"},
+         "Prestage is for install or for software deploy, not both: give one of for_install and for_sw_deploy."),
+        ({"force": "maybe"}, "Invalid value for force option: maybe"),
+    ]:
+        answer = prestage(fleet, name, **body)
+        assert (answer.status_code, answer.json()["error_message"]["faultstring"]) == (400, message)
+    no_password = fleet.call("PATCH", f"/subclouds/{name}/prestage", json={})
+    assert no_password.json()["error_message"]["faultstring"] == "sysadmin_password is required."
+    deployed_once(fleet, "sim-00002")
+    unmanaged = prestage(fleet, "sim-00002")
+    assert (unmanaged.status_code, unmanaged.json()["error_message"]["faultstring"]) == (
+        400, "Prestage skipped 'sim-00002': Subcloud is not managed.")
+
+
+def test_a_restart_during_a_prestage_leaves_it_failed(fleet):
+    name = "sim-00007"
+    managed(fleet, name)
+    fleet.fault(name, phase_seconds=5)
+    assert fleet.call("POST", f"/subclouds/{name}/prestage", json={"sysadmin_password": PASSWORD}).status_code == 200
+    wait_until(lambda: sim_item(fleet, name)["phase"]["phase"] == "prestage-packages", timeout=10)
+    fleet.site.process.send_signal(signal.SIGKILL)
+    fleet.site.process.wait(timeout=10)
+    fleet.site = restart_site_process(fleet.site)
+    fleet.token = token_for(fleet.site)
+    shown = fleet.subcloud(name)
+    assert shown["prestage-status"] == "failed"
+    assert shown["error-description"] == "The site restarted while the subcloud was prestaging-packages."

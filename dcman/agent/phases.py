@@ -1,4 +1,5 @@
-"""The phase state machine of one subcloud: install, bootstrap, config, rehome, network.
+"""The phase state machine of one subcloud: install, bootstrap, config, rehome, network, and
+the two of a prestage.
 
     idle --start--> running --finish(ok)--> succeeded
                             --finish(ko)--> failed
@@ -23,7 +24,8 @@ from typing import Any
 
 from dcman.agent.subcloud import IDLE, SubcloudState
 
-PHASES: tuple[str, ...] = ("install", "bootstrap", "config", "rehome", "network")
+PHASES: tuple[str, ...] = ("install", "bootstrap", "config", "rehome", "network", "prestage-packages",
+                           "prestage-images")
 READDRESSES = "network"
 SETS_CONTROLLER: frozenset[str] = frozenset({"bootstrap", "rehome"})
 RUNNING = "running"

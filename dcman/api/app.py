@@ -15,6 +15,7 @@ from typing_extensions import TypedDict
 
 from dcman import __version__
 from dcman.api import deploy as deploy_api
+from dcman.api import subcloud_ops as subcloud_ops_api
 from dcman.api import (
     associations,
     errors,
@@ -178,6 +179,7 @@ def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bo
     v1.include_router(subclouds.router)
     v1.include_router(groups.router)
     v1.include_router(deploy_api.router)
+    v1.include_router(subcloud_ops_api.router)
     v1.include_router(system_peers.router)
     v1.include_router(peer_groups.router)
     v1.include_router(associations.router)

@@ -369,6 +369,8 @@ def errors(subcloud_ref: str) -> None:
 @click.option("--management-end-ip", help="Network reconfiguration: the last address of its new range.")
 @click.option("--sysadmin-password", help="Network reconfiguration: sysadmin password of the subcloud "
               "(asked for on a terminal when omitted).")
+@click.option("--wait", is_flag=True, help="Network reconfiguration: follow it until it is complete or failed "
+              "(exit status 1 when it failed).")
 @format_option
 def update(
     subcloud_ref: str,
@@ -386,6 +388,7 @@ def update(
     management_start_ip: str | None,
     management_end_ip: str | None,
     sysadmin_password: str | None,
+    wait: bool,
     output_format: str,
 ) -> None:
     """Update the attributes, install values or rehome data of a subcloud, or reconfigure its
@@ -408,8 +411,8 @@ def update(
     if network:  # the site names whatever else a reconfiguration needs
         body.update(network)
         body["sysadmin_password"] = b64(_secret(sysadmin_password, "--sysadmin-password", "sysadmin password"))
-    elif sysadmin_password is not None:
-        raise click.UsageError("--sysadmin-password goes with the management network options.")
+    elif sysadmin_password is not None or wait:
+        raise click.UsageError("--sysadmin-password and --wait go with the management network options.")
     if install_values is not None:  # as the dcmanager client: the BMC password goes with the values
         bmc_password = _secret(bmc_password, "--bmc-password", "BMC password")
     if bmc_password is not None:
@@ -430,7 +433,46 @@ def update(
         answer = get_client().patch(path, data=body, files=files)
         show_subcloud(SiteClient.expect_object(answer, "PATCH", path), output_format)
         return
+    if network:
+        client, path = get_client(), f"/subclouds/{ref_path(subcloud_ref)}"
+        deploy_answer(client, client.patch(path, json=body), "PATCH", path, output_format, wait,
+                      frozenset({"complete"}))
+        return
     _patch_and_show(subcloud_ref, body, output_format)
+
+
+@subcloud.command("prestage")
+@click.argument("subcloud_ref", metavar="SUBCLOUD")
+@click.option("--sysadmin-password", help="sysadmin password of the subcloud (asked for on a terminal when omitted).")
+@click.option("--release", help="Software release to prestage (MM.mm); the site's when omitted.")
+@click.option("--force", is_flag=True, help="Prestage even with management-affecting alarms on the subcloud.")
+@click.option("--for-install", is_flag=True, help="Prestage for a subcloud install (the default).")
+@click.option("--for-sw-deploy", is_flag=True, help="Prestage for a software deploy.")
+@click.option("--wait", is_flag=True, help="Follow the prestage until it is complete or failed "
+              "(exit status 1 when it failed).")
+@format_option
+def prestage(subcloud_ref: str, sysadmin_password: str | None, release: str | None, force: bool,
+             for_install: bool, for_sw_deploy: bool, wait: bool, output_format: str) -> None:
+    """Prestage a managed, online subcloud: packages, then container images (prestage-status)."""
+    if for_install and for_sw_deploy:
+        raise click.UsageError("--for-install and --for-sw-deploy cannot be given together.")
+    body: dict[str, Any] = {"sysadmin_password": b64(_secret(sysadmin_password, "--sysadmin-password",
+                                                             "sysadmin password")),
+                            "force": "true" if force else "false"}
+    if release is not None:
+        body["release"] = release
+    if for_sw_deploy:
+        body["for_sw_deploy"] = "true"
+    elif for_install:
+        body["for_install"] = "true"
+    client, path = get_client(), f"/subclouds/{ref_path(subcloud_ref)}/prestage"
+    subcloud_obj = SiteClient.expect_object(client.patch(path, json=body), "PATCH", path)
+    if wait:
+        from dcman.cli.deploy import follow  # deploy.py builds on this module
+
+        follow(client, subcloud_obj, frozenset({"complete"}), output_format, key="prestage-status")
+    else:
+        show_subcloud(subcloud_obj, output_format)
 
 
 @subcloud.command("manage")

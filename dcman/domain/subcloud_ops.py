@@ -102,3 +102,103 @@ def parse_request(text: str | None, operation: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return document if isinstance(document, dict) and document.get("operation") == operation else None
+
+
+# --- prestage -----------------------------------------------------------------------------------
+
+PRESTAGE = "prestage"
+PRESTAGING_PACKAGES = "prestaging-packages"
+PRESTAGING_IMAGES = "prestaging-images"
+PRESTAGE_COMPLETE = "complete"
+PRESTAGE_FAILED = "failed"
+# Each prestage status under way, the agent phase that carries it out, and the status after it.
+PRESTAGE_STEPS: dict[str, tuple[str, str]] = {
+    PRESTAGING_PACKAGES: ("prestage-packages", PRESTAGING_IMAGES),
+    PRESTAGING_IMAGES: ("prestage-images", PRESTAGE_COMPLETE),
+}
+# §2.3.4: a prestage a restart cut short has failed.
+PRESTAGE_RECOVERY: dict[str, str] = {status: PRESTAGE_FAILED for status in PRESTAGE_STEPS}
+PRESTAGE_FIELDS = ("sysadmin_password", "release", "force", "for_install", "for_sw_deploy")
+
+
+@dataclass(frozen=True)
+class PrestageRequest:
+    """A checked prestage request (the password still base64, as it came)."""
+
+    release: str
+    force: bool
+    for_sw_deploy: bool
+
+
+def _flag(body: Mapping[str, Any], field: str) -> bool:
+    """A boolean of the request: true/false, or the strings the dcmanager client sends."""
+    value = body.get(field)
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "t", "f"):
+        return value.strip().lower() in ("true", "t")
+    raise InvalidInput(f"Invalid value for {field} option: {value}")
+
+
+def parse_prestage_request(body: Mapping[str, Any], release_of: Any) -> PrestageRequest:
+    """The prestage request's fields (`release_of` checks the release, the site's when none is given)."""
+    if not isinstance(body, Mapping):
+        raise InvalidInput("Request body is malformed.")
+    unknown = sorted(set(body) - set(PRESTAGE_FIELDS))
+    if unknown:
+        raise InvalidInput(f"Cannot prestage with {', '.join(unknown)}; a prestage takes "
+                           f"{', '.join(PRESTAGE_FIELDS)}.")
+    if not body.get("sysadmin_password"):
+        raise InvalidInput("sysadmin_password is required.")
+    for_install, for_sw_deploy = _flag(body, "for_install"), _flag(body, "for_sw_deploy")
+    if for_install and for_sw_deploy:
+        raise InvalidInput("Prestage is for install or for software deploy, not both: give one of for_install "
+                           "and for_sw_deploy.")
+    release = body.get("release")
+    if release is not None and (not isinstance(release, str) or not _is_major_release(release)):
+        raise InvalidInput("Specified release format is not supported. Version format must be MM.mm.")
+    return PrestageRequest(release_of(release), _flag(body, "force"), for_sw_deploy)
+
+
+def _is_major_release(text: str) -> bool:
+    major, dot, minor = text.partition(".")
+    return bool(dot) and len(major) == 2 and len(minor) == 2 and (major + minor).isdigit() and major.isascii()
+
+
+def check_prestage(subcloud: Subcloud, request: PrestageRequest, management_alarms: int) -> None:
+    """The reference's prestage pre-checks, with its messages: online, managed, no operation
+    under way, deployed, no prestage running, no management-affecting alarm unless forced."""
+    if subcloud.deploy_status in SECONDARY_STATES:
+        raise StateRefused(f"Cannot perform on {subcloud.deploy_status} state subcloud.")
+    skipped = f"Prestage skipped '{subcloud.name}': "
+    if subcloud.availability_status != "online":
+        raise InvalidInput(skipped + "Subcloud is offline.")
+    if subcloud.management_state != ManagementState.MANAGED:
+        raise InvalidInput(skipped + "Subcloud is not managed.")
+    if subcloud.deploy_status != DeployStatus.COMPLETE:
+        raise InvalidInput(skipped + "Prestage operation is not allowed when subcloud deploy is in progress.")
+    if subcloud.prestage_status and subcloud.prestage_status not in (PRESTAGE_FAILED, PRESTAGE_COMPLETE):
+        raise InvalidInput(skipped + "Prestage operation is only allowed while subcloud prestage status is one of: "
+                           f"{PRESTAGE_FAILED}, {PRESTAGE_COMPLETE}. The current prestage status is "
+                           f"{subcloud.prestage_status}.")
+    if request.for_sw_deploy and request.release < subcloud.software_version:
+        raise InvalidInput(f"Prestage failed '{subcloud.name}': The requested software version "
+                           f"({request.release}) is lower than the current subcloud software version "
+                           f"({subcloud.software_version}).")
+    if management_alarms and not request.force:
+        raise InvalidInput(f"Prestage failed '{subcloud.name}': Subcloud has management affecting alarm(s). "
+                           "Please resolve the alarm condition(s) or use --force option and try again.")
+
+
+def prestage_request_document(request: PrestageRequest, password_token: str) -> str:
+    """The stored request of a prestage: what each phase needs, the password as a token."""
+    return json.dumps({"operation": PRESTAGE, "release": request.release, "for_sw_deploy": request.for_sw_deploy,
+                       "password": password_token, "started": False})
+
+
+def prestaged_versions(current: str | None, release: str) -> str:
+    """The releases prestaged on the subcloud after one more: each once, in order."""
+    versions = [v for v in (current or "").split(",") if v]
+    return ",".join([*[v for v in versions if v != release], release])

@@ -1,4 +1,4 @@
-"""The operations loop: carries out network reconfigurations (and prestages) on the subclouds'
+"""The operations loop: carries out network reconfigurations and prestages on the subclouds'
 agents, as the deploy loop does deploy phases.
 
 A reconfiguration is `reconfiguring-network` with its request stored aside: the agent's
@@ -7,7 +7,9 @@ address, once the subcloud has moved), and ends in `complete` with the new netwo
 or in `network-reconfiguration-failed`. Every step is a compare-and-set on the row, so a
 second process or a restart never takes one twice; a restart moves a cut-short
 reconfiguration to its failure state (services/deploy.recover_interrupted), from which the
-operator asks again. Only the subclouds of the deploy shards this process holds are driven.
+operator asks again. A prestage is `prestage-status` `prestaging-packages → prestaging-images →
+complete` (or `failed`), one agent phase each, the release added to `prestage-versions` at the
+end. Only the subclouds of the deploy shards this process holds are driven.
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from dcman.domain.cluster import SHARDS, LeaseKind
 from dcman.domain.deploy import error_text
 from dcman.domain.states import DeployStatus
 from dcman.domain.subcloud import NO_ERRORS, Subcloud
-from dcman.domain.subcloud_ops import NETWORK_PHASE, parse_request
+from dcman.domain.subcloud_ops import (
+    NETWORK_PHASE,
+    PRESTAGE,
+    PRESTAGE_FAILED,
+    PRESTAGE_STEPS,
+    parse_request,
+    prestaged_versions,
+)
 from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
 from dcman.services.context import SiteContext
 from dcman.services.subcloud_files import subcloud_dir
@@ -174,6 +183,67 @@ class NetworkDriver(OperationDriver):
                                           "operation_request": subcloud.operation_request}, columns)
 
 
+class PrestageDriver(OperationDriver):
+    """Takes one prestaging subcloud through the packages and images phases to `complete`,
+    or to `failed` with the reason in its error description."""
+
+    async def run(self) -> None:
+        while (subcloud := await self.load()) is not None and subcloud.prestage_status in PRESTAGE_STEPS:
+            if not await self.step(subcloud):
+                return
+
+    def guard(self, subcloud: Subcloud) -> dict[str, Any]:
+        return {"prestage_status": subcloud.prestage_status, "operation_request": subcloud.operation_request}
+
+    async def fail(self, subcloud: Subcloud, message: str) -> bool:
+        await self.write_log(subcloud, PRESTAGE, message)
+        return await self.move(subcloud, self.guard(subcloud),
+                               {"prestage_status": PRESTAGE_FAILED, "error_description": error_text(message),
+                                "operation_request": None})
+
+    async def step(self, subcloud: Subcloud) -> bool:
+        request = parse_request(subcloud.operation_request, PRESTAGE)
+        if request is None:
+            return await self.fail(subcloud, "The prestage request was lost; ask for it again.")
+        try:
+            auth = basic_auth(self.ctx.secrets.decrypt(str(request.get("password") or "")))
+        except ValueError:
+            return await self.fail(subcloud, "The sysadmin password of the request cannot be read; ask again.")
+        phase, after = PRESTAGE_STEPS[str(subcloud.prestage_status)]
+        address = subcloud.management_start_ip
+        if not request.get("started"):
+            payload = {"system_controller": self.ctx.site_uuid, "name": subcloud.name,
+                       "release": request.get("release"),
+                       "prestage_reason": "for_sw_deploy" if request.get("for_sw_deploy") else "for_install"}
+            try:
+                await self.start_phase(address, auth, phase, payload)
+            except AgentError as exc:
+                return await self.fail(subcloud, f"Cannot start {phase}: {exc}")
+            await self.write_log(subcloud, PRESTAGE, f"{phase} of {request.get('release')} started on {address}")
+            return await self.move(subcloud, self.guard(subcloud),
+                                   {"operation_request": json.dumps({**request, "started": True})})
+        await asyncio.sleep(POLL_S)
+        body = await self.current((address,), auth)
+        if body is None:
+            if self.lost_polls < MAX_LOST_POLLS:
+                return True
+            return await self.fail(subcloud, f"Lost contact with the subcloud during {phase}.")
+        if body.get("phase") != phase:
+            return await self.fail(subcloud, f"The subcloud no longer runs {phase} (it reports {body}).")
+        state, message = body.get("state"), str(body.get("message") or "")
+        if state == "running":
+            return True
+        await self.write_log(subcloud, PRESTAGE, f"{phase} {state}: {message}")
+        if state != "succeeded":
+            return await self.fail(subcloud, message or f"{phase} ended {state}.")
+        if after in PRESTAGE_STEPS:
+            return await self.move(subcloud, self.guard(subcloud), {
+                "prestage_status": after, "operation_request": json.dumps({**request, "started": False})})
+        return await self.move(subcloud, self.guard(subcloud), {
+            "prestage_status": after, "operation_request": None, "error_description": NO_ERRORS,
+            "prestage_versions": prestaged_versions(subcloud.prestage_versions, str(request.get("release")))})
+
+
 class OperationsLoop:
     """Starts a driver for every subcloud of the held deploy shards with an operation under way."""
 
@@ -228,7 +298,7 @@ class OperationsLoop:
                 pass
 
 
-DRIVERS: dict[str, type[OperationDriver]] = {ops_db.NETWORK: NetworkDriver}
+DRIVERS: dict[str, type[OperationDriver]] = {ops_db.NETWORK: NetworkDriver, PRESTAGE: PrestageDriver}
 
 
 async def run(ctx: SiteContext) -> None:

@@ -8,11 +8,21 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
+from dcman.db import operations_repository as ops_db
 from dcman.db import peer_group_repository as pg_repo
 from dcman.db import repository as repo
+from dcman.domain.errors import InvalidInput
 from dcman.domain.states import DeployStatus
-from dcman.domain.subcloud import NO_ERRORS, check_update_in_peer_group
-from dcman.domain.subcloud_ops import check_network_request, network_request_document, new_network
+from dcman.domain.subcloud import NO_ERRORS, check_update_in_peer_group, validate_release
+from dcman.domain.subcloud_ops import (
+    PRESTAGING_PACKAGES,
+    check_network_request,
+    check_prestage,
+    network_request_document,
+    new_network,
+    parse_prestage_request,
+    prestage_request_document,
+)
 from dcman.services.context import SiteContext
 from dcman.services.forms import decode_password
 from dcman.services.subclouds import SubcloudView, _bootstrap_address, _require, _view
@@ -55,3 +65,24 @@ def _parses(subnet: str, body: Mapping[str, Any]) -> bool:
     except ValueError:
         return False
     return True
+
+
+async def prestage(ctx: SiteContext, ref: str, body: Mapping[str, Any]) -> tuple[SubcloudView, str]:
+    """POST /subclouds/{ref}/prestage: the reference's pre-checks, then `prestaging-packages`;
+    the operations loop runs the packages and images phases. Returns the subcloud and the release."""
+    request = parse_prestage_request(body, validate_release)
+    password = decode_password("sysadmin_password", body["sysadmin_password"])
+    async with ctx.engine.begin() as conn:
+        subcloud = await _require(conn, ref, for_update=True)
+        check_prestage(subcloud, request, await ops_db.management_alarms(conn, subcloud.id))
+        if subcloud.peer_group_id is not None:
+            group = await pg_repo.get_peer_group(conn, subcloud.peer_group_id)
+            if group is not None and (group.group_priority > 0 or not group.led_by(ctx.site_uuid)):
+                raise InvalidInput(f"Prestage skipped '{subcloud.name}': Subcloud is in peer group "
+                                   f"{group.peer_group_name}, which another site leads.")
+        await repo.update_subcloud(conn, subcloud.id, {
+            "prestage_status": PRESTAGING_PACKAGES, "error_description": NO_ERRORS,
+            "operation_request": prestage_request_document(request, ctx.secrets.encrypt(password))})
+        view = await _view(conn, await _require(conn, str(subcloud.id)))
+    ctx.operations_wakeup.set()
+    return view, request.release
