@@ -1,6 +1,7 @@
-"""Subcloud operations beyond the deploy, for real: a `dcman serve` readdresses simulated
-subclouds (network reconfiguration, lifecycle §2.6) over the agent protocol, and the
-operator's `dcman subcloud update` asks for it; faults come from the simulator's control API."""
+"""Subcloud operations beyond the deploy, for real: a `dcman serve` readdresses (network
+reconfiguration, lifecycle §2.6), prestages and adopts (add with migrate) simulated subclouds
+over the agent protocol, asked by the operator's `dcman` commands or the API; faults come
+from the simulator's control API."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from conftest import add_form, restart_site_process, token_for
@@ -22,7 +24,7 @@ PASSWORD = base64.b64encode(b"St8rlingX*").decode()
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    with running_fleet(tmp_path_factory.mktemp("subcloud-ops"), 8) as running:
+    with running_fleet(tmp_path_factory.mktemp("subcloud-ops"), 10) as running:
         yield running
 
 
@@ -269,3 +271,66 @@ def test_a_restart_during_a_prestage_leaves_it_failed(fleet):
     shown = fleet.subcloud(name)
     assert shown["prestage-status"] == "failed"
     assert shown["error-description"] == "The site restarted while the subcloud was prestaging-packages."
+
+
+# --- adoption (add with migrate) ----------------------------------------------------------------
+
+
+def deployed_elsewhere(fleet: Fleet, name: str) -> None:
+    """Bootstrap the simulated subcloud from another system controller, over its agent protocol."""
+    address = sim_item(fleet, name)["management_start_ip"]
+    agent = f"http://{address}:{fleet.site_env['DCMAN_SUBCLOUD_AGENT_PORT']}"
+    started = httpx.post(agent + "/v1/phases/bootstrap", json={"system_controller": "other-site"},
+                         auth=("sysadmin", "St8rlingX*"), timeout=10)
+    assert started.status_code == 202, started.text
+    wait_until(lambda: sim_item(fleet, name)["system_controller"] == "other-site", timeout=10)
+
+
+def adopt(fleet: Fleet, tmp_path, name: str, *options: str):
+    values = tmp_path / f"{name}.yaml"
+    values.write_text(yaml.safe_dump(fleet.bootstrap_values(name)))
+    return dcman(fleet, "subcloud", "add", "--migrate", "--bootstrap-address", "10.10.0.2", "--bootstrap-values",
+                 str(values), "--sysadmin-password", "St8rlingX*", *options)
+
+
+def test_adoption_rehomes_a_subcloud_another_site_deployed_without_redeploying_it(fleet, tmp_path):
+    name = "sim-00008"
+    deployed_elsewhere(fleet, name)
+    fleet.fault(name, phase_seconds=0.8)
+    result = adopt(fleet, tmp_path, name, "--wait", "--format", "json")
+    assert result.exit_code == 0, result.output
+    final = json.loads(result.stdout)
+    assert final["deploy-status"] == "complete" and final["error-description"] == "No errors present"
+    seen = [line.split(": ", 1)[1].split(" (")[0] for line in result.stderr.splitlines() if line.startswith(name)]
+    assert "rehoming" in seen and not {"installing", "bootstrapping", "configuring"} & set(seen)
+    item = sim_item(fleet, name)
+    deployed_once(fleet, "sim-00005")
+    ours = sim_item(fleet, "sim-00005")["system_controller"]  # deployed by this site
+    assert item["phase"]["phase"] == "rehome" and item["system_controller"] == ours != "other-site"
+    wait_until(lambda: fleet.subcloud(name)["availability-status"] == "online", timeout=15)
+
+
+def test_a_failed_adoption_ends_rehome_failed_or_rehome_prep_failed(fleet, tmp_path):
+    deployed_elsewhere(fleet, "sim-00009")
+    fleet.fault("sim-00009", fail_phase="rehome", phase_seconds=0.2)
+    assert adopt(fleet, tmp_path, "sim-00009").exit_code == 0
+    wait_until(lambda: fleet.subcloud("sim-00009")["deploy-status"] == "rehome-failed", timeout=15)
+    assert fleet.subcloud("sim-00009")["error-description"] == "rehome failed: simulated failure (fault fail_phase=rehome)."
+
+    fleet.fault("sim-00010", reachable=False)
+    assert adopt(fleet, tmp_path, "sim-00010").exit_code == 0
+    wait_until(lambda: fleet.subcloud("sim-00010")["deploy-status"] == "rehome-prep-failed", timeout=20)
+    assert fleet.subcloud("sim-00010")["error-description"].startswith("Cannot start rehome:")
+
+
+def test_adoption_refusals(fleet, tmp_path):
+    data, files = add_form("sim-00010", fleet.bootstrap_values("sim-00010"), migrate="true")
+    data["name"] = "other-name"
+    refused = fleet.call("POST", "/subclouds", data=data, files=files)
+    assert (refused.status_code, refused.json()["error_message"]["faultstring"]) == (
+        400, "subcloud name does not match the name defined in bootstrap file")
+    data, files = add_form("sim-00010", fleet.bootstrap_values("sim-00010"), migrate="true",
+                           deploy_config="deployment: {}\n")
+    refused = fleet.call("POST", "/subclouds", data=data, files=files)
+    assert (refused.status_code, refused.json()["error_message"]["faultstring"]) == (
+        400, "migrate with deploy-config is not allowed")

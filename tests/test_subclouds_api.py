@@ -438,7 +438,6 @@ async def test_add_refused_for_an_unsupported_release(api: Api, release: str) ->
 
 
 @pytest.mark.parametrize(("option", "value", "status", "word"), [
-    ("migrate", "true", 400, "migrate"),
     ("secondary", "true", 403, "secondary"),  # only a peer site's sync may add one
     ("migrate", "perhaps", 400, "true or false"),
 ])
@@ -446,6 +445,11 @@ async def test_add_refused_for_geo_redundancy_options(api: Api, option: str, val
                                                       word: str) -> None:
     await api.add_subcloud("existing")
     await assert_add_refused(api, status, (word,), **{option: value})
+
+
+async def test_add_with_migrate_adopts_the_subcloud_by_a_rehome_alone(api: Api) -> None:
+    added = await api.add_subcloud("edge1", migrate="true")
+    assert added["deploy-status"] == "pre-rehome"
 
 
 async def test_add_accepts_migrate_false(api: Api) -> None:

@@ -37,6 +37,7 @@ ADD_FORM_SCHEMA = {
         "migrate": {"type": "string", "enum": ["true", "false"]},
         "secondary": {"type": "string", "enum": ["true", "false"]},
         "region_name": {"type": "string"},
+        "name": {"type": "string", "description": "migrate only: must be the bootstrap values' name"},
     },
 }
 UPDATE_SCHEMA = {

@@ -274,12 +274,20 @@ def deploy_answer(
 
 @subcloud.command("add")
 @add_options
+@click.option("--migrate", is_flag=True, help="Adopt a subcloud another system controller deployed: rehome it to "
+              "this site instead of deploying it.")
 @wait_option
 @format_option
-def add(output_format: str, wait: bool, **options: Any) -> None:
-    """Add a new subcloud (and deploy it: install, bootstrap, config)."""
+def add(output_format: str, wait: bool, migrate: bool, **options: Any) -> None:
+    """Add a new subcloud (and deploy it: install, bootstrap, config), or with --migrate adopt
+    a deployed one (rehome)."""
+    if migrate and options.get("deploy_config") is not None:
+        raise click.UsageError("--migrate and --deploy-config cannot be given together.")
     client = get_client()
-    answer = client.post("/subclouds", **add_request(**options))
+    request = add_request(**options)
+    if migrate:
+        request["data"]["migrate"] = "true"
+    answer = client.post("/subclouds", **request)
     deploy_answer(client, answer, "POST", "/subclouds", output_format, wait, frozenset({"complete"}))
 
 
