@@ -336,3 +336,30 @@ def test_adoption_refusals(fleet, tmp_path):
     refused = fleet.call("POST", "/subclouds", data=data, files=files)
     assert (refused.status_code, refused.json()["error_message"]["faultstring"]) == (
         400, "migrate with deploy-config is not allowed")
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("", {**network(5), "management_subnet": 12}),
+    ("", {**network(5), "management_start_ip": "not-an-ip"}),
+    ("", {**network(5), "management_gateway_ip": ["127.200.5.1"]}),
+    ("", {**network(5), "sysadmin_password": "!!not base64!!"}),
+    ("", {**network(5), "bootstrap_address": "nowhere"}),
+    ("/prestage", {"sysadmin_password": PASSWORD, "release": 2409}),
+    ("/prestage", {"sysadmin_password": PASSWORD, "force": 3}),
+    ("/prestage", {"sysadmin_password": "!!not base64!!"}),
+    ("/prestage", {"sysadmin_password": PASSWORD, "bogus": 1}),
+], ids=["subnet-number", "start-not-ip", "gateway-list", "password-not-base64", "address-not-ip",
+        "release-number", "force-number", "prestage-password", "prestage-unknown-field"])
+def test_hostile_input_gets_one_sentence_and_changes_nothing(fleet, path, body):
+    name = "sim-00002"
+    deployed_once(fleet, name)
+    before = fleet.subcloud(name)
+    full = {"bootstrap_address": "10.10.0.3", "sysadmin_password": PASSWORD, **body} if not path else body
+    answer = fleet.call("PATCH", f"/subclouds/{name}{path}", json=full)
+    assert answer.status_code in (400, 422), answer.text
+    message = answer.json()["error_message"]["faultstring"]
+    assert message and "\n" not in message and "Traceback" not in message
+    assert "_address " not in message or "bootstrap_address" in message  # named as the request names it and "!!not base64!!" not in message
+    after = fleet.subcloud(name)
+    assert (after["deploy-status"], after["prestage-status"], after["management-start-ip"]) == (
+        before["deploy-status"], before["prestage-status"], before["management-start-ip"])

@@ -78,8 +78,14 @@ def new_network(subcloud: Subcloud, body: Mapping[str, Any], bootstrap_address: 
     """The new network, checked as at add (N2, N4, N5, N7) and against the other subclouds'
     ranges and the site's subnet; each normalised value must still differ from the current one."""
     values = {_AS_BOOTSTRAP_KEY[field]: body[field] for field in NETWORK_RECONFIGURATION_FIELDS}
-    subnet, start, end, gateway = validate_management_network(
-        values, system_controller, [other for other in others if other.name != subcloud.name])
+    try:
+        subnet, start, end, gateway = validate_management_network(
+            values, system_controller, [other for other in others if other.name != subcloud.name])
+    except InvalidInput as error:  # named as this request names them, not as bootstrap values do
+        message = error.message
+        for field, key in _AS_BOOTSTRAP_KEY.items():
+            message = message.replace(key, field)
+        raise InvalidInput(message) from None
     change = NetworkChange(subnet, start, end, gateway, bootstrap_address)
     for field in NETWORK_RECONFIGURATION_FIELDS:
         if getattr(change, field) == getattr(subcloud, field):
