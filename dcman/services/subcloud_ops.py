@@ -70,10 +70,10 @@ def _parses(subnet: str, body: Mapping[str, Any]) -> bool:
 async def prestage(ctx: SiteContext, ref: str, body: Mapping[str, Any]) -> tuple[SubcloudView, str]:
     """POST /subclouds/{ref}/prestage: the reference's pre-checks, then `prestaging-packages`;
     the operations loop runs the packages and images phases. Returns the subcloud and the release."""
-    request = parse_prestage_request(body, validate_release)
-    password = decode_password("sysadmin_password", body["sysadmin_password"])
     async with ctx.engine.begin() as conn:
-        subcloud = await _require(conn, ref, for_update=True)
+        subcloud = await _require(conn, ref, for_update=True)  # an unknown subcloud first, as the reference
+        request = parse_prestage_request(body, validate_release)
+        password = decode_password("sysadmin_password", body["sysadmin_password"])
         check_prestage(subcloud, request, await ops_db.management_alarms(conn, subcloud.id))
         if subcloud.peer_group_id is not None:
             group = await pg_repo.get_peer_group(conn, subcloud.peer_group_id)
