@@ -438,7 +438,6 @@ async def test_add_refused_for_an_unsupported_release(api: Api, release: str) ->
 
 
 @pytest.mark.parametrize(("option", "value", "status", "word"), [
-    ("migrate", "true", 400, "migrate"),
     ("secondary", "true", 403, "secondary"),  # only a peer site's sync may add one
     ("migrate", "perhaps", 400, "true or false"),
 ])
@@ -446,6 +445,11 @@ async def test_add_refused_for_geo_redundancy_options(api: Api, option: str, val
                                                       word: str) -> None:
     await api.add_subcloud("existing")
     await assert_add_refused(api, status, (word,), **{option: value})
+
+
+async def test_add_with_migrate_adopts_the_subcloud_by_a_rehome_alone(api: Api) -> None:
+    added = await api.add_subcloud("edge1", migrate="true")
+    assert added["deploy-status"] == "pre-rehome"
 
 
 async def test_add_accepts_migrate_false(api: Api) -> None:
@@ -1449,12 +1453,13 @@ async def test_migrate_false_alone_or_not_a_boolean_is_refused(api: Api, body: d
 
 @pytest.mark.parametrize("field", ["management_subnet", "management_gateway_ip", "management_start_ip",
                                    "management_end_ip"])
-async def test_network_reconfiguration_is_refused_as_not_supported(api: Api, field: str) -> None:
+async def test_a_partial_network_reconfiguration_names_the_fields_it_needs(api: Api, field: str) -> None:
     await deployed(api, "edge1", availability_status="offline")
     body = {field: "192.168.200.2", "bootstrap_address": "10.10.10.30",
             "sysadmin_password": SYSADMIN_PASSWORD_B64}
-    fault = await patch_refused(api, "edge1", body, 400, "network reconfiguration", "not supported", field)
-    assert fault.count(".") >= 1 and "sysadmin_password" not in fault
+    fault = await patch_refused(api, "edge1", body, 422, "necessary for subcloud network reconfiguration",
+                                "--management-subnet", "--management-end-ip")
+    assert "sysadmin_password" not in fault and SYSADMIN_PASSWORD_B64 not in fault
 
 
 async def test_the_unknown_field_error_lists_the_new_fields(api: Api) -> None:

@@ -11,7 +11,8 @@
 | POST  /sim/reset                   | every subcloud reachable, healthy, without faults           |
 
 Faults: {"reachable": bool, "healthy": bool, "alarms": {"critical": n, "major": n, "minor": n,
-"warnings": n}, "fail_phase": "install|bootstrap|config|rehome"|null, "phase_seconds": float,
+"warnings": n}, "fail_phase": "install|bootstrap|config|rehome|network|prestage-packages|
+prestage-images"|null, "phase_seconds": float,
 "status_seconds": float (each status answer takes that long)}.
 An item: name, region_name, management_start_ip, system_controller, systemcontroller_gateway (the
 gateway that controller bootstrapped or rehomed it with), faults, probes (status calls

@@ -101,7 +101,8 @@ async def serve_sim(options: SimOptions) -> None:
     """Serve `options.count` simulated subclouds on one socket, and the control API."""
     fleet = Fleet(options.count, systemcontroller_gateway=options.systemcontroller_gateway,
                   phase_seconds=options.phase_seconds)
-    protocol = AgentProtocol(Credential(options.password), phase_seconds=options.phase_seconds)
+    protocol = AgentProtocol(Credential(options.password), phase_seconds=options.phase_seconds,
+                             readdress=fleet.readdress)
     handle = protocol.handle
     index_of = fleet.index_of_address
     state_of = fleet.state

@@ -50,6 +50,7 @@ class SubcloudState:
         "probing", "overlaps",
         "phase", "phase_state", "phase_progress", "phase_message", "phase_started", "phase_duration",
         "phase_fails", "phase_timed", "phase_controller", "phase_gateway", "phase_run", "phase_task",
+        "address", "phase_address",
         "_status_body", "_status_key",
     )
 
@@ -83,6 +84,10 @@ class SubcloudState:
         self.phase_gateway: str | None = None
         self.phase_run = 0
         self.phase_task: Any = None
+        # The management address it answers at after a network reconfiguration (None: its
+        # first one), and the one the running network phase moves it to.
+        self.address: str | None = None
+        self.phase_address: str | None = None
         self._status_body: bytes | None = None
         self._status_key: tuple[str | None, bool] | None = None
 

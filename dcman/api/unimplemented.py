@@ -25,7 +25,6 @@ class Missing:
 
 
 NOT_IMPLEMENTED: tuple[Missing, ...] = (
-    Missing("/subclouds/{subcloud_ref}/prestage", ("PATCH",), "Subcloud prestage"),
     Missing("/subcloud-backup", ("POST",), "Subcloud backup"),
     Missing("/subcloud-backup/delete/{release}", ("PATCH",), "Subcloud backup"),
     Missing("/subcloud-backup/restore", ("PATCH",), "Subcloud backup"),

@@ -100,6 +100,9 @@ subclouds = Table(
     Column("bootstrap_secrets", Text),
     Column("install_secrets", Text),
     Column("config_secrets", Text),
+    # A network reconfiguration's new network or a prestage's release while it runs (JSON;
+    # secrets as Fernet tokens): dcman.domain.subcloud_ops.
+    Column("operation_request", Text),
     sqlite_autoincrement=True,  # an id never names two subclouds (migration 0012)
 )
 

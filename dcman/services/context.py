@@ -57,6 +57,8 @@ class SiteContext:
     sync_wakeup: Wakeup = field(default_factory=_wakeup("sync"))
     # Set when a peer-group migration was asked for, so the migration loop starts now.
     migration_wakeup: Wakeup = field(default_factory=_wakeup("migration"))
+    # Set when a network reconfiguration or prestage was asked for (dcman.loops.subcloud_ops).
+    operations_wakeup: Wakeup = field(default_factory=_wakeup("operations"))
     # The subclouds this process audits and deploys: those of the shards it holds leases on.
     shards: dict[LeaseKind, ShardSet] = field(
         default_factory=lambda: {kind: ShardSet(kind) for kind in LeaseKind})
@@ -66,7 +68,7 @@ class SiteContext:
     @property
     def wakeups(self) -> dict[str, Wakeup]:
         return {w.name: w for w in (self.deploy_wakeup, self.audit_wakeup, self.peers_wakeup, self.sync_wakeup,
-                                    self.migration_wakeup)}
+                                    self.migration_wakeup, self.operations_wakeup)}
 
     def peers_changed(self) -> None:
         self.peers_wakeup.set()
@@ -74,5 +76,6 @@ class SiteContext:
 
     def subclouds_changed(self) -> None:
         self.deploy_wakeup.set()
+        self.operations_wakeup.set()
         self.audit_wakeup.set()
         self.sync_wakeup.set()

@@ -213,6 +213,8 @@ async function loadDetail() {
   const fields = [["Region", s["region-name"]], ["Description", s.description], ["Location", s.location],
     ["Availability", stateText(s["availability-status"])], ["Management", stateText(s["management-state"])],
     ["Deploy status", stateText(s["deploy-status"])], ["Errors", s["error-description"]],
+    ["Prestage status", stateText(s["prestage-status"])],
+    ["Prestage versions", s["prestage-versions"]],
     ["Software version", s["software-version"]], ["Management start IP", s["management-start-ip"]],
     ["Group", state.groups[s.group_id] || String(s.group_id)],
     ["Peer group", s.peer_group_id === null ? "—" : state.peerGroups[s.peer_group_id] || String(s.peer_group_id)],
