@@ -4,14 +4,14 @@ was most of the call's 50 ms budget. Triggers keep the text right whoever writes
 uuid or the subcloud's name (the summary shows the name as `region_name`, as the reference does).
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0015
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0013"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
