@@ -2,6 +2,8 @@
 the whole answer is a join of stored text: at 50,000 subclouds building every row in the query
 was most of the call's 50 ms budget. Triggers keep the text right whoever writes the counts, the
 uuid or the subcloud's name (the summary shows the name as `region_name`, as the reference does).
+A later migration that rebuilds `subclouds` or `subcloud_alarms` in batch mode on SQLite drops
+these triggers and must create them again (tests/test_subclouds_api.py checks they exist).
 
 Revision ID: 0016
 Revises: 0015
