@@ -100,6 +100,19 @@ def test_the_list_filters_by_name_and_state(page):
     expect(page.locator("#subclouds tbody")).to_have_text("No subcloud matches.")
 
 
+def test_the_detail_shows_the_prestage_status_and_versions(page, fleet):
+    from playwright.sync_api import expect
+
+    prestaged = fleet.call("PATCH", "/subclouds/sim-00001/prestage", json={"sysadmin_password": "U3Q4cmxpbmdYKg=="})
+    assert prestaged.status_code == 200, prestaged.text
+    wait_until(lambda: fleet.subcloud("sim-00001")["prestage-status"] == "complete")
+    page.get_by_role("button", name="sim-00001", exact=True).click()
+    expect(page.locator("#detail-prestage-status")).to_have_text("complete")
+    expect(page.locator("#detail-prestage-versions")).to_have_text("24.09")
+    page.get_by_role("button", name="sim-00003", exact=True).click()
+    expect(page.locator("#detail-prestage-status")).to_have_text("—")
+
+
 def test_an_operator_opens_a_subcloud_and_manages_it_after_confirming(page, fleet):
     from playwright.sync_api import expect
 

@@ -115,6 +115,7 @@ COMMANDS: dict[str, Command] = {
     "subcloud unmanage": Command("PATCH", "/subclouds/{ref}", "multipart", None, SUBCLOUD),
     "subcloud update": Command("PATCH", "/subclouds/{ref}", "multipart", None, SUBCLOUD),
     "subcloud redeploy": Command("PATCH", "/subclouds/{ref}/redeploy", "multipart", None, SUBCLOUD),
+    "subcloud prestage": Command("PATCH", "/subclouds/{ref}/prestage", "json", None, SUBCLOUD),
     "subcloud delete": Command("DELETE", "/subclouds/{ref}", "none", "", ()),
     # api/v1/phased_subcloud_deploy_manager.py, commands/v1/phased_subcloud_deploy_manager.py
     "subcloud deploy create": Command("POST", "/phased-subcloud-deploy/", "multipart", None, SUBCLOUD),
@@ -279,7 +280,7 @@ class Setup:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     work = tmp_path_factory.mktemp("client-compat")
-    with running_fleet(work, 8, interval=0.5) as fleet:
+    with running_fleet(work, 10, interval=0.5) as fleet:
         yield Setup(fleet, DcmanagerClient(fleet.site.url, work))
 
 
@@ -359,6 +360,43 @@ def test_subcloud_commands(setup: Setup) -> None:
     assert "sim-00001" in [row["region_name"] for row in summary]
 
 
+def test_prestage_network_reconfiguration_and_adoption_commands(setup: Setup) -> None:
+    """`subcloud prestage`, `subcloud update` with the network options, `subcloud add --migrate`."""
+    c, fleet = setup.client, setup.fleet
+    c.run("subcloud add", body={"bootstrap-address": "10.10.0.2", "sysadmin_password": b64(SYSADMIN)},
+          files={"bootstrap_values": setup.values("sim-00007")})
+    wait_until(lambda: fleet.subcloud("sim-00007")["availability-status"] == "online", timeout=30)
+    c.run("subcloud manage", "sim-00007", body={"management-state": "managed"})
+    # commands/v1/subcloud_manager.py PrestageSubcloud: JSON, the password as base64 text.
+    prestaged = c.run("subcloud prestage", "sim-00007", body={"sysadmin_password": b64(SYSADMIN).decode(),
+                                                              "release": "24.09", "for_install": "true"})
+    assert prestaged["prestage-status"] == "prestaging-packages"
+    wait_until(lambda: fleet.subcloud("sim-00007")["prestage-status"] == "complete", timeout=20)
+    assert fleet.subcloud("sim-00007")["prestage-versions"] == "24.09"
+
+    # UpdateSubcloud with all four management options, --bootstrap-address and the password (multipart).
+    c.run("subcloud unmanage", "sim-00007", body={"management-state": "unmanaged"})
+    moved = c.run("subcloud update", "sim-00007", body={
+        "management_subnet": "127.200.7.0/29", "management_gateway_ip": "127.200.7.1",
+        "management_start_ip": "127.200.7.2", "management_end_ip": "127.200.7.6",
+        "bootstrap_address": "10.10.0.7", "sysadmin_password": b64(SYSADMIN)})
+    assert moved["deploy-status"] == "reconfiguring-network"
+    wait_until(lambda: setup.status("sim-00007") == "complete", timeout=20)
+    assert fleet.subcloud("sim-00007")["management-start-ip"] == "127.200.7.2"
+
+    # AddSubcloud --migrate: a subcloud another system controller deployed, rehomed here.
+    agent = f"http://127.1.0.66:{fleet.site_env['DCMAN_SUBCLOUD_AGENT_PORT']}"  # sim-00009
+    assert requests.post(agent + "/v1/phases/bootstrap", json={"system_controller": "other-site"},
+                         auth=("sysadmin", SYSADMIN), timeout=10).status_code == 202
+    wait_until(lambda: requests.get(f"{fleet.control}/sim/subclouds/sim-00009", timeout=10).json()[
+        "system_controller"] == "other-site")
+    adopted = c.run("subcloud add", body={"bootstrap-address": "10.10.0.9", "sysadmin_password": b64(SYSADMIN),
+                                          "migrate": "true", "name": "sim-00009"},
+                    files={"bootstrap_values": setup.values("sim-00009")})
+    assert adopted["deploy-status"] == "pre-rehome"
+    wait_until(lambda: setup.status("sim-00009") == "complete", timeout=20)
+
+
 def test_phased_deploy_commands(setup: Setup) -> None:
     c, fleet = setup.client, setup.fleet
     # `subcloud deploy create` sends no sysadmin password; the phases bring it.
@@ -401,8 +439,8 @@ def test_phased_deploy_commands(setup: Setup) -> None:
 def test_subcloud_backup_commands(setup: Setup) -> None:
     """create (with a backup_values file), delete by release, and restore (with a restore_values
     file), each as the multipart form of "true"/"false" strings the client sends."""
-    c, fleet, name = setup.client, setup.fleet, "sim-00007"
-    c.run("subcloud add", body={"bootstrap-address": "10.10.0.8", "sysadmin_password": b64(SYSADMIN)},
+    c, fleet, name = setup.client, setup.fleet, "sim-00010"
+    c.run("subcloud add", body={"bootstrap-address": "10.10.0.11", "sysadmin_password": b64(SYSADMIN)},
           files={"bootstrap_values": setup.values(name)})
     wait_until(lambda: fleet.subcloud(name)["availability-status"] == "online", timeout=30)
     c.run("subcloud manage", name, body={"management-state": "managed"})
@@ -416,7 +454,7 @@ def test_subcloud_backup_commands(setup: Setup) -> None:
     restored = c.run("subcloud-backup restore", body={
         "subcloud": name, "with_install": "false", "local_only": "false", "registry_images": "false",
         "auto": "false", "factory": "false", "sysadmin_password": b64(SYSADMIN)},
-        files={"restore_values": c.file("restore-values.yaml", f"bootstrap_address:\n  {name}: 10.10.0.8\n")})
+        files={"restore_values": c.file("restore-values.yaml", f"bootstrap_address:\n  {name}: 10.10.0.11\n")})
     assert [s["deploy-status"] for s in restored["subclouds"]] == ["pre-restore"]
     wait_until(lambda: setup.status(name) == "complete")
 
@@ -551,7 +589,6 @@ def test_a_wrong_password_or_token_says_why(setup: Setup) -> None:
 
 # The client's commands for what dcman does not serve yet (api/v1/*_manager.py paths).
 NOT_SERVED = (
-    ("subcloud prestage", "PATCH", "/subclouds/{ref}/prestage", "Subcloud prestage"),
     ("subcloud deploy upload", "POST", "/subcloud-deploy/", "Subcloud deploy"),
     ("subcloud deploy show", "GET", "/subcloud-deploy/", "Subcloud deploy"),
     ("sw-deploy-strategy show", "GET", "/sw-update-strategy?type=sw-deploy", "Orchestration strategies"),

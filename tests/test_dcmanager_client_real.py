@@ -349,7 +349,6 @@ def test_the_openrc_forms_and_what_a_refusal_says(client: Client) -> None:
 
 
 @pytest.mark.parametrize("args, feature", [
-    (("subcloud", "prestage", "sim-00001", "--sysadmin-password", SYSADMIN), "Subcloud prestage"),
     (("subcloud", "deploy", "show"), "Subcloud deploy"),
     (("sw-deploy-strategy", "show"), "Orchestration strategies"),
     (("kube-upgrade-strategy", "create"), "Orchestration strategies"),

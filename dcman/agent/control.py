@@ -11,7 +11,8 @@
 | POST  /sim/reset                   | every subcloud reachable, healthy, without faults           |
 
 Faults: {"reachable": bool, "healthy": bool, "alarms": {"critical": n, "major": n, "minor": n,
-"warnings": n}, "fail_phase": "install|bootstrap|config|rehome|backup|restore"|null, "phase_seconds": float,
+"warnings": n}, "fail_phase": "install|bootstrap|config|rehome|network|prestage-packages|
+prestage-images|backup|restore"|null, "phase_seconds": float,
 "status_seconds": float (each status answer takes that long), "backup_mb": float (the size of the
 backup a backup phase leaves, in MiB)}.
 An item: name, region_name, management_start_ip, system_controller, systemcontroller_gateway (the

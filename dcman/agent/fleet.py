@@ -4,7 +4,8 @@ A subcloud's state is created the first time anything touches it (a connection t
 address, a fault, a listing of a modified one); until then its identity is computed from its
 index (`dcman.agent.addressing`) and its faults are the defaults. The states live in one list
 indexed by subcloud number, so finding the subcloud of a connection costs one address parse
-and one list lookup.
+and one list lookup. A subcloud moved by a network reconfiguration answers only at its new
+address (a small map of moved addresses, looked at first).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class Fleet:
         self.backup_mb = backup_mb
         self.software_version = software_version
         self._states: list[SubcloudState | None] = [None] * count
+        # Addresses network phases moved (or are moving) subclouds to, and whose they are.
+        self._moved: dict[str, int] = {}
 
     # --- lookup -------------------------------------------------------------------------
 
@@ -51,7 +54,27 @@ class Fleet:
         return state
 
     def index_of_address(self, address: str) -> int | None:
-        return addressing.index_of_address(address, self.count)
+        """The subcloud answering at `address` now: its first address until a network phase
+        moved it, then only the new one."""
+        index = self._moved.get(address) if self._moved else None
+        if index is not None:
+            state = self.state(index)
+            phases.settle(state)  # a finished move is seen by the first connection to the new address
+            if state.address == address:
+                return index
+        index = addressing.index_of_address(address, self.count)
+        if index is None:
+            return None
+        state = self._states[index]
+        if state is not None and state.address is not None and state.address != address:
+            return None
+        return index
+
+    def readdress(self, state: SubcloudState, address: str) -> None:
+        """A network phase started: the subcloud will answer at `address` once it succeeds."""
+        index = self.index_of_name(state.name)
+        if index is not None:
+            self._moved[address] = index
 
     def index_of_name(self, name: str) -> int | None:
         return addressing.index_of_name(name, self.count)
@@ -119,7 +142,8 @@ class Fleet:
         return {
             "name": name,
             "region_name": addressing.region_name(name) if state is None else state.region_name,
-            "management_start_ip": values["management_start_address"],
+            "management_start_ip": values["management_start_address"] if state is None or state.address is None
+            else state.address,
             "system_controller": None if state is None else state.system_controller,
             "systemcontroller_gateway": None if state is None else state.controller_gateway,
             "faults": faults,

@@ -1,4 +1,5 @@
-"""The phase state machine of one subcloud: install, bootstrap, config, rehome, backup, restore.
+"""The phase state machine of one subcloud: install, bootstrap, config, rehome, network,
+the two of a prestage, backup and restore.
 
     idle --start--> running --finish(ok)--> succeeded
                             --finish(ko)--> failed
@@ -12,8 +13,9 @@ therefore cost no timers at all. A *command* phase (`dcman.agent.commands`) is d
 task, which reports progress and calls `finish`.
 
 A successful `bootstrap` or `rehome` makes the payload's `system_controller` (the calling
-site's UUID), when given, the subcloud's system controller. A successful `backup` leaves
-the subcloud holding a backup of its release (dcman.agent.backups).
+site's UUID), when given, the subcloud's system controller. A successful `network` moves
+the subcloud to the payload's `management_start_address` (the simulator answers there from then on).
+A successful `backup` leaves the subcloud holding a backup of its release (dcman.agent.backups).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from typing import Any
 
 from dcman.agent.subcloud import IDLE, SubcloudState
 
-PHASES: tuple[str, ...] = ("install", "bootstrap", "config", "rehome", "backup", "restore")
+PHASES: tuple[str, ...] = ("install", "bootstrap", "config", "rehome", "network", "prestage-packages",
+                           "prestage-images", "backup", "restore")
+READDRESSES = "network"
 SETS_CONTROLLER: frozenset[str] = frozenset({"bootstrap", "rehome"})
 RUNNING = "running"
 SUCCEEDED = "succeeded"
@@ -77,6 +81,8 @@ def start(state: SubcloudState, phase: str, payload: dict[str, Any], *, seconds:
     values = payload.get("bootstrap_values")
     gateway = values.get("systemcontroller_gateway_address") if isinstance(values, dict) else None
     state.phase_gateway = gateway if isinstance(gateway, str) else None
+    address = payload.get("management_start_address") if phase == READDRESSES else None
+    state.phase_address = address if isinstance(address, str) else None
     state.phase_task = None
     state.phase_run += 1
     return state.phase_run
@@ -94,7 +100,9 @@ def finish(state: SubcloudState, succeeded: bool, message: str) -> None:
         if state.phase in SETS_CONTROLLER and state.phase_controller is not None:
             state.system_controller = state.phase_controller
             state.controller_gateway = state.phase_gateway
-        elif state.phase == "backup":
+        if state.phase == READDRESSES and state.phase_address is not None:
+            state.address = state.phase_address
+        if state.phase == "backup":
             state.backup_release = state.software_version
     else:
         state.phase_state = FAILED

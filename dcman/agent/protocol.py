@@ -6,6 +6,7 @@ and the simulator so that the site talks to both exactly the same way.
 | GET  /v1/status                   | name, region, version, system controller, groups ... |
 | GET  /v1/alarms/summary           | {"critical", "major", "minor", "warnings"}           |
 | POST /v1/phases/{phase}           | 202, the phase now running (409 busy, 400 unknown)   |
+|   (network: payload management_start_address, the address the subcloud moves to)       |
 | GET  /v1/phases/current           | {"phase", "state", "progress", "message"}            |
 | POST /v1/phases/current/abort     | 200, the phase now aborted (409 when nothing runs)   |
 | GET/DELETE /v1/backups/{release}  | the subcloud's backup, streamed / dropped (backups)  |
@@ -19,8 +20,9 @@ An unreachable subcloud (simulator fault) answers nothing: its connection is res
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from dcman.agent import backups, phases
@@ -40,17 +42,22 @@ class AgentProtocol:
     """Answers the agent protocol for any subcloud state given to `handle`.
 
     `phase_seconds` is the duration of a timed phase unless the subcloud's own fault says
-    otherwise, `backup_mb` the size of a backup likewise; `commands` maps a phase to the shell command that carries it out (real agent).
+    otherwise, `backup_mb` the size of a backup likewise; `commands` maps a phase to the shell
+    command that carries it out (real agent); `readdress` is told of the address a network phase
+    moves a subcloud to (the simulator); `backup_file` is the file a real agent's backup command
+    writes.
     """
 
     def __init__(self, credential: Credential, *, phase_seconds: float,
-                 commands: Mapping[str, str] | None = None, backup_mb: float = backups.DEFAULT_BACKUP_MB,
-                 backup_file: Path | None = None) -> None:
+                 commands: Mapping[str, str] | None = None,
+                 readdress: Callable[[SubcloudState, str], None] | None = None,
+                 backup_mb: float = backups.DEFAULT_BACKUP_MB, backup_file: Path | None = None) -> None:
         self.credential = credential
         self.phase_seconds = phase_seconds
         self.backup_mb = backup_mb
         self.backup_file = backup_file
         self.commands = dict(commands or {})
+        self.readdress = readdress
 
     def handle(self, state: SubcloudState, request: Request) -> Response | Awaitable[Response] | None:
         """One request for `state`; None (reset, no answer) when the subcloud is unreachable."""
@@ -103,6 +110,7 @@ class AgentProtocol:
         controller = payload.get("system_controller")
         if controller is not None and not isinstance(controller, str):
             raise HttpError(400, "system_controller must be the calling site's UUID, as a string.")
+        new_address = _new_address(payload) if rest == phases.READDRESSES else None
         now = time.monotonic()
         phases.settle(state, now)
         if rest == "restore" and payload.get("local_only") is True and state.phase_state != phases.RUNNING \
@@ -120,6 +128,8 @@ class AgentProtocol:
                 phases.start(state, rest, payload, seconds=seconds, fails=state.fail_phase == rest, now=now)
         except phases.PhaseBusy as exc:
             raise HttpError(409, str(exc)) from None
+        if new_address is not None and self.readdress is not None:
+            self.readdress(state, new_address)
         # The answer says what was started, even when a zero-second phase is already over.
         return json_response(202, {"phase": rest, "state": phases.RUNNING, "progress": 0,
                                    "message": f"{rest} in progress."})
@@ -135,6 +145,16 @@ async def _slow_status(state: SubcloudState) -> Response:
     finally:
         state.probing -= 1
     return Response(200, state.status_body())
+
+
+def _new_address(payload: dict) -> str:
+    """The management start address a network phase moves the subcloud to (400 when not one)."""
+    value = payload.get("management_start_address")
+    try:
+        return str(ipaddress.ip_address(value if isinstance(value, str) else ""))
+    except ValueError:
+        raise HttpError(400, "The network phase needs management_start_address, the subcloud's new "
+                             "management address.") from None
 
 
 def _only(method: str, allowed: str) -> None:

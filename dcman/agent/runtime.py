@@ -107,7 +107,7 @@ async def serve_sim(options: SimOptions) -> None:
     fleet = Fleet(options.count, systemcontroller_gateway=options.systemcontroller_gateway,
                   phase_seconds=options.phase_seconds, backup_mb=options.backup_mb)
     protocol = AgentProtocol(Credential(options.password), phase_seconds=options.phase_seconds,
-                             backup_mb=options.backup_mb)
+                             readdress=fleet.readdress, backup_mb=options.backup_mb)
     handle = protocol.handle
     index_of = fleet.index_of_address
     state_of = fleet.state

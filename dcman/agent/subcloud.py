@@ -50,7 +50,9 @@ class SubcloudState:
         "probing", "overlaps",
         "phase", "phase_state", "phase_progress", "phase_message", "phase_started", "phase_duration",
         "phase_fails", "phase_timed", "phase_controller", "phase_gateway", "phase_run", "phase_task",
-        "backup_mb", "backup_release", "_status_body", "_status_key",
+        "backup_mb", "backup_release",
+        "address", "phase_address",
+        "_status_body", "_status_key",
     )
 
     def __init__(self, name: str, region_name: str, software_version: str = DEFAULT_SOFTWARE_VERSION) -> None:
@@ -87,6 +89,10 @@ class SubcloudState:
         # backup the subcloud holds, if any (dcman.agent.backups).
         self.backup_mb: float | None = None
         self.backup_release: str | None = None
+        # The management address it answers at after a network reconfiguration (None: its
+        # first one), and the one the running network phase moves it to.
+        self.address: str | None = None
+        self.phase_address: str | None = None
         self._status_body: bytes | None = None
         self._status_key: tuple[str | None, bool] | None = None
 

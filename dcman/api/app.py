@@ -16,6 +16,7 @@ from typing_extensions import TypedDict
 from dcman import __version__
 from dcman.api import backup as backup_api
 from dcman.api import deploy as deploy_api
+from dcman.api import subcloud_ops as subcloud_ops_api
 from dcman.api import (
     associations,
     errors,
@@ -41,7 +42,7 @@ from dcman.db import repository as repo
 from dcman.db.engine import create_engine
 from dcman.domain.cluster import Role
 from dcman.domain.network import parse_system_controller_network
-from dcman.loops import association_sync, audit, cluster, deploy, migration, peer_monitor
+from dcman.loops import association_sync, audit, cluster, deploy, migration, peer_monitor, subcloud_ops
 from dcman.loops import backup as backup_loop
 from dcman.services import accounts
 from dcman.services.context import SiteContext
@@ -132,6 +133,7 @@ def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bo
             if Role.DEPLOY in roles:
                 tasks.append(asyncio.create_task(deploy.run(ctx), name="deploy"))
                 tasks.append(asyncio.create_task(backup_loop.run(ctx), name="backup"))
+                tasks.append(asyncio.create_task(subcloud_ops.run(ctx), name="operations"))
             if Role.AUDIT in roles:
                 tasks.append(asyncio.create_task(audit.run(ctx), name="audit"))
             # The loops that must run in one process of the site: led through advisory locks.
@@ -181,6 +183,7 @@ def create_app(settings: Settings, ctx: SiteContext | None = None, run_loops: bo
     v1.include_router(groups.router)
     v1.include_router(deploy_api.router)
     v1.include_router(backup_api.router)
+    v1.include_router(subcloud_ops_api.router)
     v1.include_router(system_peers.router)
     v1.include_router(peer_groups.router)
     v1.include_router(associations.router)

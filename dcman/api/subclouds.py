@@ -37,6 +37,7 @@ ADD_FORM_SCHEMA = {
         "migrate": {"type": "string", "enum": ["true", "false"]},
         "secondary": {"type": "string", "enum": ["true", "false"]},
         "region_name": {"type": "string"},
+        "name": {"type": "string", "description": "migrate only: must be the bootstrap values' name"},
     },
 }
 UPDATE_SCHEMA = {
@@ -55,6 +56,12 @@ UPDATE_SCHEMA = {
         "bootstrap_address": {"type": "string"},
         "migrate": {"type": ["string", "boolean"], "enum": ["true", "false", True, False]},
         "release": {"type": "string", "description": "a secondary copy's, from its peer site only"},
+        # Network reconfiguration (§2.6): all four management fields, bootstrap_address, sysadmin_password.
+        "management_subnet": {"type": "string"},
+        "management_gateway_ip": {"type": "string"},
+        "management_start_ip": {"type": "string"},
+        "management_end_ip": {"type": "string"},
+        "sysadmin_password": {"type": "string", "description": "base64"},
     },
     "additionalProperties": False,
     "minProperties": 1,

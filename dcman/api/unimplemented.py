@@ -25,7 +25,6 @@ class Missing:
 
 
 NOT_IMPLEMENTED: tuple[Missing, ...] = (
-    Missing("/subclouds/{subcloud_ref}/prestage", ("PATCH",), "Subcloud prestage"),
     Missing("/subcloud-deploy", ("GET", "POST", "DELETE"), "Subcloud deploy upload/show/delete"),
     Missing("/subcloud-deploy/{release}", ("GET", "DELETE"), "Subcloud deploy upload/show/delete"),
     # Every *-strategy command (sw-deploy, kube-upgrade, kube-rootca-update, fw-update,

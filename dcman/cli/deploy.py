@@ -45,8 +45,10 @@ NO_ERRORS = "No errors present"
 
 
 def is_failure(status: str, expected: frozenset[str]) -> bool:
-    """A final state that is not the one waited for: any `*-failed` or `*-aborted`."""
-    return status not in expected and (status.endswith("-failed") or status.endswith("-aborted"))
+    """A final state that is not the one waited for: any `*-failed` or `*-aborted` (a
+    prestage status: `failed`)."""
+    return status not in expected and (status.endswith("-failed") or status.endswith("-aborted")
+                                       or status == "failed")
 
 
 def _poll(client: SiteClient, path: str) -> dict[str, Any]:
@@ -78,13 +80,13 @@ def _percent(subcloud: Mapping[str, Any]) -> int | None:
 
 
 def wait_for_deploy(
-    client: SiteClient, subcloud: Mapping[str, Any], expected: frozenset[str]
+    client: SiteClient, subcloud: Mapping[str, Any], expected: frozenset[str], key: str = "deploy-status"
 ) -> tuple[dict[str, Any], bool]:
     """Follow a subcloud's deploy from the answer of the request that started it.
 
     Returns the subcloud in its final state and whether that is an `expected` one. On a
     terminal the progress is a live bar on stderr; otherwise each new deploy status is
-    one line on stderr.
+    one line on stderr. `key` is the status followed (prestage-status for a prestage).
     """
     current = dict(subcloud)
     name = str(current.get("name") or current.get("id"))
@@ -102,10 +104,10 @@ def wait_for_deploy(
     )
     last_status: str | None = None
     with progress:
-        task = progress.add_task(f"{name}: {current.get('deploy-status')}", total=None, percent="   -")
+        task = progress.add_task(f"{name}: {current.get(key)}", total=None, percent="   -")
         while True:
-            status = str(current.get("deploy-status"))
-            percent = _percent(current)
+            status = str(current.get(key))
+            percent = _percent(current) if key == "deploy-status" else None
             progress.update(
                 task,
                 description=f"{name}: {status}",
@@ -127,11 +129,11 @@ def wait_for_deploy(
             current = _poll(client, path)
 
 
-def failure_message(subcloud: Mapping[str, Any]) -> str:
+def failure_message(subcloud: Mapping[str, Any], key: str = "deploy-status") -> str:
     description = subcloud.get("error-description")
     if isinstance(description, str) and description.strip() and description != NO_ERRORS:
         return description.strip()
-    return f"the deploy of subcloud {subcloud.get('name')} ended in {subcloud.get('deploy-status')}"
+    return f"the deploy of subcloud {subcloud.get('name')} ended in {subcloud.get(key)}"
 
 
 def follow(
@@ -139,18 +141,21 @@ def follow(
     subcloud: Mapping[str, Any],
     expected: frozenset[str],
     output_format: str,
+    key: str = "deploy-status",
 ) -> None:
-    """`--wait`: follow the deploy, show the final subcloud, and fail (exit 1) on a failure."""
+    """`--wait`: follow the deploy (or the `key` status), show the final subcloud, and fail
+    (exit 1) on a failure."""
     try:
-        final, succeeded = wait_for_deploy(client, subcloud, expected)
+        final, succeeded = wait_for_deploy(client, subcloud, expected, key)
     except KeyboardInterrupt:
         click.echo(
-            f"Stopped waiting; the deploy of {subcloud.get('name')} goes on on the site.", err=True
+            f"Stopped waiting; the {'deploy' if key == 'deploy-status' else 'operation'} of "
+            f"{subcloud.get('name')} goes on on the site.", err=True
         )
         raise click.exceptions.Exit(130) from None
     show_subcloud(final, output_format)
     if not succeeded:
-        raise ClientError(failure_message(final))
+        raise ClientError(failure_message(final, key))
 
 
 # -- the commands ---------------------------------------------------------------------------

@@ -274,12 +274,20 @@ def deploy_answer(
 
 @subcloud.command("add")
 @add_options
+@click.option("--migrate", is_flag=True, help="Adopt a subcloud another system controller deployed: rehome it to "
+              "this site instead of deploying it.")
 @wait_option
 @format_option
-def add(output_format: str, wait: bool, **options: Any) -> None:
-    """Add a new subcloud (and deploy it: install, bootstrap, config)."""
+def add(output_format: str, wait: bool, migrate: bool, **options: Any) -> None:
+    """Add a new subcloud (and deploy it: install, bootstrap, config), or with --migrate adopt
+    a deployed one (rehome)."""
+    if migrate and options.get("deploy_config") is not None:
+        raise click.UsageError("--migrate and --deploy-config cannot be given together.")
     client = get_client()
-    answer = client.post("/subclouds", **add_request(**options))
+    request = add_request(**options)
+    if migrate:
+        request["data"]["migrate"] = "true"
+    answer = client.post("/subclouds", **request)
     deploy_answer(client, answer, "POST", "/subclouds", output_format, wait, frozenset({"complete"}))
 
 
@@ -361,7 +369,16 @@ def errors(subcloud_ref: str) -> None:
     type=FILE,
     help="YAML file with the bootstrap values a peer site needs to take the subcloud over (rehome data).",
 )
-@click.option("--bootstrap-address", help="Bootstrap address saved in the subcloud's rehome data.")
+@click.option("--bootstrap-address", help="Bootstrap address saved in the subcloud's rehome data; with the "
+              "management network options, the address to reach the subcloud at while it is readdressed.")
+@click.option("--management-subnet", help="Network reconfiguration: the subcloud's new management subnet.")
+@click.option("--management-gateway-ip", help="Network reconfiguration: its new management gateway address.")
+@click.option("--management-start-ip", help="Network reconfiguration: the first address of its new range.")
+@click.option("--management-end-ip", help="Network reconfiguration: the last address of its new range.")
+@click.option("--sysadmin-password", help="Network reconfiguration: sysadmin password of the subcloud "
+              "(asked for on a terminal when omitted).")
+@click.option("--wait", is_flag=True, help="Network reconfiguration: follow it until it is complete or failed "
+              "(exit status 1 when it failed).")
 @format_option
 def update(
     subcloud_ref: str,
@@ -374,9 +391,19 @@ def update(
     bmc_password: str | None,
     bootstrap_values: Path | None,
     bootstrap_address: str | None,
+    management_subnet: str | None,
+    management_gateway_ip: str | None,
+    management_start_ip: str | None,
+    management_end_ip: str | None,
+    sysadmin_password: str | None,
+    wait: bool,
     output_format: str,
 ) -> None:
-    """Update the attributes, install values or rehome data of a subcloud."""
+    """Update the attributes, install values or rehome data of a subcloud, or reconfigure its
+    management network (all four management options, --bootstrap-address and the password)."""
+    network = {key: value for key, value in (
+        ("management_subnet", management_subnet), ("management_gateway_ip", management_gateway_ip),
+        ("management_start_ip", management_start_ip), ("management_end_ip", management_end_ip)) if value is not None}
     body = {
         key: value
         for key, value in (
@@ -389,6 +416,11 @@ def update(
         )
         if value is not None
     }
+    if network:  # the site names whatever else a reconfiguration needs
+        body.update(network)
+        body["sysadmin_password"] = b64(_secret(sysadmin_password, "--sysadmin-password", "sysadmin password"))
+    elif sysadmin_password is not None or wait:
+        raise click.UsageError("--sysadmin-password and --wait go with the management network options.")
     if install_values is not None:  # as the dcmanager client: the BMC password goes with the values
         bmc_password = _secret(bmc_password, "--bmc-password", "BMC password")
     if bmc_password is not None:
@@ -401,14 +433,54 @@ def update(
     if not body and not files:
         raise click.UsageError(
             "Nothing to update: give --description, --location, --group, --name, --peer-group, "
-            "--install-values, --bmc-password, --bootstrap-values or --bootstrap-address."
+            "--install-values, --bmc-password, --bootstrap-values, --bootstrap-address or the management "
+            "network options."
         )
     if files:  # multipart, as the dcmanager client sends files
         path = f"/subclouds/{ref_path(subcloud_ref)}"
         answer = get_client().patch(path, data=body, files=files)
         show_subcloud(SiteClient.expect_object(answer, "PATCH", path), output_format)
         return
+    if network:
+        client, path = get_client(), f"/subclouds/{ref_path(subcloud_ref)}"
+        deploy_answer(client, client.patch(path, json=body), "PATCH", path, output_format, wait,
+                      frozenset({"complete"}))
+        return
     _patch_and_show(subcloud_ref, body, output_format)
+
+
+@subcloud.command("prestage")
+@click.argument("subcloud_ref", metavar="SUBCLOUD")
+@click.option("--sysadmin-password", help="sysadmin password of the subcloud (asked for on a terminal when omitted).")
+@click.option("--release", help="Software release to prestage (MM.mm); the site's when omitted.")
+@click.option("--force", is_flag=True, help="Prestage even with management-affecting alarms on the subcloud.")
+@click.option("--for-install", is_flag=True, help="Prestage for a subcloud install (the default).")
+@click.option("--for-sw-deploy", is_flag=True, help="Prestage for a software deploy.")
+@click.option("--wait", is_flag=True, help="Follow the prestage until it is complete or failed "
+              "(exit status 1 when it failed).")
+@format_option
+def prestage(subcloud_ref: str, sysadmin_password: str | None, release: str | None, force: bool,
+             for_install: bool, for_sw_deploy: bool, wait: bool, output_format: str) -> None:
+    """Prestage a managed, online subcloud: packages, then container images (prestage-status)."""
+    if for_install and for_sw_deploy:
+        raise click.UsageError("--for-install and --for-sw-deploy cannot be given together.")
+    body: dict[str, Any] = {"sysadmin_password": b64(_secret(sysadmin_password, "--sysadmin-password",
+                                                             "sysadmin password")),
+                            "force": "true" if force else "false"}
+    if release is not None:
+        body["release"] = release
+    if for_sw_deploy:
+        body["for_sw_deploy"] = "true"
+    elif for_install:
+        body["for_install"] = "true"
+    client, path = get_client(), f"/subclouds/{ref_path(subcloud_ref)}/prestage"
+    subcloud_obj = SiteClient.expect_object(client.patch(path, json=body), "PATCH", path)
+    if wait:
+        from dcman.cli.deploy import follow  # deploy.py builds on this module
+
+        follow(client, subcloud_obj, frozenset({"complete"}), output_format, key="prestage-status")
+    else:
+        show_subcloud(subcloud_obj, output_format)
 
 
 @subcloud.command("manage")

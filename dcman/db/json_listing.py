@@ -113,12 +113,21 @@ async def alarm_summary(conn: AsyncConnection) -> str:
     body = j.object([("region_name", s.name), ("uuid", a.uuid), ("critical_alarms", a.critical_alarms),
                      ("major_alarms", a.major_alarms), ("minor_alarms", a.minor_alarms), ("warnings", a.warnings),
                      ("cloud_status", a.cloud_status)])
+    if not j.postgresql:  # each row's text is kept by triggers (migration 0016): join it, in id order
+        rows = select(a.subcloud_id.label("id"), a.summary_json.label("body")).order_by(a.subcloud_id).subquery()
+        return await _answer(conn, j, "alarm_summary", rows)
     rows = (select(s.id, body.label("body")).select_from(t.subcloud_alarms.join(t.subclouds, a.subcloud_id == s.id))
             .order_by(s.id).subquery())
     return await _answer(conn, j, "alarm_summary", rows)
 
 
 async def _answer(conn: AsyncConnection, j: _Json, key: str, rows: Any) -> str:
-    answer = j.object([(key, j.array(rows.c.body, rows.c.id))])
-    query = select(cast(answer, Text) if j.postgresql else answer)  # asyncpg would decode json
+    if j.postgresql:
+        answer = j.object([(key, j.array(rows.c.body, rows.c.id))])
+        query = select(cast(answer, Text))  # asyncpg would decode json
+    else:
+        # Each body is JSON text already: joined as text, not re-parsed by json_group_array(json())
+        # (40 % of the query at 50,000 subclouds). The subquery hands the rows over in order.
+        joined = func.coalesce(func.group_concat(rows.c.body, ","), "")
+        query = select(literal_column("'" + '{"' + key + '":[' + "'") + joined + "]}")
     return str((await conn.execute(query)).scalar_one())

@@ -102,6 +102,9 @@ subclouds = Table(
     Column("config_secrets", Text),
     # The backup create or restore under way (dcman.services.backup): its options as JSON.
     Column("backup_request", Text),
+    # A network reconfiguration's new network or a prestage's release while it runs (JSON;
+    # secrets as Fernet tokens): dcman.domain.subcloud_ops.
+    Column("operation_request", Text),
     sqlite_autoincrement=True,  # an id never names two subclouds (migration 0012)
 )
 
@@ -130,6 +133,8 @@ subcloud_alarms = Table(
     Column("cloud_status", String(32), nullable=False),
     Column("created_at", DateTime),
     Column("updated_at", DateTime),
+    # SQLite: the row of GET /alarms as JSON text, kept by triggers (migration 0016).
+    Column("summary_json", Text, nullable=True),
 )
 
 accounts = Table(

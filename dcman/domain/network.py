@@ -338,3 +338,26 @@ def parse_system_controller_network(subnet: str, pool: str | None) -> SystemCont
         return SystemControllerNetwork(network, (start, end))
     except InvalidInput as error:
         raise ValueError(error.message) from None
+
+
+def validate_management_network(
+    values: Mapping[str, Any],
+    system_controller: SystemControllerNetwork,
+    others: Iterable[OtherSubcloudNetwork],
+) -> tuple[str, str, str, str]:
+    """A new management network alone (network reconfiguration, §2.6): the `management_*`
+    keys of bootstrap values obey N2, N4, N5 and N7, the range overlaps no other subcloud's,
+    and the subnet lies clear of the site's own. Returns (subnet, start, end, gateway), normalised."""
+    block = _block(values, "management", MIN_MANAGEMENT_SUBNET, MIN_MANAGEMENT_RANGE, True)
+    site = system_controller.subnet
+    if block.subnet.version == site.version and block.subnet.overlaps(site):
+        raise InvalidInput(f"management_subnet {block.subnet} overlaps the system controller subnet {site}.")
+    for other in others:
+        start = _parsed(ipaddress.ip_address, other.management_start_ip)
+        end = _parsed(ipaddress.ip_address, other.management_end_ip)
+        if start is not None and end is not None and start.version == end.version == block.start.version \
+                and start <= block.end and block.start <= end:
+            raise InvalidInput(f"The range {block.start}-{block.end} overlaps the management address range "
+                               f"{start}-{end} of subcloud {other.name}.")
+    assert block.gateway is not None
+    return str(block.subnet), str(block.start), str(block.end), str(block.gateway)

@@ -99,6 +99,7 @@ class Subcloud:
     config_secrets: str | None = None
     # The backup create or restore under way: options as JSON, the password a Fernet token.
     backup_request: str | None = None
+    operation_request: str | None = None
 
 
 # What the API shows of a subcloud, in the reference's key order: (answer key, attribute).
@@ -399,15 +400,6 @@ def rehome_data_on_join(subcloud: Subcloud) -> str | None:
 
 
 # --- update-only rules (§2.6) ------------------------------------------------------------------
-
-
-def refuse_network_reconfiguration(fields: Any) -> None:
-    """Network reconfiguration runs an update playbook on the subcloud; the agent protocol has
-    no such phase, so it is refused with one sentence rather than as unknown fields."""
-    asked = [f for f in NETWORK_RECONFIGURATION_FIELDS if f in fields]
-    if asked:
-        raise InvalidInput(f"Network reconfiguration ({', '.join(asked)}) is not supported by dcman; "
-                           "redeploy the subcloud with new bootstrap values instead.")
 
 
 def check_copy_release(subcloud: Subcloud, release: Any, from_peer: bool) -> str:

@@ -59,6 +59,8 @@ class SiteContext:
     migration_wakeup: Wakeup = field(default_factory=_wakeup("migration"))
     # Set when a backup create or restore was asked for, so the backup loop starts it now.
     backup_wakeup: Wakeup = field(default_factory=_wakeup("backup"))
+    # Set when a network reconfiguration or prestage was asked for (dcman.loops.subcloud_ops).
+    operations_wakeup: Wakeup = field(default_factory=_wakeup("operations"))
     # The subclouds this process audits and deploys: those of the shards it holds leases on.
     shards: dict[LeaseKind, ShardSet] = field(
         default_factory=lambda: {kind: ShardSet(kind) for kind in LeaseKind})
@@ -68,7 +70,7 @@ class SiteContext:
     @property
     def wakeups(self) -> dict[str, Wakeup]:
         return {w.name: w for w in (self.deploy_wakeup, self.audit_wakeup, self.peers_wakeup, self.sync_wakeup,
-                                    self.migration_wakeup, self.backup_wakeup)}
+                                    self.migration_wakeup, self.backup_wakeup, self.operations_wakeup)}
 
     def peers_changed(self) -> None:
         self.peers_wakeup.set()
@@ -76,5 +78,6 @@ class SiteContext:
 
     def subclouds_changed(self) -> None:
         self.deploy_wakeup.set()
+        self.operations_wakeup.set()
         self.audit_wakeup.set()
         self.sync_wakeup.set()

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import cluster_repository as cluster_db
+from dcman.db import operations_repository as ops_db
 from dcman.db import repository as repo
 from dcman.domain.deploy import (
     PHASES,
@@ -52,7 +53,7 @@ async def recover_interrupted(conn: AsyncConnection, shards: frozenset[int]) -> 
         ):
             moved += 1
             log.warning("subcloud %s: %s interrupted by a restart -> %s", subcloud_id, running, failed)
-    return moved
+    return moved + await ops_db.recover_prestages(conn, shards)
 
 
 async def create(ctx: SiteContext, form: Mapping[str, Any]) -> SubcloudView:

@@ -18,6 +18,7 @@ from dcman.db import json_listing
 from dcman.db import peer_group_repository as pg_repo
 from dcman.db import repository as repo
 from dcman.domain.deploy import full_plan
+from dcman.domain.migration import REHOME_PLAN
 from dcman.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from dcman.domain.network import validate_bootstrap_network
 from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState
@@ -34,7 +35,6 @@ from dcman.domain.subcloud import (
     check_join_peer_group,
     check_leave_peer_group,
     check_update_in_peer_group,
-    refuse_network_reconfiguration,
     rehome_data,
     rehome_data_on_join,
     updated_rehome_data,
@@ -45,6 +45,7 @@ from dcman.domain.subcloud import (
     validate_subcloud_name,
     validate_text,
 )
+from dcman.domain.subcloud_ops import asks_network_reconfiguration
 from dcman.domain.secrets import might_hold_secrets, redacted_json_text
 from dcman.services.context import SiteContext
 from dcman.services.documents import bootstrap_columns, config_columns, install_columns, stored_install_values
@@ -124,11 +125,25 @@ def _bootstrap_address(value: Any, field: str = "bootstrap-address") -> str:
         raise InvalidInput(f"The {field} {value!r} is not a valid IP address.") from None
 
 
+def _migrate(form: Mapping[str, Any], values: Mapping[str, Any], run_phases: bool) -> bool:
+    """`migrate=true`: adopt a subcloud another system controller deployed (rehome it, no
+    deploy). The reference's rules: no deploy config, and a `name` field matching the file's."""
+    if form.get("migrate") is None or not parse_bool("migrate", form["migrate"]):
+        return False
+    if not run_phases:
+        raise InvalidInput("A phased deploy's create does not take migrate; add the subcloud with migrate=true.")
+    if form.get("secondary") is not None and parse_bool("secondary", form["secondary"]):
+        raise InvalidInput("A subcloud is added either as secondary or with migrate, not both.")
+    if form.get("deploy_config") is not None:
+        raise InvalidInput("migrate with deploy-config is not allowed")
+    if form.get("name") is not None and form["name"] != values.get("name"):
+        raise InvalidInput("subcloud name does not match the name defined in bootstrap file")
+    return True
+
+
 def _secondary(form: Mapping[str, Any], from_peer: bool) -> bool:
     """A secondary add is how a peer site's association sync copies a subcloud here
-    (geo-redundancy reference §3); migrate adds come with peer-group migration."""
-    if form.get("migrate") is not None and parse_bool("migrate", form["migrate"]):
-        raise InvalidInput("Adding a subcloud with migrate=true is not supported by this site yet.")
+    (geo-redundancy reference §3)."""
     if form.get("secondary") is None or not parse_bool("secondary", form["secondary"]):
         return False
     if not from_peer:
@@ -154,6 +169,7 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
     values = parse_yaml_mapping("bootstrap_values", form.get("bootstrap_values"))
     if values is None:
         raise InvalidInput("The bootstrap_values file is required.")
+    migrate = _migrate(form, values, run_phases)
     install = parse_yaml_mapping("install_values", form.get("install_values"))
     deploy_config = as_text("deploy_config", form.get("deploy_config"))
     config_stored = config_columns(ctx, deploy_config) if deploy_config is not None else {}
@@ -201,7 +217,8 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
                     "software_version": release,
                     "management_state": ManagementState.UNMANAGED.value,
                     "availability_status": AvailabilityStatus.OFFLINE.value,
-                    "deploy_status": (DeployStatus.SECONDARY if secondary else DeployStatus.NOT_DEPLOYED).value,
+                    "deploy_status": (DeployStatus.SECONDARY if secondary else DeployStatus.PRE_REHOME if migrate
+                                      else DeployStatus.NOT_DEPLOYED).value,
                     "error_description": NO_ERRORS,
                     "management_subnet": network.management_subnet,
                     "management_start_ip": network.management_start_ip,
@@ -218,7 +235,8 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
                     **bootstrap_columns(ctx, values),
                     **config_stored,
                     "bootstrap_address": bootstrap_address,
-                    "deploy_plan": json.dumps(full_plan(install is not None, deploy_config is not None))
+                    "deploy_plan": REHOME_PLAN if migrate else json.dumps(
+                        full_plan(install is not None, deploy_config is not None))
                     if run_phases and not secondary else None,
                     "rehome_data": rehome_data(values, bootstrap_address) if secondary else None,
                     "sysadmin_password": ctx.secrets.encrypt(sysadmin_password) if sysadmin_password else None,
@@ -313,8 +331,12 @@ def _wants_something(body: Mapping[str, Any]) -> bool:
 
 
 async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any], from_peer: bool = False) -> SubcloudView:
-    """PATCH /subclouds/{ref}: every check passes before anything is written (§2.4, §2.6–2.8)."""
-    refuse_network_reconfiguration(body)
+    """PATCH /subclouds/{ref}: every check passes before anything is written (§2.4, §2.6–2.8).
+    With management network fields it is a network reconfiguration (services/subcloud_ops)."""
+    if asks_network_reconfiguration(body):
+        from dcman.services.subcloud_ops import reconfigure_network  # it builds on this module
+
+        return await reconfigure_network(ctx, ref, body, from_peer)
     unsupported = sorted(set(body) - set(UPDATABLE_FIELDS))
     if unsupported:
         raise InvalidInput(

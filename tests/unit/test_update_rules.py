@@ -1,5 +1,5 @@
 """The update-only subcloud rules (lifecycle §2.6): rehome data from bootstrap values and
-address, the migrate mark, the refusal of network reconfiguration. Pure functions."""
+address, the migrate mark, which updates are network reconfigurations. Pure functions."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from datetime import datetime, timezone
 import pytest
 
 from dcman.domain.errors import InvalidInput, StateRefused
+from dcman.domain.subcloud_ops import asks_network_reconfiguration, check_network_request
 from dcman.domain.subcloud import (
     Subcloud,
     check_migrate_flag,
-    refuse_network_reconfiguration,
     rehome_data,
     updated_rehome_data,
 )
@@ -80,7 +80,13 @@ def test_migrate_refusals(state: dict, target: str | None, word: str) -> None:
         check_migrate_flag(subcloud(**state), True, target)
 
 
-def test_network_fields_are_refused_together_in_one_sentence() -> None:
-    refuse_network_reconfiguration({"description": "x", "bootstrap_address": "10.0.0.1"})
-    with pytest.raises(InvalidInput, match=r"\(management_subnet, management_end_ip\) is not supported by dcman"):
-        refuse_network_reconfiguration({"management_end_ip": "x", "management_subnet": "y"})
+def test_any_management_field_makes_a_network_reconfiguration() -> None:
+    assert not asks_network_reconfiguration({"description": "x", "bootstrap_address": "10.0.0.1"})
+    assert asks_network_reconfiguration({"management_end_ip": "10.0.0.9"})
+
+
+def test_a_partial_network_reconfiguration_names_every_field_it_needs() -> None:
+    body = {"management_end_ip": "10.0.0.9", "bootstrap_address": "10.0.0.1", "sysadmin_password": "cw=="}
+    with pytest.raises(StateRefused, match="necessary for subcloud network reconfiguration: --management-subnet, "
+                                           "--management-gateway-ip, --management-start-ip, --management-end-ip"):
+        check_network_request(subcloud(), body)

@@ -214,6 +214,8 @@ async function loadDetail() {
     ["Availability", stateText(s["availability-status"])], ["Management", stateText(s["management-state"])],
     ["Deploy status", stateText(s["deploy-status"])], ["Errors", s["error-description"]],
     ["Backup status", stateText(s["backup-status"])], ["Last backup", s["backup-datetime"]],
+    ["Prestage status", stateText(s["prestage-status"])],
+    ["Prestage versions", s["prestage-versions"]],
     ["Software version", s["software-version"]], ["Management start IP", s["management-start-ip"]],
     ["Group", state.groups[s.group_id] || String(s.group_id)],
     ["Peer group", s.peer_group_id === null ? "—" : state.peerGroups[s.peer_group_id] || String(s.peer_group_id)],

@@ -2,15 +2,16 @@
 with encrypted), kept until the backup loop has carried it out, so that a restart of the site
 can pick up a backup still at `initial`.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0017
+Revises: 0016 (numbered after the migrations that reached main first, so that a database
+already at 0016 gets this one too)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

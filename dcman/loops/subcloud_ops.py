@@ -1,0 +1,305 @@
+"""The operations loop: carries out network reconfigurations and prestages on the subclouds'
+agents, as the deploy loop does deploy phases.
+
+A reconfiguration is `reconfiguring-network` with its request stored aside: the agent's
+`network` phase is started at the subcloud's current address, polled there (or at the new
+address, once the subcloud has moved), and ends in `complete` with the new network stored,
+or in `network-reconfiguration-failed`. Every step is a compare-and-set on the row, so a
+second process or a restart never takes one twice; a restart moves a cut-short
+reconfiguration to its failure state (services/deploy.recover_interrupted), from which the
+operator asks again. A prestage is `prestage-status` `prestaging-packages → prestaging-images →
+complete` (or `failed`), one agent phase each, the release added to `prestage-versions` at the
+end. Only the subclouds of the deploy shards this process holds are driven.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from dcman.db import operations_repository as ops_db
+from dcman.db import repository as repo
+from dcman.domain.cluster import SHARDS, LeaseKind
+from dcman.domain.deploy import error_text
+from dcman.domain.states import DeployStatus
+from dcman.domain.subcloud import NO_ERRORS, Subcloud
+from dcman.domain.subcloud_ops import (
+    NETWORK_PHASE,
+    PRESTAGE,
+    PRESTAGE_FAILED,
+    PRESTAGE_STEPS,
+    parse_request,
+    prestaged_versions,
+)
+from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
+from dcman.services.context import SiteContext
+from dcman.services.subcloud_files import subcloud_dir
+
+log = logging.getLogger("dcman.operations")
+IDLE_TICK_S = 1.0
+POLL_S = 0.3
+PARALLELISM = 100
+# A readdressed subcloud restarts its management interface: tolerate this many silent polls.
+MAX_LOST_POLLS = 40
+
+
+class OperationDriver:
+    """Shared by the operations: loading, compare-and-set moves, the phase log, the agent calls."""
+
+    def __init__(self, ctx: SiteContext, client: AgentClient, subcloud_id: int) -> None:
+        self.ctx, self.client, self.id = ctx, client, subcloud_id
+        self.lost_polls = 0
+
+    async def load(self) -> Subcloud | None:
+        async with self.ctx.engine.connect() as conn:
+            return await repo.get_subcloud(conn, self.id)
+
+    async def move(self, subcloud: Subcloud, only_if: dict[str, Any], columns: dict[str, Any]) -> bool:
+        async with self.ctx.engine.begin() as conn:
+            moved = await repo.update_subcloud(conn, self.id, columns, only_if=only_if)
+        states = {k: v for k, v in columns.items() if k.endswith("_status")}
+        if moved and states:  # not for a progress report: the audit reloads on these
+            log.info("subcloud %s: %s", subcloud.name, states)
+            self.ctx.subclouds_changed()
+        return moved
+
+    async def write_log(self, subcloud: Subcloud, phase: str, line: str) -> None:
+        """A line of the operation's log, DATA_DIR/subclouds/<id>/<phase>.log (phase: a fixed name)."""
+        path = subcloud_dir(self.ctx.settings.data_dir, subcloud.id) / f"{phase}.log"
+
+        def append() -> None:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(f"{repo.utcnow():%Y-%m-%d %H:%M:%S} {line}\n")
+
+        await asyncio.get_running_loop().run_in_executor(None, append)
+
+    async def start_phase(self, address: str, auth: str, phase: str, payload: dict[str, Any]) -> None:
+        """Start `phase` on the agent at `address`; a run of it already under way (a restart
+        caught us) is adopted. Raises AgentError with the reason otherwise."""
+        answer = await self.client.post(address, auth, f"/v1/phases/{phase}", payload)
+        if answer.status == 409:
+            current = await self.client.get(address, auth, "/v1/phases/current")
+            body = current.body if isinstance(current.body, dict) else {}
+            if body.get("phase") != phase or body.get("state") != "running":
+                raise AgentError(f"the subcloud is busy with another phase: {current.body}")
+        elif answer.status != 202:
+            raise AgentError(f"the agent refused the {phase} phase ({answer.status}): {answer.body}")
+
+    async def current(self, addresses: tuple[str, ...], auth: str) -> dict[str, Any] | None:
+        """The agent's current phase, from the first of these addresses that answers."""
+        for address in addresses:
+            try:
+                answer = await self.client.get(address, auth, "/v1/phases/current")
+            except AgentError:
+                continue
+            if isinstance(answer.body, dict):
+                self.lost_polls = 0
+                return answer.body
+        self.lost_polls += 1
+        return None
+
+
+class NetworkDriver(OperationDriver):
+    """Takes one `reconfiguring-network` subcloud to `complete` or `network-reconfiguration-failed`."""
+
+    async def run(self) -> None:
+        while (subcloud := await self.load()) is not None \
+                and subcloud.deploy_status == DeployStatus.RECONFIGURING_NETWORK:
+            if not await self.step(subcloud):
+                return
+
+    async def fail(self, subcloud: Subcloud, message: str) -> bool:
+        await self.write_log(subcloud, NETWORK_PHASE, message)
+        return await self.move(subcloud, {"deploy_status": subcloud.deploy_status,
+                                          "operation_request": subcloud.operation_request},
+                               {"deploy_status": DeployStatus.NETWORK_RECONFIGURATION_FAILED.value,
+                                "error_description": error_text(message), "operation_request": None})
+
+    async def step(self, subcloud: Subcloud) -> bool:
+        request = parse_request(subcloud.operation_request, NETWORK_PHASE)
+        if request is None or not isinstance(request.get("network"), dict):
+            return await self.fail(subcloud, "The network reconfiguration request was lost; ask for it again.")
+        network = request["network"]
+        try:
+            auth = basic_auth(self.ctx.secrets.decrypt(str(request.get("password") or "")))
+        except ValueError:
+            return await self.fail(subcloud, "The sysadmin password of the request cannot be read; ask again.")
+        if not request.get("started"):
+            return await self.start(subcloud, request, network, auth)
+        return await self.poll(subcloud, request, network, auth)
+
+    async def start(self, subcloud: Subcloud, request: dict[str, Any], network: dict[str, str], auth: str) -> bool:
+        payload = {"system_controller": self.ctx.site_uuid, "name": subcloud.name,
+                   "region_name": subcloud.region_name, "management_subnet": network["management_subnet"],
+                   "management_start_address": network["management_start_ip"],
+                   "management_end_address": network["management_end_ip"],
+                   "management_gateway_address": network["management_gateway_ip"],
+                   "bootstrap_address": network["bootstrap_address"]}
+        try:
+            await self.start_phase(subcloud.management_start_ip, auth, NETWORK_PHASE, payload)
+        except AgentError as exc:
+            return await self.fail(subcloud, f"Cannot start the network reconfiguration: {exc}")
+        await self.write_log(subcloud, NETWORK_PHASE, f"network reconfiguration started on "
+                                                      f"{subcloud.management_start_ip}, moving to "
+                                                      f"{network['management_start_ip']}")
+        return await self.move(subcloud, {"deploy_status": subcloud.deploy_status,
+                                          "operation_request": subcloud.operation_request},
+                               {"operation_request": json.dumps({**request, "started": True})})
+
+    async def poll(self, subcloud: Subcloud, request: dict[str, Any], network: dict[str, str], auth: str) -> bool:
+        await asyncio.sleep(POLL_S)
+        body = await self.current((subcloud.management_start_ip, network["management_start_ip"]), auth)
+        if body is None:
+            if self.lost_polls < MAX_LOST_POLLS:
+                return True
+            return await self.fail(subcloud, "Lost contact with the subcloud during the network reconfiguration, "
+                                             "at its old and its new address.")
+        if body.get("phase") != NETWORK_PHASE:
+            return await self.fail(subcloud, f"The subcloud no longer runs the network reconfiguration "
+                                             f"(it reports {body}).")
+        state, message = body.get("state"), str(body.get("message") or "")
+        progress = body.get("progress") if isinstance(body.get("progress"), int) else subcloud.deploy_progress
+        if state == "running":
+            if progress != subcloud.deploy_progress:
+                await self.move(subcloud, {"deploy_status": subcloud.deploy_status}, {"deploy_progress": progress})
+            return True
+        await self.write_log(subcloud, NETWORK_PHASE, f"network {state} at {progress}%: {message}")
+        if state != "succeeded":
+            return await self.fail(subcloud, message or f"The network reconfiguration ended {state}.")
+        columns = {
+            "deploy_status": DeployStatus.COMPLETE.value, "error_description": NO_ERRORS, "deploy_progress": 100,
+            "operation_request": None, "bootstrap_address": network["bootstrap_address"],
+            # The password worked on the subcloud: it is the subcloud's from now on.
+            "sysadmin_password": request["password"],
+            **{field: network[field] for field in ("management_subnet", "management_start_ip",
+                                                   "management_end_ip", "management_gateway_ip")},
+            **repo.network_keys(network["management_subnet"], network["management_start_ip"],
+                                network["management_end_ip"]),
+        }
+        return await self.move(subcloud, {"deploy_status": subcloud.deploy_status,
+                                          "operation_request": subcloud.operation_request}, columns)
+
+
+class PrestageDriver(OperationDriver):
+    """Takes one prestaging subcloud through the packages and images phases to `complete`,
+    or to `failed` with the reason in its error description."""
+
+    async def run(self) -> None:
+        while (subcloud := await self.load()) is not None and subcloud.prestage_status in PRESTAGE_STEPS:
+            if not await self.step(subcloud):
+                return
+
+    def guard(self, subcloud: Subcloud) -> dict[str, Any]:
+        return {"prestage_status": subcloud.prestage_status, "operation_request": subcloud.operation_request}
+
+    async def fail(self, subcloud: Subcloud, message: str) -> bool:
+        await self.write_log(subcloud, PRESTAGE, message)
+        return await self.move(subcloud, self.guard(subcloud),
+                               {"prestage_status": PRESTAGE_FAILED, "error_description": error_text(message),
+                                "operation_request": None})
+
+    async def step(self, subcloud: Subcloud) -> bool:
+        request = parse_request(subcloud.operation_request, PRESTAGE)
+        if request is None:
+            return await self.fail(subcloud, "The prestage request was lost; ask for it again.")
+        try:
+            auth = basic_auth(self.ctx.secrets.decrypt(str(request.get("password") or "")))
+        except ValueError:
+            return await self.fail(subcloud, "The sysadmin password of the request cannot be read; ask again.")
+        phase, after = PRESTAGE_STEPS[str(subcloud.prestage_status)]
+        address = subcloud.management_start_ip
+        if not request.get("started"):
+            payload = {"system_controller": self.ctx.site_uuid, "name": subcloud.name,
+                       "release": request.get("release"),
+                       "prestage_reason": "for_sw_deploy" if request.get("for_sw_deploy") else "for_install"}
+            try:
+                await self.start_phase(address, auth, phase, payload)
+            except AgentError as exc:
+                return await self.fail(subcloud, f"Cannot start {phase}: {exc}")
+            await self.write_log(subcloud, PRESTAGE, f"{phase} of {request.get('release')} started on {address}")
+            return await self.move(subcloud, self.guard(subcloud),
+                                   {"operation_request": json.dumps({**request, "started": True})})
+        await asyncio.sleep(POLL_S)
+        body = await self.current((address,), auth)
+        if body is None:
+            if self.lost_polls < MAX_LOST_POLLS:
+                return True
+            return await self.fail(subcloud, f"Lost contact with the subcloud during {phase}.")
+        if body.get("phase") != phase:
+            return await self.fail(subcloud, f"The subcloud no longer runs {phase} (it reports {body}).")
+        state, message = body.get("state"), str(body.get("message") or "")
+        if state == "running":
+            return True
+        await self.write_log(subcloud, PRESTAGE, f"{phase} {state}: {message}")
+        if state != "succeeded":
+            return await self.fail(subcloud, message or f"{phase} ended {state}.")
+        if after in PRESTAGE_STEPS:
+            return await self.move(subcloud, self.guard(subcloud), {
+                "prestage_status": after, "operation_request": json.dumps({**request, "started": False})})
+        return await self.move(subcloud, self.guard(subcloud), {
+            "prestage_status": after, "operation_request": None, "error_description": NO_ERRORS,
+            "prestage_versions": prestaged_versions(subcloud.prestage_versions, str(request.get("release")))})
+
+
+class OperationsLoop:
+    """Starts a driver for every subcloud of the held deploy shards with an operation under way."""
+
+    def __init__(self, ctx: SiteContext, client: AgentClient | None = None) -> None:
+        self.ctx = ctx
+        settings = ctx.settings
+        self.client = client or AgentClient(settings.subcloud_agent_port, settings.subcloud_agent_scheme,
+                                            timeout=10.0, ca_file=settings.subcloud_ca_file)
+        self.drivers: dict[int, asyncio.Task] = {}
+        self.shards = ctx.shards[LeaseKind.DEPLOY]
+        self.shards.drainers.append(self.drain)
+
+    async def drain(self, shards: frozenset[int]) -> None:
+        """Stop driving the subclouds of shards given back; their new holder carries on."""
+        stopping = [task for subcloud_id, task in self.drivers.items() if subcloud_id % SHARDS in shards]
+        for task in stopping:
+            task.cancel()
+        await asyncio.gather(*stopping, return_exceptions=True)
+
+    def _start(self, subcloud_id: int, driver: type[OperationDriver]) -> None:
+        async def drive() -> None:
+            try:
+                await driver(self.ctx, self.client, subcloud_id).run()  # type: ignore[attr-defined]
+            except Exception:  # one subcloud's trouble must not stop the others
+                log.exception("operation on subcloud %s failed", subcloud_id)
+            finally:
+                self.drivers.pop(subcloud_id, None)
+                self.ctx.operations_wakeup.set()
+
+        self.drivers[subcloud_id] = asyncio.create_task(drive())
+
+    async def tick(self) -> None:
+        room, shards = PARALLELISM - len(self.drivers), self.shards.held
+        if room <= 0 or not shards:
+            return
+        async with self.ctx.engine.connect() as conn:
+            pending = await ops_db.subclouds_with_operations(conn, list(self.drivers), room, shards)
+        for subcloud_id, kind in pending:
+            if self.shards.holds(subcloud_id):
+                self._start(subcloud_id, DRIVERS[kind])
+
+    async def run(self) -> None:
+        while True:
+            self.ctx.operations_wakeup.clear()
+            try:
+                await self.tick()
+            except Exception:  # a database hiccup must not kill the loop; the next tick retries
+                log.exception("operations tick failed")
+            try:
+                await asyncio.wait_for(self.ctx.operations_wakeup.wait(), IDLE_TICK_S)
+            except TimeoutError:
+                pass
+
+
+DRIVERS: dict[str, type[OperationDriver]] = {ops_db.NETWORK: NetworkDriver, PRESTAGE: PrestageDriver}
+
+
+async def run(ctx: SiteContext) -> None:
+    await OperationsLoop(ctx).run()

@@ -1,0 +1,88 @@
+"""Subcloud operations that run on the subcloud outside the deploy plan: network
+reconfiguration (§2.6) and prestage. Each is checked and recorded here; the operations
+loop (dcman.loops.subcloud_ops) carries it out through the agent."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Any
+
+from dcman.db import operations_repository as ops_db
+from dcman.db import peer_group_repository as pg_repo
+from dcman.db import repository as repo
+from dcman.domain.errors import InvalidInput
+from dcman.domain.states import DeployStatus
+from dcman.domain.subcloud import NO_ERRORS, check_update_in_peer_group, validate_release
+from dcman.domain.subcloud_ops import (
+    PRESTAGING_PACKAGES,
+    check_network_request,
+    check_prestage,
+    network_request_document,
+    new_network,
+    parse_prestage_request,
+    prestage_request_document,
+)
+from dcman.services.context import SiteContext
+from dcman.services.forms import decode_password
+from dcman.services.subclouds import SubcloudView, _bootstrap_address, _require, _view
+
+
+async def reconfigure_network(ctx: SiteContext, ref: str, body: Mapping[str, Any],
+                              from_peer: bool = False) -> SubcloudView:
+    """PATCH /subclouds/{ref} with the management network fields: every §2.6 rule, then
+    `reconfiguring-network` with the new network kept aside until the subcloud has moved."""
+    async with ctx.engine.begin() as conn:
+        await repo.lock_subcloud_changes(conn)  # the range check reads every other subcloud's
+        subcloud = await _require(conn, ref, for_update=True, by_region=from_peer)
+        check_network_request(subcloud, body)
+        if subcloud.peer_group_id is not None and not from_peer:
+            check_update_in_peer_group(subcloud, await pg_repo.get_peer_group(conn, subcloud.peer_group_id),
+                                       ctx.site_uuid)
+        address = _bootstrap_address(body["bootstrap_address"], "bootstrap_address")
+        password = decode_password("sysadmin_password", body["sysadmin_password"])
+        subnet = str(body["management_subnet"]).strip()
+        candidates = await repo.overlap_candidates(conn, str(body["management_start_ip"]).strip(),
+                                                   str(body["management_end_ip"]).strip(), subnet,
+                                                   except_id=subcloud.id) if _parses(subnet, body) else []
+        change = new_network(subcloud, body, address, ctx.system_controller, candidates)
+        await repo.update_subcloud(conn, subcloud.id, {
+            "deploy_status": DeployStatus.RECONFIGURING_NETWORK.value, "error_description": NO_ERRORS,
+            "deploy_progress": 0,
+            "operation_request": network_request_document(change, ctx.secrets.encrypt(password))})
+        view = await _view(conn, await _require(conn, str(subcloud.id)))
+    ctx.subclouds_changed()
+    ctx.operations_wakeup.set()
+    return view
+
+
+def _parses(subnet: str, body: Mapping[str, Any]) -> bool:
+    """Whether the candidates query can take these values; if not, the validation names the bad one."""
+    try:
+        ipaddress.ip_network(subnet, strict=False)
+        ipaddress.ip_address(str(body["management_start_ip"]).strip())
+        ipaddress.ip_address(str(body["management_end_ip"]).strip())
+    except ValueError:
+        return False
+    return True
+
+
+async def prestage(ctx: SiteContext, ref: str, body: Mapping[str, Any]) -> tuple[SubcloudView, str]:
+    """POST /subclouds/{ref}/prestage: the reference's pre-checks, then `prestaging-packages`;
+    the operations loop runs the packages and images phases. Returns the subcloud and the release."""
+    async with ctx.engine.begin() as conn:
+        subcloud = await _require(conn, ref, for_update=True)  # an unknown subcloud first, as the reference
+        request = parse_prestage_request(body, validate_release)
+        password = decode_password("sysadmin_password", body["sysadmin_password"])
+        check_prestage(subcloud, request, await ops_db.management_alarms(conn, subcloud.id))
+        if subcloud.peer_group_id is not None:
+            group = await pg_repo.get_peer_group(conn, subcloud.peer_group_id)
+            if group is not None and (group.group_priority > 0 or not group.led_by(ctx.site_uuid)):
+                raise InvalidInput(f"Prestage skipped '{subcloud.name}': Subcloud is in peer group "
+                                   f"{group.peer_group_name}, which another site leads.")
+        await repo.update_subcloud(conn, subcloud.id, {
+            "prestage_status": PRESTAGING_PACKAGES, "error_description": NO_ERRORS,
+            "operation_request": prestage_request_document(request, ctx.secrets.encrypt(password))})
+        view = await _view(conn, await _require(conn, str(subcloud.id)))
+    ctx.operations_wakeup.set()
+    return view, request.release
