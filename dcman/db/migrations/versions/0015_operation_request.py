@@ -3,7 +3,7 @@ new management network of a reconfiguration (stored in the network columns only 
 subcloud has moved), or the release of a prestage. JSON; secrets in it are Fernet tokens.
 
 Revision ID: 0015
-Revises: 0013 (becomes 0014 when the backup/restore migration lands beside it)
+Revises: 0013
 """
 
 import sqlalchemy as sa
