@@ -46,6 +46,8 @@ REFUSED_BY_CONTENT = {
     *(f"PATCH /v1.0/phased-subcloud-deploy/{{subcloud_ref}}/{verb}"
       for verb in ("install", "bootstrap", "configure", "complete", "resume")),
     "PATCH /v1.0/subclouds/{subcloud_ref}/redeploy",
+    # A prestage needs its subcloud managed, online and deployed: a valid body alone may be a 400.
+    "PATCH /v1.0/subclouds/{subcloud_ref}/prestage", "POST /v1.0/subclouds/{subcloud_ref}/prestage",
     # A backup names its subcloud or group in the body and needs it deployed, managed and online
     # (restore: unmanaged): an unknown subcloud is a 400, as in the reference.
     "POST /v1.0/subcloud-backup", "PATCH /v1.0/subcloud-backup/delete/{release}", "PATCH /v1.0/subcloud-backup/restore",
