@@ -134,24 +134,18 @@ def _valid(entity: Entity, operation: str, check: Any) -> list[Subcloud]:
     return valid
 
 
-async def _admit(ctx: SiteContext, subclouds: list[Subcloud], values: dict[str, Any]) -> list[int]:
-    """Set `values` on each subcloud whose state did not change since it was checked."""
-    admitted: list[int] = []
+async def _admit(ctx: SiteContext, subclouds: list[Subcloud], values: dict[str, Any]) -> list[SubcloudView]:
+    """Set `values` on each subcloud whose state did not change since it was checked; the
+    answer shows each admitted one as this transaction left it, since the backup loop (of this
+    process or another) may move it on the moment it commits."""
+    views: list[SubcloudView] = []
     async with ctx.engine.begin() as conn:
         for subcloud in subclouds:
             if await repo.update_subcloud(conn, subcloud.id, values,
                                           only_if={column: getattr(subcloud, column) for column in _ADMITTED_ON}):
-                admitted.append(subcloud.id)
-    return admitted
-
-
-async def _views(ctx: SiteContext, subclouds: list[Subcloud]) -> list[SubcloudView]:
-    views: list[SubcloudView] = []
-    async with ctx.engine.connect() as conn:
-        for subcloud in subclouds:
-            current = await repo.get_subcloud(conn, subcloud.id)
-            if current is not None:
-                views.append(await _view(conn, current))
+                current = await repo.get_subcloud(conn, subcloud.id)
+                if current is not None:
+                    views.append(await _view(conn, current))
     return views
 
 
@@ -173,10 +167,8 @@ async def create(ctx: SiteContext, body: Mapping[str, Any]) -> list[SubcloudView
     if not admitted:
         raise InvalidInput(f"The subclouds of {entity.kind} {entity.ref} changed state meanwhile; try again.")
     log.info("backup create of %s %s: %d subcloud(s)", entity.kind, entity.ref, len(admitted))
-    # Read before waking the loop, so the answer shows the first state, as the reference's does.
-    views = await _views(ctx, [s for s in entity.subclouds if s.id in admitted])
     ctx.backup_wakeup.set()
-    return views
+    return admitted
 
 
 async def restore(ctx: SiteContext, body: Mapping[str, Any]) -> list[SubcloudView]:
@@ -223,10 +215,8 @@ async def restore(ctx: SiteContext, body: Mapping[str, Any]) -> list[SubcloudVie
     if not admitted:
         raise InvalidInput(f"The subclouds of {entity.kind} {entity.ref} changed state meanwhile; try again.")
     log.info("backup restore of %s %s: %d subcloud(s)", entity.kind, entity.ref, len(admitted))
-    # Read before waking the loop, so the answer shows the first state, as the reference's does.
-    views = await _views(ctx, [s for s in entity.subclouds if s.id in admitted])
     ctx.backup_wakeup.set()
-    return views
+    return admitted
 
 
 async def delete(ctx: SiteContext, release: str, body: Mapping[str, Any], client: AgentClient) -> str | None:
