@@ -286,12 +286,13 @@ def test_a_site_killed_while_backing_up_and_restoring_shows_the_failures_and_bot
     backing_up, restoring = "sim-00011", "sim-00005"  # sim-00005 holds a central backup by now
     assert fleet.call("PATCH", f"/subclouds/{restoring}", json={"management-state": "unmanaged"}).status_code == 200
     for name in (backing_up, restoring):
-        fleet.fault(name, phase_seconds=3)  # each rerun adopts the phase its subcloud still runs
+        fleet.fault(name, phase_seconds=6)  # each rerun adopts the phase its subcloud still runs
     assert create(fleet, subcloud=backing_up).status_code == 200
     assert fleet.call("PATCH", "/subcloud-backup/restore",
                       json={"subcloud": restoring, "sysadmin_password": SYSADMIN}).status_code == 200
-    reaches(fleet, backing_up, "backing-up")
-    reaches(fleet, restoring, "restoring", field="deploy-status")
+    # Both at once: waiting for one then the other could let the second's phase end meanwhile.
+    wait_until(lambda: fleet.subcloud(backing_up)["backup-status"] == "backing-up"
+               and fleet.subcloud(restoring)["deploy-status"] == "restoring", timeout=20)
     fleet.site.process.send_signal(signal.SIGKILL)
     fleet.site.process.wait()
     fleet.site = restart_site_process(fleet.site)

@@ -43,6 +43,21 @@ def basic_auth(password: str) -> str:
     return "Basic " + base64.b64encode(f"sysadmin:{password}".encode()).decode()
 
 
+def parse_head(head: bytes | bytearray) -> tuple[int, int | None]:
+    """(status, Content-Length or None) of a response head; ValueError when it is malformed."""
+    lines = bytes(head).decode("latin-1").split("\r\n")
+    try:
+        status = int(lines[0].split(" ", 2)[1])
+    except IndexError:
+        raise ValueError("no status") from None
+    length = None
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value)
+    return status, length
+
+
 def _ssl_reason(error: SSL.Error) -> str:
     """The last OpenSSL reason of an error, e.g. `wrong version number`."""
     details = error.args[0] if error.args else None
@@ -160,17 +175,12 @@ class _Exchange(asyncio.Protocol):
             head_end = self._buffer.find(b"\r\n\r\n")
             if head_end < 0:
                 return
-            head = bytes(self._buffer[:head_end]).decode("latin-1").split("\r\n")
-            length = 0
             try:
-                status = int(head[0].split(" ", 2)[1])
-                for line in head[1:]:
-                    name, _, value = line.partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value)
-            except (IndexError, ValueError):
+                status, content_length = parse_head(self._buffer[:head_end])
+            except ValueError:
                 self._fail(AgentError("malformed HTTP response"))
                 return
+            length = content_length or 0
             if len(self._buffer) < head_end + 4 + length:
                 return
             raw = bytes(self._buffer[head_end + 4 : head_end + 4 + length])
@@ -285,15 +295,9 @@ class _Download(_Exchange):
             if len(self._buffer) > 65536:
                 self._fail(AgentError("malformed HTTP response"))
             return
-        lines = bytes(self._buffer[:head_end]).decode("latin-1").split("\r\n")
-        length = None
         try:
-            status = int(lines[0].split(" ", 2)[1])
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value)
-        except (IndexError, ValueError):
+            status, length = parse_head(self._buffer[:head_end])
+        except ValueError:
             self._fail(AgentError("malformed HTTP response"))
             return
         if length is None:
