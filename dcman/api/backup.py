@@ -56,9 +56,7 @@ async def create(request: Request, ctx: SiteContext = Depends(site_context)) -> 
               openapi_extra=_form(DELETE_SCHEMA))
 async def delete(release: str, request: Request, ctx: SiteContext = Depends(site_context)) -> Response:
     """Delete the backups of `release`; 204 when all went, 207 with a notice otherwise."""
-    settings = ctx.settings
-    client = AgentClient(settings.subcloud_agent_port, settings.subcloud_agent_scheme, timeout=10.0,
-                         ca_file=settings.subcloud_ca_file)
+    client = AgentClient.for_site(ctx.settings)
     notice = await backup.delete(ctx, release, await read_body(request), client)
     if notice is None:
         return Response(status_code=204)

@@ -224,6 +224,12 @@ class _Exchange(asyncio.Protocol):
 class AgentClient:
     """Talks to agents at `{scheme}://{address}:{port}`; every call is bounded by `timeout`."""
 
+    @classmethod
+    def for_site(cls, settings: Any, timeout: float = 10.0) -> "AgentClient":
+        """A client with the site's agent settings: DCMAN_SUBCLOUD_AGENT_PORT, _SCHEME and the
+        subclouds' CA (`settings` is a dcman.config.Settings)."""
+        return cls(settings.subcloud_agent_port, settings.subcloud_agent_scheme, timeout, settings.subcloud_ca_file)
+
     def __init__(self, port: int, scheme: str = "https", timeout: float = 5.0, ca_file: str | None = None) -> None:
         self.port = port
         self.timeout = timeout

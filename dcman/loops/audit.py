@@ -130,9 +130,7 @@ class AuditLoop:
     def __init__(self, ctx: SiteContext, client: AgentClient | None = None) -> None:
         self.ctx = ctx
         self.interval = ctx.settings.audit_interval
-        settings = ctx.settings
-        self.client = client or AgentClient(settings.subcloud_agent_port, settings.subcloud_agent_scheme,
-                                            probe_timeout(self.interval), settings.subcloud_ca_file)
+        self.client = client or AgentClient.for_site(ctx.settings, probe_timeout(self.interval))
         self.targets: dict[int, Target] = {}
         self.order: list[Target] = []
         self.results: list[ProbeResult] = []

@@ -22,7 +22,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, select
 
 from dcman.db import repository as repo
 from dcman.db import tables as t
@@ -371,9 +371,7 @@ async def subclouds_with_backup_work(conn: Any, exclude: list[int], limit: int, 
 class BackupLoop:
     def __init__(self, ctx: SiteContext, client: AgentClient | None = None) -> None:
         self.ctx = ctx
-        settings = ctx.settings
-        self.client = client or AgentClient(settings.subcloud_agent_port, settings.subcloud_agent_scheme,
-                                            timeout=10.0, ca_file=settings.subcloud_ca_file)
+        self.client = client or AgentClient.for_site(ctx.settings)
         self.backups: dict[int, asyncio.Task] = {}
         self.restores: dict[int, asyncio.Task] = {}
         self.shards = ctx.shards[LeaseKind.DEPLOY]

@@ -221,9 +221,7 @@ class Driver:
 class DeployLoop:
     def __init__(self, ctx: SiteContext, client: AgentClient | None = None) -> None:
         self.ctx = ctx
-        settings = ctx.settings
-        self.client = client or AgentClient(settings.subcloud_agent_port, settings.subcloud_agent_scheme,
-                                            timeout=10.0, ca_file=settings.subcloud_ca_file)
+        self.client = client or AgentClient.for_site(ctx.settings)
         self.drivers: dict[int, asyncio.Task] = {}
         self.shards = ctx.shards[LeaseKind.DEPLOY]
         self.shards.drainers.append(self.drain)
