@@ -9,34 +9,17 @@ from fastapi import APIRouter, Depends, Request, Response
 from typing_extensions import TypedDict
 
 from dcman.api.auth import from_peer
+from dcman.api import commands
 from dcman.api.bodies import read_body
+from dcman.api.commands import ASSOCIATION_UPDATE_SCHEMA, NEW_ASSOCIATION_SCHEMA, json_body
 from dcman.api.responses import reads, writes
 from dcman.api.state import site_context
 from dcman.api.views import timestamp
 from dcman.db.geo_repository import Association
-from dcman.services import associations
+from dcman.services import associations, peer_requests
 from dcman.services.context import SiteContext
 
 router = APIRouter(prefix="/peer-group-associations", tags=["peer-group-associations"])
-
-NEW_SCHEMA = {
-    "type": "object",
-    "required": ["peer_group_id", "system_peer_id"],
-    "properties": {
-        "peer_group_id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
-        "system_peer_id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
-        "peer_group_priority": {"type": "integer", "minimum": 1, "maximum": 65536},
-    },
-    "additionalProperties": False,  # association_type and sync_status come from a peer site only
-}
-UPDATE_SCHEMA = {"type": "object",
-                 "properties": {"peer_group_priority": NEW_SCHEMA["properties"]["peer_group_priority"]},
-                 "required": ["peer_group_priority"], "additionalProperties": False}
-
-
-def _body(schema: dict) -> dict:
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
-
 
 AssociationBody = TypedDict("AssociationBody", {
     "id": int, "peer-group-id": int, "system-peer-id": int, "peer-group-priority": int | None,
@@ -67,10 +50,12 @@ async def list_associations(ctx: SiteContext = Depends(site_context)) -> dict[st
     return {"peer_group_associations": [view(a) for a in await associations.list_associations(ctx)]}
 
 
-@router.post("", response_model=None, responses=writes(AssociationBody, 409, 413, 422), openapi_extra=_body(NEW_SCHEMA))
+@router.post("", response_model=None, responses=writes(AssociationBody, 409, 413, 422), openapi_extra=json_body(NEW_ASSOCIATION_SCHEMA))
 async def create(request: Request, ctx: SiteContext = Depends(site_context),
                  peer: bool = Depends(from_peer)) -> dict[str, Any]:
-    return view(await associations.create_association(ctx, await read_body(request, allow_form=False), peer))
+    command = commands.new_association(await read_body(request, allow_form=False))
+    return view(await (peer_requests.copy_association(ctx, command) if peer
+                       else associations.create_association(ctx, command)))
 
 
 @router.get("/{association_id}", response_model=None, responses=reads(AssociationBody, 400, 404))
@@ -79,11 +64,12 @@ async def show(association_id: str, ctx: SiteContext = Depends(site_context)) ->
 
 
 @router.patch("/{association_id}", response_model=None, responses=writes(AssociationBody, 404, 413, 422),
-              openapi_extra=_body(UPDATE_SCHEMA))
+              openapi_extra=json_body(ASSOCIATION_UPDATE_SCHEMA))
 async def update(association_id: str, request: Request, ctx: SiteContext = Depends(site_context),
                  peer: bool = Depends(from_peer)) -> dict[str, Any]:
-    body = await read_body(request, allow_form=False)
-    return view(await associations.update_association(ctx, association_id, body, peer))
+    update = commands.association_update(await read_body(request, allow_form=False))
+    return view(await (peer_requests.update_association_copy(ctx, association_id, update) if peer
+                       else associations.update_association(ctx, association_id, update)))
 
 
 @router.patch("/{association_id}/sync", response_model=None, responses=writes(AssociationBody, 404, 422))
@@ -94,5 +80,6 @@ async def sync(association_id: str, ctx: SiteContext = Depends(site_context)) ->
 @router.delete("/{association_id}", response_class=Response, responses=writes(None, 404, 422))
 async def delete(association_id: str, ctx: SiteContext = Depends(site_context),
                  peer: bool = Depends(from_peer)) -> Response:
-    await associations.delete_association(ctx, association_id, peer)
+    await (peer_requests.delete_association_copy(ctx, association_id) if peer
+           else associations.delete_association(ctx, association_id))
     return Response(status_code=200)

@@ -7,25 +7,16 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from dcman.api import views
+from dcman.api import commands, views
 from dcman.api.bodies import read_body
+from dcman.api.commands import ADD_FORM_SCHEMA, PHASE_FORM_SCHEMA
 from dcman.api.responses import writes
 from dcman.api.state import site_context
-from dcman.api.subclouds import ADD_FORM_SCHEMA
 from dcman.domain.deploy import Step
 from dcman.services import deploy
 from dcman.services.context import SiteContext
 
 router = APIRouter(tags=["phased-subcloud-deploy"])
-
-# A phase takes the files and passwords of an add, and nothing that names a new subcloud.
-PHASE_FORM_SCHEMA = {
-    "type": "object",
-    "properties": {key: ADD_FORM_SCHEMA["properties"][key] for key in (
-        "bootstrap_values", "install_values", "deploy_config", "bootstrap-address", "sysadmin_password",
-        "bmc_password", "release")},
-}
-
 
 def _form(schema: dict) -> dict:
     return {"requestBody": {"required": False, "content": {"multipart/form-data": {"schema": schema},
@@ -35,7 +26,7 @@ def _form(schema: dict) -> dict:
 @router.post("/phased-subcloud-deploy", response_model=None, responses=writes(views.SubcloudBody, 409, 413),
              openapi_extra=_form(ADD_FORM_SCHEMA))
 async def create(request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    return views.subcloud(await deploy.create(ctx, await read_body(request)))
+    return views.subcloud(await deploy.create(ctx, commands.new_subcloud(await read_body(request))))
 
 
 _STEP_OF_VERB = {"install": Step.INSTALL, "bootstrap": Step.BOOTSTRAP, "configure": Step.CONFIG,

@@ -6,8 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from dcman.api import views
+from dcman.api import commands, views
 from dcman.api.bodies import read_body
+from dcman.api.commands import GROUP_UPDATE_SCHEMA, NEW_GROUP_SCHEMA, json_body
 from dcman.api.responses import reads, writes
 from dcman.api.state import site_context
 from dcman.services import groups, subclouds
@@ -15,35 +16,15 @@ from dcman.services.context import SiteContext
 
 router = APIRouter(prefix="/subcloud-groups", tags=["subcloud-groups"])
 
-GROUP_SCHEMA = {
-    "type": "object",
-    "properties": {
-        # Not blank, not all digits, no regular-expression character, not Default (domain.groups).
-        "name": {"type": "string", "maxLength": 255, "pattern": "^[^.*+?|()\\[\\]{}^$]+$",
-                 "allOf": [{"pattern": "[^0-9]"}, {"pattern": "\\S"}],
-                 "not": {"pattern": "^[Dd][Ee][Ff][Aa][Uu][Ll][Tt]$"}},
-        "description": {"type": "string", "minLength": 1, "maxLength": 254},
-        "update_apply_type": {"type": "string", "enum": ["parallel", "serial"]},
-        "max_parallel_subclouds": {"type": "integer", "minimum": 1, "maximum": 5000},
-    },
-    "additionalProperties": False,
-}
-NEW_GROUP_SCHEMA = {**GROUP_SCHEMA, "required": list(GROUP_SCHEMA["properties"])}
-UPDATE_GROUP_SCHEMA = {**GROUP_SCHEMA, "minProperties": 1}
-
-
-def _body(schema: dict) -> dict:
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
-
 
 @router.get("", response_model=None, responses=reads(views.GroupList))
 async def list_groups(ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return {"subcloud_groups": [views.group(g) for g in await groups.list_groups(ctx)]}
 
 
-@router.post("", response_model=None, responses=writes(views.Group, 409, 413), openapi_extra=_body(NEW_GROUP_SCHEMA))
+@router.post("", response_model=None, responses=writes(views.Group, 409, 413), openapi_extra=json_body(NEW_GROUP_SCHEMA))
 async def create_group(request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    return views.group(await groups.create_group(ctx, await read_body(request, allow_form=False)))
+    return views.group(await groups.create_group(ctx, commands.new_group(await read_body(request, allow_form=False))))
 
 
 @router.get("/{group_ref}", response_model=None, responses=reads(views.Group, 400, 404))
@@ -52,9 +33,10 @@ async def show_group(group_ref: str, ctx: SiteContext = Depends(site_context)) -
 
 
 @router.patch("/{group_ref}", response_model=None, responses=writes(views.Group, 404, 409, 413),
-              openapi_extra=_body(UPDATE_GROUP_SCHEMA))
+              openapi_extra=json_body(GROUP_UPDATE_SCHEMA))
 async def update_group(group_ref: str, request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    return views.group(await groups.update_group(ctx, group_ref, await read_body(request, allow_form=False)))
+    return views.group(await groups.update_group(
+        ctx, group_ref, commands.group_update(await read_body(request, allow_form=False))))
 
 
 @router.delete("/{group_ref}", response_class=Response, responses=writes(None, 404))

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from dcman.api.commands import NAME_RULE
 from dcman.domain.text import name_pattern
 
 TOKEN_SCHEME = "token"
@@ -21,9 +22,6 @@ ANY_JSON: dict[str, Any] = {"anyOf": [
     {"type": ["null", "boolean", "number"]}, {"type": "string", "pattern": NO_NUL},
     {"type": "array", "items": {"$ref": ANY_JSON_REF}},
     {"type": "object", "propertyNames": {"pattern": NO_NUL}, "additionalProperties": {"$ref": ANY_JSON_REF}}]}
-# Request fields that name something: no control or format character (dcman.domain.text).
-NAME_PROPERTIES = ("peer_name", "peer-group-name", "peer_group_name", "system-leader-name", "system_leader_name")
-GROUP_NAME_PATH = "/v1.0/subcloud-groups"  # where a plain `name` is a subcloud group's
 SUBJECT_TOKEN = {"name": "X-Subject-Token", "in": "header", "required": True, "schema": {"type": "string"},
                  "description": "The token to check or revoke."}
 
@@ -42,7 +40,7 @@ def declared_openapi(app: FastAPI) -> dict[str, Any]:
                     parameter["schema"] = _without_null(parameter["schema"])
                     _refuse_nul(parameter["schema"])
                 for content in operation.get("requestBody", {}).get("content", {}).values():
-                    _name_rule(content.get("schema", {}), path.startswith(GROUP_NAME_PATH))
+                    _name_rule(content.get("schema", {}))
                     _refuse_nul(content.get("schema", {}))
         components = schema.setdefault("components", {})
         components.setdefault("schemas", {})["JsonWithoutNul"] = ANY_JSON
@@ -64,18 +62,17 @@ def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _name_rule(schema: Any, group_name: bool) -> None:
-    """Each name field of a request body declares the name rule (at any depth of the body)."""
-    names = (*NAME_PROPERTIES, "name") if group_name else NAME_PROPERTIES
+def _name_rule(schema: object) -> None:
+    """Each field a command declares a name (dcman.api.commands.Wire.names) declares the name
+    rule of dcman.domain.text, at any depth of the body."""
     if isinstance(schema, dict):
-        for key, field in (schema.get("properties") or {}).items():
-            if key in names and isinstance(field, dict) and field.get("type") == "string":
-                field["allOf"] = [*field.get("allOf", []), {"pattern": name_pattern()}]
+        if schema.pop(NAME_RULE, False):
+            schema["allOf"] = [*schema.get("allOf", []), {"pattern": name_pattern()}]
         for value in schema.values():
-            _name_rule(value, group_name)
+            _name_rule(value)
     elif isinstance(schema, list):
         for value in schema:
-            _name_rule(value, group_name)
+            _name_rule(value)
 
 
 def _refuse_nul(schema: Any) -> None:

@@ -8,41 +8,18 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from typing_extensions import TypedDict
 
-from dcman.api import views
+from dcman.api import commands, views
 from dcman.api.auth import from_peer
 from dcman.api.bodies import read_body
+from dcman.api.commands import MIGRATE_SCHEMA, NEW_PEER_GROUP_SCHEMA, PEER_GROUP_UPDATE_SCHEMA, json_body
 from dcman.api.responses import reads, writes
 from dcman.api.state import site_context
-from dcman.domain.peer_groups import MAX_PRIORITY, MAX_REHOMING, SubcloudPeerGroup
+from dcman.domain.migration import operator_audit_refused
+from dcman.domain.peer_groups import SubcloudPeerGroup
 from dcman.services import migration, peer_groups
 from dcman.services.context import SiteContext
 
 router = APIRouter(prefix="/subcloud-peer-groups", tags=["subcloud-peer-groups"])
-
-PEER_GROUP_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "peer-group-name": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "[^0-9]"},
-        "group-priority": {"type": "integer", "minimum": 0, "maximum": MAX_PRIORITY},
-        "group-state": {"type": "string", "enum": ["enabled", "disabled"]},
-        "max-subcloud-rehoming": {"type": "integer", "minimum": 1, "maximum": MAX_REHOMING},
-        "system-leader-id": {"type": "string", "format": "uuid"},
-        "system-leader-name": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "\\S"},
-    },
-    "additionalProperties": False,
-}
-NEW_PEER_GROUP_SCHEMA = {**PEER_GROUP_SCHEMA, "required": ["peer-group-name"]}
-UPDATE_PEER_GROUP_SCHEMA = {
-    **PEER_GROUP_SCHEMA,
-    "properties": {**PEER_GROUP_SCHEMA["properties"],
-                   "migration_status": {"type": "string", "enum": ["none", "migrating", "complete"]}},
-    "minProperties": 1,
-}
-
-
-def _body(schema: dict) -> dict:
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
-
 
 PeerGroup = TypedDict("PeerGroup", {
     "id": int, "peer_group_name": str, "group_priority": int, "group_state": str, "max_subcloud_rehoming": int,
@@ -105,9 +82,10 @@ async def list_peer_groups(ctx: SiteContext = Depends(site_context)) -> dict[str
     return {"subcloud_peer_groups": [peer_group(g) for g in await peer_groups.list_peer_groups(ctx)]}
 
 
-@router.post("", response_model=None, responses=writes(PeerGroup, 409, 413), openapi_extra=_body(NEW_PEER_GROUP_SCHEMA))
+@router.post("", response_model=None, responses=writes(PeerGroup, 409, 413), openapi_extra=json_body(NEW_PEER_GROUP_SCHEMA))
 async def create_peer_group(request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    return peer_group(await peer_groups.create_peer_group(ctx, await read_body(request, allow_form=False)))
+    command = commands.new_peer_group(await read_body(request, allow_form=False))
+    return peer_group(await peer_groups.create_peer_group(ctx, command))
 
 
 @router.get("/{group_ref}", response_model=None, responses=reads(PeerGroup, 400, 404))
@@ -116,11 +94,11 @@ async def show_peer_group(group_ref: str, ctx: SiteContext = Depends(site_contex
 
 
 @router.patch("/{group_ref}", response_model=None, responses=writes(PeerGroup, 404, 409, 413, 422),
-              openapi_extra=_body(UPDATE_PEER_GROUP_SCHEMA))
+              openapi_extra=json_body(PEER_GROUP_UPDATE_SCHEMA))
 async def update_peer_group(group_ref: str, request: Request,
                             ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    body = await read_body(request, allow_form=False)
-    return peer_group(await peer_groups.update_peer_group(ctx, group_ref, body))
+    update = commands.peer_group_update(await read_body(request, allow_form=False))
+    return peer_group(await peer_groups.update_peer_group(ctx, group_ref, update))
 
 
 @router.delete("/{group_ref}", response_class=Response, responses=writes(None, 404, 409, 422))
@@ -140,16 +118,12 @@ async def peer_group_status(group_ref: str, ctx: SiteContext = Depends(site_cont
     return await peer_groups.group_status(ctx, group_ref)
 
 
-MIGRATE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {"sysadmin_password": {"type": "string"}},
-                                  "required": ["sysadmin_password"]}
-
-
 @router.patch("/{group_ref}/migrate", response_model=None, responses=writes(MigratingPeerGroup, 404, 413, 422),
-              openapi_extra=_body(MIGRATE_SCHEMA))
+              openapi_extra=json_body(MIGRATE_SCHEMA))
 async def migrate_peer_group(group_ref: str, request: Request,
                              ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    body = await read_body(request, allow_form=False)
-    group, queued = await migration.migrate(ctx, group_ref, body)
+    password = commands.migrate_password(await read_body(request, allow_form=False))
+    group, queued = await migration.migrate(ctx, group_ref, password)
     # The group, plus the reference's answer: the subclouds queued for rehoming, which the
     # dcmanager client's `subcloud-peer-group migrate` reads as "subclouds".
     return {**peer_group(group), "subclouds": [views.subcloud(view, with_endpoints=False) for view in queued]}
@@ -159,4 +133,7 @@ async def migrate_peer_group(group_ref: str, request: Request,
 async def audit_peer_group(group_ref: str, request: Request, ctx: SiteContext = Depends(site_context),
                            peer: bool = Depends(from_peer)) -> dict[str, Any]:
     """Called by a peer site with its copy of the group and its peer_uuid (reference §5)."""
-    return await migration.audit_from_peer(ctx, group_ref, await read_body(request, allow_form=False), peer)
+    if not peer:
+        raise operator_audit_refused()
+    peer_uuid, remote = commands.audit_copy(await read_body(request, allow_form=False))
+    return await migration.audit_from_peer(ctx, group_ref, peer_uuid, remote)

@@ -6,75 +6,20 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from dcman.api import views
+from dcman.api import commands, views
 from dcman.api.auth import from_peer
 from dcman.api.bodies import read_body
+from dcman.api.commands import ADD_FORM_SCHEMA, SUBCLOUD_UPDATE_FORM_SCHEMA, SUBCLOUD_UPDATE_SCHEMA
 from dcman.api.responses import reads, writes
 from dcman.api.state import site_context
 from dcman.domain import listing
 from dcman.domain.listing import is_list_query, parse_alarm_limit, parse_subcloud_query
 from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState
-from dcman.services import overview, subclouds
+from dcman.domain.commands import NetworkReconfiguration
+from dcman.services import overview, peer_requests, subcloud_ops, subclouds
 from dcman.services.context import SiteContext
 
 router = APIRouter(tags=["subclouds"])
-
-_FILE = {"type": "string", "format": "binary"}
-ADD_FORM_SCHEMA = {
-    "type": "object",
-    "required": ["bootstrap_values", "bootstrap-address", "sysadmin_password"],
-    "properties": {
-        "bootstrap_values": _FILE,
-        "install_values": _FILE,
-        "deploy_config": _FILE,
-        "bootstrap-address": {"type": "string"},
-        "sysadmin_password": {"type": "string", "description": "base64"},
-        "bmc_password": {"type": "string", "description": "base64"},
-        "group_id": {"type": "string"},
-        "description": {"type": "string"},
-        "location": {"type": "string"},
-        "release": {"type": "string"},
-        "migrate": {"type": "string", "enum": ["true", "false"]},
-        "secondary": {"type": "string", "enum": ["true", "false"]},
-        "region_name": {"type": "string"},
-        "name": {"type": "string", "description": "migrate only: must be the bootstrap values' name"},
-    },
-}
-UPDATE_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "description": {"type": "string"},
-        "location": {"type": "string"},
-        "group_id": {"type": ["string", "integer"]},
-        "name": {"type": "string"},
-        "management-state": {"type": "string", "enum": ["managed", "unmanaged"]},
-        "force": {"type": ["string", "boolean"]},
-        "peer_group": {"type": ["string", "integer"]},
-        "install_values": {"type": ["object", "string"], "description": "YAML text or an object; §2.2 rules"},
-        "bmc_password": {"type": "string", "description": "base64"},
-        "bootstrap_values": {"type": ["object", "string"], "description": "YAML text or an object"},
-        "bootstrap_address": {"type": "string"},
-        "migrate": {"type": ["string", "boolean"], "enum": ["true", "false", True, False]},
-        "release": {"type": "string", "description": "a secondary copy's, from its peer site only"},
-        # Network reconfiguration (§2.6): all four management fields, bootstrap_address, sysadmin_password.
-        "management_subnet": {"type": "string"},
-        "management_gateway_ip": {"type": "string"},
-        "management_start_ip": {"type": "string"},
-        "management_end_ip": {"type": "string"},
-        "sysadmin_password": {"type": "string", "description": "base64"},
-    },
-    "additionalProperties": False,
-    "minProperties": 1,
-}
-# The dcmanager client's `subcloud update` sends multipart, with the YAML files as file parts.
-UPDATE_FORM_SCHEMA = {
-    "type": "object",
-    "properties": {**UPDATE_SCHEMA["properties"], "install_values": _FILE, "bootstrap_values": _FILE,
-                   "group_id": {"type": "string"}, "peer_group": {"type": "string"},
-                   "force": {"type": "string", "enum": ["true", "false"]},
-                   "migrate": {"type": "string", "enum": ["true", "false"]}},
-}
-
 
 @router.get("/subclouds", response_model=None,
             responses=reads(views.SubcloudListing | views.SubcloudPage, 400, 404))
@@ -108,37 +53,47 @@ async def list_subclouds(
     "required": True, "content": {"multipart/form-data": {"schema": ADD_FORM_SCHEMA}}}})
 async def add_subcloud(request: Request, ctx: SiteContext = Depends(site_context),
                        peer: bool = Depends(from_peer)) -> dict[str, Any]:
-    view = await subclouds.add_subcloud(ctx, await read_body(request), from_peer=peer)
+    command = commands.new_subcloud(await read_body(request))
+    view = await (peer_requests.add_copy(ctx, command) if peer else subclouds.add_subcloud(ctx, command))
     return views.subcloud(view)
 
 
 @router.get("/subclouds/{subcloud_ref}", response_model=None, responses=reads(views.SubcloudBody, 400, 404))
 async def show_subcloud(subcloud_ref: str, ctx: SiteContext = Depends(site_context),
                         peer: bool = Depends(from_peer)) -> dict[str, Any]:
-    return views.subcloud(await subclouds.get_subcloud(ctx, subcloud_ref, from_peer=peer))
+    return views.subcloud(await (peer_requests.show_copy(ctx, subcloud_ref) if peer
+                                 else subclouds.get_subcloud(ctx, subcloud_ref)))
 
 
 @router.get("/subclouds/{subcloud_ref}/detail", response_model=None,
             responses=reads(views.SubcloudDetail, 400, 404))
 async def show_subcloud_detail(subcloud_ref: str, ctx: SiteContext = Depends(site_context),
                                peer: bool = Depends(from_peer)) -> dict[str, Any]:
-    return views.subcloud(await subclouds.get_subcloud(ctx, subcloud_ref, from_peer=peer), detail=True)
+    return views.subcloud(await (peer_requests.show_copy(ctx, subcloud_ref) if peer
+                                 else subclouds.get_subcloud(ctx, subcloud_ref)), detail=True)
 
 
 @router.patch("/subclouds/{subcloud_ref}", response_model=None,
               responses=writes(views.SubcloudBody, 404, 409, 413, 422), openapi_extra={"requestBody": {
-    "required": True, "content": {"application/json": {"schema": UPDATE_SCHEMA},
-                                  "multipart/form-data": {"schema": UPDATE_FORM_SCHEMA}}}})
+    "required": True, "content": {"application/json": {"schema": SUBCLOUD_UPDATE_SCHEMA},
+                                  "multipart/form-data": {"schema": SUBCLOUD_UPDATE_FORM_SCHEMA}}}})
 async def update_subcloud(subcloud_ref: str, request: Request, ctx: SiteContext = Depends(site_context),
                           peer: bool = Depends(from_peer)) -> dict[str, Any]:
-    view = await subclouds.update_subcloud(ctx, subcloud_ref, await read_body(request), from_peer=peer)
+    """With management network fields it is a network reconfiguration (services/subcloud_ops)."""
+    update = commands.subcloud_update(await read_body(request))
+    if isinstance(update, NetworkReconfiguration):
+        view = await (peer_requests.reconfigure_copy_network(ctx, subcloud_ref, update) if peer
+                      else subcloud_ops.reconfigure_network(ctx, subcloud_ref, update))
+    else:
+        view = await (peer_requests.update_copy(ctx, subcloud_ref, update) if peer
+                      else subclouds.update_subcloud(ctx, subcloud_ref, update))
     return views.subcloud(view)
 
 
 @router.delete("/subclouds/{subcloud_ref}", response_class=Response, responses=writes(None, 404, 422))
 async def delete_subcloud(subcloud_ref: str, ctx: SiteContext = Depends(site_context),
                           peer: bool = Depends(from_peer)) -> Response:
-    await subclouds.delete_subcloud(ctx, subcloud_ref, from_peer=peer)
+    await (peer_requests.delete_copy(ctx, subcloud_ref) if peer else subclouds.delete_subcloud(ctx, subcloud_ref))
     return Response(status_code=200)
 
 

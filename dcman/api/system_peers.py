@@ -8,54 +8,17 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from typing_extensions import TypedDict
 
+from dcman.api import commands
 from dcman.api.bodies import read_body
+from dcman.api.commands import NEW_PEER_SCHEMA, PEER_UPDATE_SCHEMA, json_body
 from dcman.api.responses import reads, writes
 from dcman.api.state import site_context
 from dcman.api.views import timestamp
-from dcman.domain.peers import (
-    HEARTBEAT_FAILURE_THRESHOLD,
-    HEARTBEAT_INTERVAL,
-    HEARTBEAT_MAINTENANCE_TIMEOUT,
-    REQUIRED_FIELDS,
-    SystemPeer,
-)
+from dcman.domain.peers import SystemPeer
 from dcman.services import system_peers
 from dcman.services.context import SiteContext
 
 router = APIRouter(prefix="/system-peers", tags=["system-peers"])
-
-
-def _range(bounds: tuple[int, int, int]) -> dict[str, Any]:
-    return {"type": "integer", "minimum": bounds[0], "maximum": bounds[1]}
-
-
-PEER_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "peer_uuid": {"type": "string", "format": "uuid"},
-        # Not blank, not all digits (domain.peers.validate_peer_name).
-        "peer_name": {"type": "string", "maxLength": 255, "allOf": [{"pattern": "\\S"}, {"pattern": "[^0-9]"}]},
-        # An http(s) URL with a host name and no white space (domain.peers.validate_manager_endpoint).
-        "manager_endpoint": {"type": "string", "maxLength": 255,
-                             "pattern": "^https?://[A-Za-z0-9._-]+(:[1-9][0-9]{0,3})?([/?#][!-~]*)?$"},
-        "manager_username": {"type": "string", "maxLength": 255, "pattern": "\\S"},
-        # base64 of ASCII text: whole 4-character groups of known 3-letter words
-        "manager_password": {"type": "string", "description": "base64", "pattern": "^(YWJj|ZGVm|MTIz|UGFz|c3dk){1,8}$"},
-        "peer_controller_gateway_address": {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]},
-        "administrative_state": {"type": "string", "enum": ["enabled", "disabled"]},
-        "heartbeat_interval": _range(HEARTBEAT_INTERVAL),
-        "heartbeat_failure_threshold": _range(HEARTBEAT_FAILURE_THRESHOLD),
-        "heartbeat_failure_policy": {"type": "string", "enum": ["alarm", "rehome", "delegate"]},
-        "heartbeat_maintenance_timeout": _range(HEARTBEAT_MAINTENANCE_TIMEOUT),
-    },
-    "additionalProperties": False,
-}
-NEW_PEER_SCHEMA = {**PEER_SCHEMA, "required": list(REQUIRED_FIELDS)}
-UPDATE_PEER_SCHEMA = {**PEER_SCHEMA, "minProperties": 1}
-
-
-def _body(schema: dict) -> dict:
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 Peer = TypedDict("Peer", {
@@ -117,9 +80,10 @@ async def list_peers(ctx: SiteContext = Depends(site_context)) -> dict[str, Any]
     return {"system_peers": [peer_view(p) for p in await system_peers.list_peers(ctx)]}
 
 
-@router.post("", response_model=None, responses=writes(Peer, 409, 413), openapi_extra=_body(NEW_PEER_SCHEMA))
+@router.post("", response_model=None, responses=writes(Peer, 409, 413), openapi_extra=json_body(NEW_PEER_SCHEMA))
 async def create_peer(request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    return peer_view(await system_peers.create_peer(ctx, await read_body(request, allow_form=False)))
+    command = commands.new_system_peer(await read_body(request, allow_form=False))
+    return peer_view(await system_peers.create_peer(ctx, command))
 
 
 @router.get("/{peer_ref}", response_model=None, responses=reads(Peer, 400, 404))
@@ -128,9 +92,10 @@ async def show_peer(peer_ref: str, ctx: SiteContext = Depends(site_context)) -> 
 
 
 @router.patch("/{peer_ref}", response_model=None, responses=writes(Peer, 404, 409, 413),
-              openapi_extra=_body(UPDATE_PEER_SCHEMA))
+              openapi_extra=json_body(PEER_UPDATE_SCHEMA))
 async def update_peer(peer_ref: str, request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    return peer_view(await system_peers.update_peer(ctx, peer_ref, await read_body(request, allow_form=False)))
+    update = commands.system_peer_update(await read_body(request, allow_form=False))
+    return peer_view(await system_peers.update_peer(ctx, peer_ref, update))
 
 
 @router.delete("/{peer_ref}", response_class=Response, responses=writes(None, 404, 409))

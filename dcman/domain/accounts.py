@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from dcman.domain.errors import InvalidInput, PermissionDenied
 from dcman.domain.states import Role
@@ -23,7 +22,7 @@ class Principal:
     role: Role
 
 
-def validate_account(name: Any, role: Any, password: Any) -> tuple[str, Role, str]:
+def validate_account(name: object, role: object, password: object) -> tuple[str, Role, str]:
     if not isinstance(name, str) or not _ACCOUNT_NAME.fullmatch(name):
         raise InvalidInput("An account name is 1 to 64 letters, digits or the characters _ . @ -.")
     try:

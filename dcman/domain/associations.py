@@ -4,39 +4,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
 
+from dcman.domain.commands import AssociationUpdate, NewAssociation
 from dcman.domain.errors import InvalidInput, StateRefused
 from dcman.domain.secrets import redact
-from dcman.domain.states import AssociationSyncStatus, AssociationType
+from dcman.domain.states import AssociationType
 from dcman.domain.subcloud import Subcloud, rehome_data, rehome_payload
 
 MAX_PRIORITY = 65536
 
 
-def _int(field: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, float) and value.is_integer():  # JSON's 60.0 is the integer 60
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidInput(f"Invalid {field} {value!r}; it must be an integer from {low} to {high}.")
-    return value
-
-
-def validate_new_association(body: dict[str, Any], from_peer: bool) -> dict[str, Any]:
-    for field in ("peer_group_id", "system_peer_id"):
-        if body.get(field) is None:
-            raise InvalidInput(f"The {field} is required.")
-    kind = body.get("association_type", AssociationType.PRIMARY.value)
-    if kind != AssociationType.PRIMARY and not (from_peer and kind == AssociationType.NON_PRIMARY):
+def check_operator_association(command: NewAssociation) -> None:
+    """An operator creates primary associations; the non-primary one is the peer site's copy."""
+    if command.association_type is not AssociationType.PRIMARY:
         raise InvalidInput("Only a peer site's sync creates non-primary associations.")
-    return {
-        "peer_group_id": _int("peer_group_id", body["peer_group_id"], 1, 2**31 - 1),
-        "system_peer_id": _int("system_peer_id", body["system_peer_id"], 1, 2**31 - 1),
-        "peer_group_priority": _int("peer_group_priority", body.get("peer_group_priority", 1), 1, MAX_PRIORITY),
-        "association_type": kind,
-    }
 
 
 def check_primary_group(group_name: str, group_priority: int, association_type: str) -> None:
@@ -46,24 +28,10 @@ def check_primary_group(group_name: str, group_priority: int, association_type: 
                            "site where it has priority 0 associates it with a peer.")
 
 
-def validate_association_update(body: dict[str, Any], from_peer: bool) -> dict[str, Any]:
-    changes: dict[str, Any] = {}
-    if body.get("peer_group_priority") is not None:
-        changes["peer_group_priority"] = _int("peer_group_priority", body["peer_group_priority"], 1, MAX_PRIORITY)
-    if body.get("sync_status") is not None:
-        if not from_peer:
-            raise InvalidInput("sync_status is set by the peer site's sync, not by hand.")
-        try:
-            changes["sync_status"] = AssociationSyncStatus(body["sync_status"]).value
-        except ValueError:
-            raise InvalidInput(f"Invalid sync_status {body['sync_status']!r}.") from None
-        changes["sync_message"] = body.get("sync_message") if isinstance(body.get("sync_message"), str) else None
-    unknown = sorted(set(body) - {"peer_group_priority", "sync_status", "sync_message"})
-    if unknown:
-        raise InvalidInput(f"Unknown association field(s): {', '.join(unknown)}.")
-    if not changes:
-        raise InvalidInput("Nothing to update; give peer_group_priority.")
-    return changes
+def check_operator_association_update(update: AssociationUpdate) -> None:
+    """The sync status is the peer site's to report."""
+    if update.sync_status is not None:
+        raise InvalidInput("sync_status is set by the peer site's sync, not by hand.")
 
 
 def check_peer_copy(group_name: str, peer_copy_priority: int) -> None:
@@ -86,15 +54,15 @@ class SubcloudCopy:
 
     name: str
     region_name: str
-    bootstrap_values: dict[str, Any]
+    bootstrap_values: dict[str, object]
     bootstrap_address: str
     description: str | None
     location: str | None
     release: str
-    install_values: dict[str, Any] | None
+    install_values: dict[str, object] | None
 
     @property
-    def rehome_data(self) -> dict[str, Any]:
+    def rehome_data(self) -> dict[str, object]:
         """The rehome data the peer stores from this copy (it removes the same secrets)."""
         return json.loads(rehome_data(self.bootstrap_values, self.bootstrap_address))
 
@@ -119,7 +87,7 @@ def subcloud_copy(subcloud: Subcloud, peer_gateway: str) -> SubcloudCopy | str:
                         install_values=redact(install) if isinstance(install, dict) else None)
 
 
-def _decoded(value: Any) -> Any:
+def _decoded(value: object) -> object:
     """A JSON column as a peer's answer carries it: as text, or already decoded."""
     if isinstance(value, str):
         try:
@@ -129,10 +97,10 @@ def _decoded(value: Any) -> Any:
     return value
 
 
-def copy_changes(copy: SubcloudCopy, there: dict[str, Any]) -> dict[str, Any]:
+def copy_changes(copy: SubcloudCopy, there: Mapping[str, object]) -> dict[str, object]:
     """The update that brings the peer's copy `there` (a subcloud as the peer's API shows it)
     in line with `copy`; empty when it already is, so a resync sends only what differs."""
-    changes: dict[str, Any] = {}
+    changes: dict[str, object] = {}
     for field, value in (("description", copy.description), ("location", copy.location)):
         if (there.get(field) or "") != (value or ""):  # no text and null read alike
             changes[field] = value or ""

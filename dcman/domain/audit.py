@@ -4,7 +4,6 @@ means, the fail-count hysteresis and the alarm-summary roll-up."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from dcman.domain.states import AvailabilityStatus, CloudStatus, DeployStatus, ManagementState, SyncStatus
 
@@ -42,7 +41,7 @@ def is_audited(deploy_status: str, availability: str) -> bool:
     return not (deploy_status in AUDITED_ONLY_ONLINE and availability != AvailabilityStatus.ONLINE)
 
 
-def is_healthy(status: Any) -> bool:
+def is_healthy(status: object) -> bool:
     """Online iff the service-group list is non-empty and every group name has an active member."""
     groups = status.get("service_groups") if isinstance(status, dict) else None
     if not isinstance(groups, list) or not groups:
@@ -128,7 +127,7 @@ class AlarmCounts:
 UNAVAILABLE_COUNTS = AlarmCounts(-1, -1, -1, -1)
 
 
-def parse_alarm_counts(body: Any) -> AlarmCounts | None:
+def parse_alarm_counts(body: object) -> AlarmCounts | None:
     """The agent's alarm summary, or None when it is not a well-formed one."""
     if not isinstance(body, dict):
         return None

@@ -7,12 +7,11 @@ minutes later in the remote installer. dcman keeps no ISO vault, so the referenc
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Mapping
-from typing import Any
 
 from dcman.domain.errors import InvalidInput
 from dcman.domain.network import IPAddress, as_text, is_given, parse_ip, parse_network, shown
+from dcman.domain.values import as_integer
 
 MANDATORY_INSTALL_KEYS: tuple[str, ...] = (
     "bootstrap_interface",
@@ -27,20 +26,16 @@ INSTALL_TYPES = range(0, 6)
 MIN_PERSISTENT_SIZE_MB = 30000
 RVMC_DEBUG_LEVELS = range(0, 5)
 
-_INTEGER = re.compile(r"[+-]?[0-9]{1,30}")
-
-
-def _integer(key: str, value: Any, low: int, high: int | None = None, unit: str = "") -> int:
+def _integer(key: str, value: object, low: int, high: int | None = None, unit: str = "") -> int:
     """An integer (or a string of decimal digits) within [low, high]; booleans and floats are refused."""
-    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-        value = int(value.strip())
+    number = as_integer(value, signed=True, floats=False)
     bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+    if number is None or number < low or (high is not None and number > high):
         raise InvalidInput(f"Install value {key} {shown(value)} must be a whole number {bounds}{unit}.")
-    return value
+    return number
 
 
-def _base64_password(value: Any) -> str:
+def _base64_password(value: object) -> str:
     """The base64 text of the BMC password; it must decode to UTF-8 so the installer can use it."""
     text = value.strip() if isinstance(value, str) else ""
     try:
@@ -53,7 +48,7 @@ def _base64_password(value: Any) -> str:
     return text
 
 
-def _same_version(key: str, value: Any, bootstrap: IPAddress) -> IPAddress:
+def _same_version(key: str, value: object, bootstrap: IPAddress) -> IPAddress:
     """An address that must share the bootstrap address's IP version (one install network per subcloud)."""
     address = parse_ip(key, value)
     if address.version != bootstrap.version:
@@ -63,7 +58,7 @@ def _same_version(key: str, value: Any, bootstrap: IPAddress) -> IPAddress:
     return address
 
 
-def validate_install_values(values: Any, release: str) -> dict[str, Any]:
+def validate_install_values(values: object, release: str) -> dict[str, object]:
     """Check install values for `release` and return a cleaned copy (stripped, canonical addresses).
 
     Unknown keys are passed through untouched; `software_version` is set to `release`. Raises only

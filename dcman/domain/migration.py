@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from collections.abc import Mapping
 from typing import Any
 
 from dcman.domain.alarms import Alarm, AlarmId, Severity
@@ -20,7 +21,7 @@ MIGRATABLE = frozenset({DeployStatus.SECONDARY.value, DeployStatus.REHOME_FAILED
                         DeployStatus.REHOME_PREP_FAILED.value})
 
 
-def check_migrate(group: SubcloudPeerGroup, member_count: int, password: Any) -> None:
+def check_migrate(group: SubcloudPeerGroup, member_count: int, password: object) -> None:
     """§4 step 1: the refusals, each one sentence."""
     if not member_count:
         raise InvalidInput(f"Subcloud peer group {group.peer_group_name} has no subclouds to migrate.")
@@ -124,18 +125,17 @@ class AuditOutcome:
         return bool(self.updates or self.deletes)
 
 
-def check_audit_request(from_peer: bool) -> None:
-    """Only a peer site sends its copy of a group to be audited against (§5)."""
-    if not from_peer:
-        raise PermissionDenied("The peer group audit is called by a peer site only.")
+def operator_audit_refused() -> PermissionDenied:
+    """Only a peer site sends its copy of a group to be audited against (§5): what anyone else is told."""
+    return PermissionDenied("The peer group audit is called by a peer site only.")
 
 
 def lower_priority_alarm_entity(group_name: str, peer_uuid: str) -> str:
     return f"peer_group={group_name},peer={peer_uuid}"
 
 
-def audit_peer_group(local: SubcloudPeerGroup, remote: dict[str, Any], local_members: list[Subcloud],
-                     remote_members: list[dict[str, Any]] | None, peer_uuid: str, peer_name: str) -> AuditOutcome:
+def audit_peer_group(local: SubcloudPeerGroup, remote: Mapping[str, object], local_members: list[Subcloud],
+                     remote_members: list[dict[str, object]] | None, peer_uuid: str, peer_name: str) -> AuditOutcome:
     """What the audit of `local` against the peer's copy `remote` changes (§5).
     `remote_members` (the peer's subclouds of the group) is needed only when the remote
     migration is complete."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeAlias, TypeVar
+from typing import TypeAlias, TypeVar
 
 from dcman.domain.errors import InvalidInput
 
@@ -79,7 +79,7 @@ class SubcloudNetwork:
 # --- value helpers (also used by install_values) ------------------------------------------------
 
 
-def shown(value: Any) -> str:
+def shown(value: object) -> str:
     """`value` as short text for an error message, so junk input cannot flood (or break) the message."""
     try:
         text = value if isinstance(value, str) else repr(value)
@@ -88,7 +88,7 @@ def shown(value: Any) -> str:
     return text if len(text) <= 64 else text[:61] + "..."
 
 
-def _kind(value: Any) -> str:
+def _kind(value: object) -> str:
     """A plain-words name of a value's type, for 'must be a string' errors."""
     if value is None:
         return "null"
@@ -103,13 +103,13 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def is_given(values: Mapping[str, Any], key: str) -> bool:
+def is_given(values: Mapping[str, object], key: str) -> bool:
     """Whether `key` carries a value: YAML leaves an empty entry as None, a blank string counts as none."""
     value = values.get(key)
     return value is not None and not (isinstance(value, str) and not value.strip())
 
 
-def as_text(key: str, value: Any) -> str:
+def as_text(key: str, value: object) -> str:
     """`value` as a stripped, non-empty string; any other type is refused rather than coerced."""
     if not isinstance(value, str):
         raise InvalidInput(f"{key} must be a string, not {_kind(value)}.")
@@ -119,7 +119,17 @@ def as_text(key: str, value: Any) -> str:
     return text
 
 
-def _ip_text(key: str, value: Any) -> str:
+def bootstrap_address(value: object, field: str = "bootstrap-address") -> str:
+    """The address a subcloud is reached at to bootstrap it: one IP address, canonical."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"The {field} is required.")
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        raise InvalidInput(f"The {field} {value!r} is not a valid IP address.") from None
+
+
+def _ip_text(key: str, value: object) -> str:
     """The text of an address or subnet value; dual-stack pairs ("v4,v6") are refused explicitly."""
     text = as_text(key, value)
     if "," in text:
@@ -127,7 +137,7 @@ def _ip_text(key: str, value: Any) -> str:
     return text
 
 
-def parse_ip(key: str, value: Any) -> IPAddress:
+def parse_ip(key: str, value: object) -> IPAddress:
     """`value` parsed as a single IPv4 or IPv6 address (no zone index)."""
     text = _ip_text(key, value)
     try:
@@ -138,7 +148,7 @@ def parse_ip(key: str, value: Any) -> IPAddress:
     raise InvalidInput(f"{key} {shown(text)} is not a valid IP address.")
 
 
-def parse_network(key: str, value: Any) -> IPNetwork:
+def parse_network(key: str, value: object) -> IPNetwork:
     """`value` parsed as an "address/prefix" network; host bits must be zero so no typo is silently fixed."""
     text = _ip_text(key, value)
     if "/" in text and "%" not in text:
@@ -157,7 +167,7 @@ def parse_network(key: str, value: Any) -> IPNetwork:
 # --- one helper per rule kind ---------------------------------------------------------------------
 
 
-def _subnet(key: str, value: Any, min_size: int) -> IPNetwork:
+def _subnet(key: str, value: object, min_size: int) -> IPNetwork:
     """Subnet rule: parses, holds at least `min_size` addresses, and an IPv6 prefix is /64 or longer."""
     subnet = parse_network(key, value)
     if subnet.num_addresses < min_size:
@@ -172,7 +182,7 @@ def _subnet(key: str, value: Any, min_size: int) -> IPNetwork:
     return subnet
 
 
-def _address_in(key: str, value: Any, subnet: IPNetwork, subnet_label: str) -> IPAddress:
+def _address_in(key: str, value: object, subnet: IPNetwork, subnet_label: str) -> IPAddress:
     """Address rule: parses, same IP version as `subnet`, inside it, and not its first or last address."""
     address = parse_ip(key, value)
     where = f"{subnet_label} {subnet}"
@@ -208,7 +218,7 @@ def _outside(key: str, address: IPAddress, start: IPAddress, end: IPAddress, ran
         raise InvalidInput(f"{key} {address} must lie outside {range_label} {start}-{end}.")
 
 
-def _parsed(parse: Callable[[str], _T], text: Any) -> _T | None:
+def _parsed(parse: Callable[[str], _T], text: object) -> _T | None:
     """`parse(text)`, or None when a stored value of another subcloud does not parse (it is then skipped)."""
     try:
         return parse(text)
@@ -231,7 +241,7 @@ class _Block:
         return f"{self.prefix}_start_address..{self.prefix}_end_address"
 
 
-def _block(values: Mapping[str, Any], prefix: str, min_subnet: int, min_range: int, with_gateway: bool) -> _Block:
+def _block(values: Mapping[str, object], prefix: str, min_subnet: int, min_range: int, with_gateway: bool) -> _Block:
     """The `<prefix>_subnet/_start_address/_end_address[/_gateway_address]` group (N2, N4-N7)."""
     subnet_key, start_key, end_key, gateway_key = (
         f"{prefix}_{part}" for part in ("subnet", "start_address", "end_address", "gateway_address")
@@ -270,7 +280,7 @@ def _check_overlaps(block: _Block, oam: IPNetwork, others: Iterable[OtherSubclou
 
 
 def validate_bootstrap_network(
-    values: Mapping[str, Any],
+    values: Mapping[str, object],
     system_controller: SystemControllerNetwork,
     others: Iterable[OtherSubcloudNetwork],
 ) -> SubcloudNetwork:
@@ -341,7 +351,7 @@ def parse_system_controller_network(subnet: str, pool: str | None) -> SystemCont
 
 
 def validate_management_network(
-    values: Mapping[str, Any],
+    values: Mapping[str, object],
     system_controller: SystemControllerNetwork,
     others: Iterable[OtherSubcloudNetwork],
 ) -> tuple[str, str, str, str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from typing import Any, Mapping
+from typing import Mapping, TypeVar
 
 # A word holding one of these is a secret anywhere in it: `adminpassword`, `api_token`, `x-secret`.
 SECRET_FRAGMENTS: tuple[str, ...] = (
@@ -28,7 +28,8 @@ _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
 # One secret of a document: the keys and list indexes that lead to it, and its value.
 SecretPath = tuple[str | int, ...]
-Sealed = list[tuple[SecretPath, Any]]
+Sealed = list[tuple[SecretPath, object]]
+_T = TypeVar("_T")
 
 
 def key_words(name: str) -> list[str]:
@@ -36,7 +37,7 @@ def key_words(name: str) -> list[str]:
     return [word.lower() for word in _WORDS.findall(name)]
 
 
-def is_secret_key(name: Any) -> bool:
+def is_secret_key(name: object) -> bool:
     """Whether a key names a secret: a password, passwd, secret, token, credential or private
     key material, in any case and spelling (`BMC_Password`, `ansible_ssh_pass`, `api_token`,
     `ssh_private_key`, `k8s_root_ca_key`), but not public key material (`ssh_public_key`)."""
@@ -48,14 +49,14 @@ def is_secret_key(name: Any) -> bool:
     return any(word in SECRET_WORDS for word in words) and not any(word in PUBLIC_WORDS for word in words)
 
 
-def split_secrets(values: Any) -> tuple[Any, Sealed]:
+def split_secrets(values: _T) -> tuple[_T, Sealed]:
     """(public, secrets): `values` without any secret key, at any depth, and each secret removed
     with the path leading to it, so that `merge_secrets(public, secrets)` gives `values` back."""
     sealed: Sealed = []
-    return _public(values, (), sealed), sealed
+    return _public(values, (), sealed), sealed  # type: ignore[return-value]  # same shape, as dicts and lists
 
 
-def redact(values: Any) -> Any:
+def redact(values: _T) -> _T:
     """`values` without any secret key at any depth: what may be shown, logged or copied."""
     return split_secrets(values)[0]
 
@@ -79,14 +80,14 @@ def redacted_json_text(text: str | None) -> str | None:
     return text if isinstance(document, str) else json.dumps(redact(document))
 
 
-def merge_secrets(public: Any, sealed: Sealed) -> Any:
+def merge_secrets(public: _T, sealed: Sealed) -> _T:
     """`public` with its secrets put back where `split_secrets` took them from (a copy; the
     path of a secret whose list item is gone is skipped)."""
     merged = copy.deepcopy(public)
     for path, value in sealed:
         if not path:
             continue
-        target = merged
+        target: object = merged
         for step, following in zip(path, path[1:]):
             target = _step_into(target, step, following)
             if target is None:
@@ -98,7 +99,7 @@ def merge_secrets(public: Any, sealed: Sealed) -> Any:
     return merged
 
 
-def sealed_from_json(document: Any) -> Sealed:
+def sealed_from_json(document: object) -> Sealed:
     """Secrets as stored (JSON: a list of [path, value] pairs) back to `Sealed`; anything else is none."""
     if not isinstance(document, list):
         return []
@@ -110,9 +111,9 @@ def sealed_from_json(document: Any) -> Sealed:
     return found
 
 
-def _public(value: Any, path: SecretPath, sealed: Sealed) -> Any:
+def _public(value: object, path: SecretPath, sealed: Sealed) -> object:
     if isinstance(value, Mapping):
-        kept: dict[Any, Any] = {}
+        kept: dict[object, object] = {}
         for key, item in value.items():
             if is_secret_key(key):
                 sealed.append(((*path, key), item))
@@ -124,7 +125,7 @@ def _public(value: Any, path: SecretPath, sealed: Sealed) -> Any:
     return value
 
 
-def _step_into(target: Any, step: str | int, following: str | int) -> Any:
+def _step_into(target: object, step: str | int, following: str | int) -> object:
     """The container at `step` inside `target`, made when a map is missing there; None when it cannot be."""
     if isinstance(target, dict) and isinstance(step, str):
         if not isinstance(target.get(step), (dict, list)):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping
 
+from dcman.domain.commands import NewSubcloud
 from dcman.domain.errors import Conflict, InvalidInput, StateRefused
 from dcman.domain.peer_groups import SubcloudPeerGroup
 from dcman.domain.secrets import redact
@@ -25,6 +26,7 @@ from dcman.domain.states import (
     SyncStatus,
 )
 from dcman.domain.text import check_name_characters
+from dcman.domain.values import text
 
 NO_ERRORS = "No errors present"
 # Update fields that ask for a network reconfiguration (§2.6), which needs an agent phase dcman lacks.
@@ -127,7 +129,7 @@ def new_region_name() -> str:
     return uuid.uuid4().hex
 
 
-def validate_subcloud_name(name: Any) -> str:
+def validate_subcloud_name(name: object) -> str:
     """The name of a new subcloud (rule N1): a non-empty string, not all digits, not reserved."""
     if not isinstance(name, str) or not name.strip():
         raise InvalidInput("The subcloud name (bootstrap value 'name') must be a non-empty string.")
@@ -144,7 +146,7 @@ def validate_subcloud_name(name: Any) -> str:
     return name
 
 
-def validate_region_name(region: Any) -> str:
+def validate_region_name(region: object) -> str:
     """A region name carried over from a peer site (§2.10): not reserved, and (dcman's addition)
     a single word that cannot name a path: no '/', '\\', '.' or '..', space or control character."""
     if not isinstance(region, str) or not region.strip() or len(region) > MAX_TEXT:
@@ -158,7 +160,7 @@ def validate_region_name(region: Any) -> str:
     return region
 
 
-def validate_release(release: Any) -> str:
+def validate_release(release: object) -> str:
     """The requested software release, or the site's own when none is given."""
     if release is None or release == "":
         return ACTIVE_RELEASE
@@ -169,37 +171,40 @@ def validate_release(release: Any) -> str:
     return str(release)
 
 
-def validate_text(field: str, value: Any) -> str:
+def validate_text(field: str, value: object) -> str:
     """A free-text field (description, location): a string of at most 255 characters."""
-    if not isinstance(value, str):
-        raise InvalidInput(f"The {field} must be a string.")
-    if len(value) > MAX_TEXT:
-        raise InvalidInput(f"The {field} must be at most {MAX_TEXT} characters long.")
-    return value
+    return text(field, value, MAX_TEXT, blank=True)
 
 
-def parse_bool(field: str, value: Any) -> bool:
-    """Booleans arrive as JSON booleans or the strings "true"/"false" (multipart forms)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise InvalidInput(f"The {field} value must be true or false.")
+def check_adoption(command: NewSubcloud, run_phases: bool) -> bool:
+    """Whether an add adopts a subcloud another system controller deployed (`migrate=true`:
+    rehome it, no deploy). The reference's rules: no deploy config, and a `name` field matching
+    the file's."""
+    if not command.migrate:
+        return False
+    if not run_phases:
+        raise InvalidInput("A phased deploy's create does not take migrate; add the subcloud with migrate=true.")
+    if command.secondary:
+        raise InvalidInput("A subcloud is added either as secondary or with migrate, not both.")
+    if command.deploy_config is not None:
+        raise InvalidInput("migrate with deploy-config is not allowed")
+    if command.name is not None and command.name != command.bootstrap_values.get("name"):
+        raise InvalidInput("subcloud name does not match the name defined in bootstrap file")
+    return True
 
 
-def check_management_change(subcloud: Subcloud, requested: Any, force: Any, from_peer: bool = False) -> dict[str, str]:
-    """Rules of §2.4: which columns change when the management state is set to `requested`."""
-    try:
-        target = ManagementState(requested)
-    except ValueError:
-        raise InvalidInput(f"Invalid management-state {requested!r}; it must be managed or unmanaged.") from None
-    forced = False if force is None else parse_bool("force", force)
-    if forced and target is not ManagementState.MANAGED:
-        raise InvalidInput("force is only accepted together with management-state managed.")
-    if subcloud.peer_group_id is not None and not from_peer:
+def check_operator_manages(subcloud: Subcloud) -> None:
+    """An operator does not set the management state of a peer-group member: its group does (§6)."""
+    if subcloud.peer_group_id is not None:
         raise StateRefused(
             f"Subcloud {subcloud.name} is in a subcloud peer group; its management state is set by the peer group."
         )
+
+
+def check_management_change(subcloud: Subcloud, target: ManagementState, forced: bool) -> dict[str, str]:
+    """Rules of §2.4: which columns change when the management state is set to `target`."""
+    if forced and target is not ManagementState.MANAGED:
+        raise InvalidInput("force is only accepted together with management-state managed.")
     if subcloud.management_state == target:
         raise StateRefused(f"Subcloud {subcloud.name} is already {target}.")
     changes: dict[str, str] = {"management_state": target}
@@ -218,8 +223,8 @@ def check_management_change(subcloud: Subcloud, requested: Any, force: Any, from
     return changes
 
 
-def check_rename(subcloud: Subcloud, new_name: Any, taken: bool) -> str:
-    """Rules of §2.8; `taken` says whether another subcloud has that name or region name."""
+def parse_new_name(new_name: object) -> str:
+    """The name a rename gives (§2.8): an RFC 1123 subdomain, not all digits."""
     if not isinstance(new_name, str) or not _RFC1123.fullmatch(new_name) or len(new_name) > MAX_TEXT:
         raise InvalidInput(
             f"The new name {new_name!r} must be lowercase letters, digits and '-', in dot-separated labels "
@@ -227,6 +232,11 @@ def check_rename(subcloud: Subcloud, new_name: Any, taken: bool) -> str:
         )
     if new_name.isdigit():  # rule N1: all digits would read as an id
         raise InvalidInput(f"The new name {new_name} must not consist of digits only.")
+    return new_name
+
+
+def check_rename(subcloud: Subcloud, new_name: str, taken: bool) -> str:
+    """Rules of §2.8 on the subcloud; `taken` says whether another subcloud has that name or region name."""
     if new_name == subcloud.name:
         raise InvalidInput(f"The new name of subcloud {subcloud.name} must differ from its current name.")
     if subcloud.management_state != ManagementState.UNMANAGED:
@@ -243,14 +253,20 @@ def check_rename(subcloud: Subcloud, new_name: Any, taken: bool) -> str:
     return new_name
 
 
-def check_delete(subcloud: Subcloud, from_peer: bool = False) -> None:
-    """Rules of §2.9, with the reference's later refusal during an active operation."""
-    if subcloud.peer_group_id is not None and not from_peer:
+def check_operator_delete(subcloud: Subcloud) -> None:
+    """Rules of §2.9 when an operator deletes: outside any peer group, unmanaged, and check_delete's."""
+    if subcloud.peer_group_id is not None:
         raise StateRefused(
             f"Subcloud {subcloud.name} is in a subcloud peer group; remove it from the group before deleting it."
         )
-    if subcloud.management_state == ManagementState.MANAGED and not from_peer:
+    if subcloud.management_state == ManagementState.MANAGED:
         raise StateRefused(f"Subcloud {subcloud.name} must be unmanaged before it can be deleted.")
+    check_delete(subcloud)
+
+
+def check_delete(subcloud: Subcloud) -> None:
+    """Whoever deletes (a peer site removing its copy too): not during an active operation (the
+    reference's later refusal), not while online."""
     if subcloud.deploy_status in ACTIVE_DEPLOY_STATES:
         raise StateRefused(
             f"Subcloud {subcloud.name} cannot be deleted while its deploy status is {subcloud.deploy_status}."
@@ -281,7 +297,7 @@ def endpoints_kept_on_unmanage(deploy_status: str) -> tuple[str, ...]:
 # --- peer-group membership (geo-redundancy reference §6 rules 3-5, lifecycle §2.6) -------------
 
 
-def check_join_peer_group(subcloud: Subcloud, group: SubcloudPeerGroup | None, ref: Any,
+def check_join_peer_group(subcloud: Subcloud, group: SubcloudPeerGroup | None, ref: str,
                           current: SubcloudPeerGroup | None, site_uuid: str) -> None:
     """Rule 4: `peer_group: <id|name>`; `current` is the group the subcloud is in now, if any."""
     if current is not None and current.group_priority > 0:
@@ -332,20 +348,20 @@ def check_update_in_peer_group(subcloud: Subcloud, group: SubcloudPeerGroup | No
                            "updated only where the group's priority is 0 and this site is the group's leader.")
 
 
-def stored_bootstrap_values(values: Mapping[str, Any]) -> dict[str, Any]:
+def stored_bootstrap_values(values: Mapping[str, object]) -> dict[str, object]:
     """Bootstrap values as they may be shown and copied: without a secret at any depth (the
     rehome data a peer site receives holds no admin password; the reference base64-encodes it)."""
     return {str(k): v for k, v in redact(dict(values)).items()}
 
 
-def rehome_data(values: Mapping[str, Any], bootstrap_address: str | None) -> str:
+def rehome_data(values: Mapping[str, object], bootstrap_address: str | None) -> str:
     """The rehome data a peer site needs to take the subcloud over: its bootstrap values
     without secrets, and its bootstrap address (geo-redundancy §3)."""
     return json.dumps({"saved_payload": {**stored_bootstrap_values(values), "bootstrap-address": bootstrap_address}},
                       default=str)
 
 
-def rehome_payload(text: str | None) -> dict[str, Any] | None:
+def rehome_payload(text: str | None) -> dict[str, object] | None:
     """The saved payload of stored rehome data (bootstrap values and `bootstrap-address`), or
     None when there is none or it is not a mapping."""
     document = _rehome_document(text)
@@ -363,7 +379,7 @@ def _rehome_document(text: str | None) -> dict[str, Any] | None:
     return document
 
 
-def updated_rehome_data(subcloud: Subcloud, current: str | None, values: Mapping[str, Any] | None,
+def updated_rehome_data(subcloud: Subcloud, current: str | None, values: Mapping[str, object] | None,
                         bootstrap_address: str | None) -> str | None:
     """§2.6 `bootstrap_values` / `bootstrap_address` in an update: new values replace the saved
     payload (keeping its bootstrap address); an address needs rehome data to go into. `current`
@@ -402,21 +418,25 @@ def rehome_data_on_join(subcloud: Subcloud) -> str | None:
 # --- update-only rules (§2.6) ------------------------------------------------------------------
 
 
-def check_copy_release(subcloud: Subcloud, release: Any, from_peer: bool) -> str:
-    """`release` in an update: the software version of a secondary copy follows its primary
-    site's (the peer's sync sends it); nothing else changes a subcloud's release this way."""
-    if not from_peer or subcloud.deploy_status not in SECONDARY_STATES:
-        raise InvalidInput("The release of a subcloud is set at add or redeploy; only a peer site's sync "
-                           "updates that of a secondary copy.")
+def operator_release_refused() -> InvalidInput:
+    """`release` in an operator's update: a subcloud's release is set at add or redeploy."""
+    return InvalidInput("The release of a subcloud is set at add or redeploy; only a peer site's sync "
+                        "updates that of a secondary copy.")
+
+
+def check_copy_release(subcloud: Subcloud, release: str) -> str:
+    """`release` in a peer site's update: the software version of a secondary copy follows its
+    primary site's (the peer's sync sends it); nothing else changes a subcloud's release this way."""
+    if subcloud.deploy_status not in SECONDARY_STATES:
+        raise operator_release_refused()
     return validate_release(release)
 
 
-def check_migrate_flag(subcloud: Subcloud, migrate: Any, management_target: str | None,
-                       from_peer: bool = False) -> dict[str, str]:
-    """`migrate=true` (`subcloud unmanage --migrate`): mark a deployed subcloud `rehome-pending`
-    for a coming migration. It must be or become unmanaged; a peer site may mark any state but
-    a rehome here (that is how a migrating peer asks this site to let go, §4 step 4)."""
-    if not parse_bool("migrate", migrate) or subcloud.deploy_status == DeployStatus.REHOME_PENDING:
+def check_release_mark(subcloud: Subcloud, migrate: bool, management_target: str | None) -> dict[str, str]:
+    """`migrate=true` from a peer site: mark the subcloud `rehome-pending`, whatever its state but
+    a rehome here (that is how a migrating peer asks this site to let go, §4 step 4). It must
+    be or become unmanaged."""
+    if not migrate or subcloud.deploy_status == DeployStatus.REHOME_PENDING:
         return {}
     if subcloud.deploy_status in REHOMING_STATES:  # letting go now would leave it managed by nobody
         raise StateRefused(f"Subcloud {subcloud.name} is being rehomed to this site ({subcloud.deploy_status}).")
@@ -424,7 +444,14 @@ def check_migrate_flag(subcloud: Subcloud, migrate: Any, management_target: str 
     if state != ManagementState.UNMANAGED:
         raise InvalidInput(f"Subcloud {subcloud.name} must be unmanaged, or unmanaged in the same request, "
                            f"to be marked {DeployStatus.REHOME_PENDING} for migration.")
-    if subcloud.deploy_status != DeployStatus.COMPLETE and not from_peer:
+    return {"deploy_status": DeployStatus.REHOME_PENDING.value}
+
+
+def check_migrate_flag(subcloud: Subcloud, migrate: bool, management_target: str | None) -> dict[str, str]:
+    """`migrate=true` from an operator (`subcloud unmanage --migrate`): mark a deployed subcloud
+    `rehome-pending` for a coming migration, as check_release_mark does."""
+    changes = check_release_mark(subcloud, migrate, management_target)
+    if changes and subcloud.deploy_status != DeployStatus.COMPLETE:
         raise InvalidInput(f"Subcloud {subcloud.name} can be marked {DeployStatus.REHOME_PENDING} only when its "
                            f"deploy status is complete (it is {subcloud.deploy_status}).")
-    return {"deploy_status": DeployStatus.REHOME_PENDING.value}
+    return changes

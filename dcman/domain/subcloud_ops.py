@@ -5,19 +5,19 @@ reference's where it has one."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from dcman.domain.commands import NetworkReconfiguration
 from dcman.domain.deploy import RECOVERY
 from dcman.domain.errors import InvalidInput, StateRefused
 from dcman.domain.network import OtherSubcloudNetwork, SystemControllerNetwork, validate_management_network
 from dcman.domain.states import DeployStatus, ManagementState
 from dcman.domain.subcloud import NETWORK_RECONFIGURATION_FIELDS, SECONDARY_STATES, Subcloud
 
-# The agent phase that readdresses a subcloud, and the fields a reconfiguration request may carry.
+# The agent phase that readdresses a subcloud.
 NETWORK_PHASE = "network"
-NETWORK_REQUEST_FIELDS = (*NETWORK_RECONFIGURATION_FIELDS, "bootstrap_address", "sysadmin_password")
 # A subcloud in one of these states has an operation of its own under way.
 TRANSIENT_STATES = frozenset({*RECOVERY, DeployStatus.NOT_DEPLOYED, DeployStatus.RECONFIGURING_NETWORK})
 _AS_BOOTSTRAP_KEY = {"management_subnet": "management_subnet", "management_start_ip": "management_start_address",
@@ -42,42 +42,37 @@ class NetworkChange:
                 "management_gateway_address": self.management_gateway_ip, "bootstrap_address": self.bootstrap_address}
 
 
-def asks_network_reconfiguration(body: Mapping[str, Any]) -> bool:
-    """An update with any management network field is a network reconfiguration (§2.6)."""
-    return any(body.get(field) is not None for field in NETWORK_RECONFIGURATION_FIELDS)
-
-
-def check_network_request(subcloud: Subcloud, body: Mapping[str, Any]) -> None:
+def check_network_request(subcloud: Subcloud, request: NetworkReconfiguration) -> None:
     """Everything §2.6 asks of the request and of the subcloud's state, before the addresses."""
     if subcloud.deploy_status in SECONDARY_STATES:
         raise StateRefused(f"Cannot perform on {subcloud.deploy_status} state subcloud.")
-    if body.get("management-state") is not None:
+    if request.with_management_state:
         raise StateRefused("Management state and network reconfiguration must be updated separately.")
-    others = sorted(set(body) - set(NETWORK_REQUEST_FIELDS))
-    if others:
-        raise InvalidInput(f"Cannot update {', '.join(others)} together with a network reconfiguration; "
+    if request.also_given:
+        raise InvalidInput(f"Cannot update {', '.join(request.also_given)} together with a network reconfiguration; "
                            "update them separately.")
     if subcloud.management_state != ManagementState.UNMANAGED:
         raise StateRefused("A subcloud must be unmanaged to perform network reconfiguration.")
     if subcloud.deploy_status in TRANSIENT_STATES:
         raise StateRefused(f"Subcloud {subcloud.name} is {subcloud.deploy_status}; try again once that is over.")
-    if not body.get("bootstrap_address"):
+    if not request.bootstrap_address:
         raise StateRefused("The bootstrap_address parameter is required for network reconfiguration.")
-    if not all(body.get(field) is not None for field in NETWORK_RECONFIGURATION_FIELDS):
+    fields = request.network_fields()
+    if not all(value is not None for value in fields.values()):
         needed = ", ".join("--" + field.replace("_", "-") for field in NETWORK_RECONFIGURATION_FIELDS)
         raise StateRefused(f"The following parameters are necessary for subcloud network reconfiguration: {needed}.")
     for field in NETWORK_RECONFIGURATION_FIELDS:
-        if str(body[field]).strip() == getattr(subcloud, field):
+        if str(fields[field]).strip() == getattr(subcloud, field):
             raise StateRefused(f"{field} already in use by the subcloud.")
-    if not body.get("sysadmin_password"):
+    if not request.sysadmin_password:
         raise InvalidInput("subcloud sysadmin_password required")
 
 
-def new_network(subcloud: Subcloud, body: Mapping[str, Any], bootstrap_address: str,
+def new_network(subcloud: Subcloud, request: NetworkReconfiguration, bootstrap_address: str,
                 system_controller: SystemControllerNetwork, others: Iterable[OtherSubcloudNetwork]) -> NetworkChange:
     """The new network, checked as at add (N2, N4, N5, N7) and against the other subclouds'
     ranges and the site's subnet; each normalised value must still differ from the current one."""
-    values = {_AS_BOOTSTRAP_KEY[field]: body[field] for field in NETWORK_RECONFIGURATION_FIELDS}
+    values = {_AS_BOOTSTRAP_KEY[field]: value for field, value in request.network_fields().items()}
     try:
         subnet, start, end, gateway = validate_management_network(
             values, system_controller, [other for other in others if other.name != subcloud.name])
@@ -136,7 +131,7 @@ class PrestageRequest:
     for_sw_deploy: bool
 
 
-def _flag(body: Mapping[str, Any], field: str) -> bool:
+def _flag(body: Mapping[str, object], field: str) -> bool:
     """A boolean of the request: true/false, or the strings the dcmanager client sends."""
     value = body.get(field)
     if value is None:
@@ -148,7 +143,7 @@ def _flag(body: Mapping[str, Any], field: str) -> bool:
     raise InvalidInput(f"Invalid value for {field} option: {value}")
 
 
-def parse_prestage_request(body: Mapping[str, Any], release_of: Any) -> PrestageRequest:
+def parse_prestage_request(body: Mapping[str, object], release_of: Callable[[object], str]) -> PrestageRequest:
     """The prestage request's fields (`release_of` checks the release, the site's when none is given)."""
     if not isinstance(body, Mapping):
         raise InvalidInput("Request body is malformed.")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import unicodedata
 from functools import cache
-from typing import Any
 
 from dcman.domain.errors import InvalidInput
 
@@ -35,7 +34,7 @@ def check_name_characters(field: str, value: str) -> str:
     return value
 
 
-def reject_unstorable(value: Any) -> None:
+def reject_unstorable(value: object) -> None:
     """NUL and lone surrogates never belong in a stored text, and the databases cannot hold
     them: refuse them up front, at any depth of a parsed body."""
     if isinstance(value, str):

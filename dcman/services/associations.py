@@ -19,10 +19,11 @@ from dcman.domain.associations import (
     check_peer_copy,
     copy_changes,
     subcloud_copy,
+    check_operator_association,
+    check_operator_association_update,
     check_primary_group,
-    validate_association_update,
-    validate_new_association,
 )
+from dcman.domain.commands import AssociationUpdate, NewAssociation, given
 from dcman.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from dcman.domain.states import AssociationSyncStatus as Sync, AssociationType, DeployStatus, PeerAvailability
 from dcman.domain.subcloud import Subcloud
@@ -53,22 +54,29 @@ async def get_association(ctx: SiteContext, ref: str) -> geo.Association:
         return await _require(conn, ref)
 
 
-async def create_association(ctx: SiteContext, body: dict[str, Any], from_peer: bool) -> geo.Association:
-    values = validate_new_association(body, from_peer)
+async def create_association(ctx: SiteContext, command: NewAssociation) -> geo.Association:
+    """POST by an operator: a primary association of a group this site owns."""
+    check_operator_association(command)
+    return await store_association(ctx, command)
+
+
+async def store_association(ctx: SiteContext, command: NewAssociation) -> geo.Association:
+    """Store a new association, primary (the operator's) or non-primary (a peer site's copy)."""
     try:
         async with ctx.engine.begin() as conn:
-            group = await groups_db.get_peer_group(conn, values["peer_group_id"])
+            group = await groups_db.get_peer_group(conn, command.peer_group_id)
             if group is None:
-                raise InvalidInput(f"Subcloud peer group {values['peer_group_id']} does not exist.")
-            peer = await peers_db.get_peer(conn, values["system_peer_id"])
+                raise InvalidInput(f"Subcloud peer group {command.peer_group_id} does not exist.")
+            peer = await peers_db.get_peer(conn, command.system_peer_id)
             if peer is None:
-                raise InvalidInput(f"System peer {values['system_peer_id']} does not exist.")
-            check_primary_group(group.peer_group_name, group.group_priority, values["association_type"])
+                raise InvalidInput(f"System peer {command.system_peer_id} does not exist.")
+            check_primary_group(group.peer_group_name, group.group_priority, command.association_type)
             if await geo.find_association(conn, group.id, peer.id) is not None:
                 raise Conflict(f"Peer group {group.peer_group_name} is already associated with {peer.peer_name}.")
-            primary = values["association_type"] == AssociationType.PRIMARY
+            primary = command.association_type is AssociationType.PRIMARY
             association_id = await geo.insert_association(conn, {
-                **values, "sync_status": (Sync.SYNCING if primary else Sync.UNKNOWN).value, "sync_message": None})
+                **given(command), "sync_status": (Sync.SYNCING if primary else Sync.UNKNOWN).value,
+                "sync_message": None})
             created = await _require(conn, association_id)
     except IntegrityError:
         raise Conflict("That peer group is already associated with that system peer.") from None
@@ -76,8 +84,17 @@ async def create_association(ctx: SiteContext, body: dict[str, Any], from_peer: 
     return created
 
 
-async def update_association(ctx: SiteContext, ref: str, body: dict[str, Any], from_peer: bool) -> geo.Association:
-    changes = validate_association_update(body, from_peer)
+async def update_association(ctx: SiteContext, ref: str, update: AssociationUpdate) -> geo.Association:
+    """PATCH by an operator: the priority only."""
+    check_operator_association_update(update)
+    return await change_association(ctx, ref, update)
+
+
+async def change_association(ctx: SiteContext, ref: str, update: AssociationUpdate) -> geo.Association:
+    """Apply an update: a new priority (the peer's copy must follow), or the sync status a peer reports."""
+    changes = given(update)
+    if update.sync_status is not None:
+        changes["sync_message"] = update.sync_message
     async with ctx.engine.begin() as conn:
         association = await _require(conn, ref)
         if "peer_group_priority" in changes and association.association_type == AssociationType.PRIMARY:
@@ -105,15 +122,15 @@ def _client(ctx: SiteContext, peer: Any) -> PeerClient:
                       ca_file=ctx.settings.peer_ca_file)
 
 
-async def delete_association(ctx: SiteContext, ref: str, from_peer: bool) -> None:
-    """Delete; a primary association with an available peer first removes the peer's copies
-    (its secondary subclouds of the group, the group, the non-primary association)."""
+async def delete_association(ctx: SiteContext, ref: str) -> None:
+    """DELETE by an operator; a primary association with an available peer first removes the
+    peer's copies (its secondary subclouds of the group, the group, the non-primary association)."""
     async with ctx.engine.connect() as conn:
         association = await _require(conn, ref)
         group = await groups_db.get_peer_group(conn, association.peer_group_id)
         peer = await peers_db.get_peer(conn, association.system_peer_id)
     if (association.association_type == AssociationType.PRIMARY and peer is not None and group is not None
-            and peer.availability_state == PeerAvailability.AVAILABLE and not from_peer):
+            and peer.availability_state == PeerAvailability.AVAILABLE):
         client = _client(ctx, peer)
         try:
             await _remove_from_peer(client, group.peer_group_name)
@@ -121,8 +138,13 @@ async def delete_association(ctx: SiteContext, ref: str, from_peer: bool) -> Non
             raise InvalidInput(f"Cannot clean up the peer site: {exc}") from None
         finally:
             await client.close()
+    await remove_association(ctx, str(association.id))
+
+
+async def remove_association(ctx: SiteContext, ref: str) -> None:
+    """Delete the association alone (a peer site removing its copy here cleans up itself)."""
     async with ctx.engine.begin() as conn:
-        await geo.delete_association(conn, association.id)
+        await geo.delete_association(conn, (await _require(conn, ref)).id)
 
 
 async def _remote_group(client: PeerClient, name: str) -> dict | None:

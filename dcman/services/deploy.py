@@ -26,6 +26,7 @@ from dcman.domain.deploy import (
     full_plan,
     resume_plan,
 )
+from dcman.domain.commands import NewSubcloud
 from dcman.domain.errors import InvalidInput
 from dcman.domain.states import DeployStatus
 from dcman.domain.subcloud import NO_ERRORS, Subcloud, validate_release
@@ -56,9 +57,9 @@ async def recover_interrupted(conn: AsyncConnection, shards: frozenset[int]) -> 
     return moved + await ops_db.recover_prestages(conn, shards)
 
 
-async def create(ctx: SiteContext, form: Mapping[str, Any]) -> SubcloudView:
+async def create(ctx: SiteContext, command: NewSubcloud) -> SubcloudView:
     """POST /phased-subcloud-deploy: the subcloud is created and waits at create-complete."""
-    return await add_subcloud(ctx, form, run_phases=False)
+    return await add_subcloud(ctx, command, run_phases=False)
 
 
 def _secrets(ctx: SiteContext, form: Mapping[str, Any]) -> dict[str, Any]:

@@ -110,10 +110,14 @@ def parse_mapping(field: str, data: Any) -> dict[str, Any] | None:
     return parse_yaml_mapping(field, data)
 
 
-def decode_password(field: str, value: Any) -> str:
+def password_required(field: str) -> InvalidInput:
+    return InvalidInput(f"The {field} is required and must be base64-encoded.")
+
+
+def decode_password(field: str, value: object) -> str:
     """Passwords travel base64-encoded, as the dcmanager client sends them."""
     if not isinstance(value, str) or not value:
-        raise InvalidInput(f"The {field} is required and must be base64-encoded.")
+        raise password_required(field)
     try:
         decoded = base64.b64decode(value, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import repository as repo
-from dcman.domain.errors import Conflict, InvalidInput, NotFound
-from dcman.domain.groups import SubcloudGroup, check_group_delete, validate_group_update, validate_new_group
+from dcman.domain.commands import GroupUpdate, NewGroup, given
+from dcman.domain.errors import Conflict, NotFound
+from dcman.domain.groups import SubcloudGroup, check_group_delete, check_group_update
 from dcman.services.context import SiteContext
 
 
@@ -18,12 +17,6 @@ async def _require(conn: AsyncConnection, ref: str) -> SubcloudGroup:
     if group is None:
         raise NotFound(f"Subcloud group {ref} not found.")
     return group
-
-
-def _body(body: Any) -> dict[str, Any]:
-    if not isinstance(body, Mapping):
-        raise InvalidInput("The request body must be a JSON object.")
-    return dict(body)
 
 
 async def list_groups(ctx: SiteContext) -> list[SubcloudGroup]:
@@ -36,30 +29,30 @@ async def get_group(ctx: SiteContext, ref: str) -> SubcloudGroup:
         return await _require(conn, ref)
 
 
-async def create_group(ctx: SiteContext, body: Any) -> SubcloudGroup:
-    values = validate_new_group(_body(body))
+async def create_group(ctx: SiteContext, command: NewGroup) -> SubcloudGroup:
+    values = given(command)
     try:
         async with ctx.engine.begin() as conn:
-            if await repo.group_name_taken(conn, values["name"]):
-                raise Conflict(f"A subcloud group named {values['name']} already exists.")
+            if await repo.group_name_taken(conn, command.name):
+                raise Conflict(f"A subcloud group named {command.name} already exists.")
             group_id = await repo.insert_group(conn, values)
             return await _require(conn, str(group_id))
     except IntegrityError:
-        raise Conflict(f"A subcloud group named {values['name']} already exists.") from None
+        raise Conflict(f"A subcloud group named {command.name} already exists.") from None
 
 
-async def update_group(ctx: SiteContext, ref: str, body: Any) -> SubcloudGroup:
-    body = _body(body)
+async def update_group(ctx: SiteContext, ref: str, update: GroupUpdate) -> SubcloudGroup:
     try:
         async with ctx.engine.begin() as conn:
             group = await _require(conn, ref)
-            changes = validate_group_update(group, body)
+            check_group_update(group, update)
+            changes = given(update)
             if "name" in changes and await repo.group_name_taken(conn, changes["name"], except_id=group.id):
                 raise Conflict(f"A subcloud group named {changes['name']} already exists.")
             await repo.update_group(conn, group.id, changes)
             return await _require(conn, str(group.id))
     except IntegrityError:
-        raise Conflict(f"A subcloud group named {body.get('name')} already exists.") from None
+        raise Conflict(f"A subcloud group named {update.name} already exists.") from None
 
 
 async def delete_group(ctx: SiteContext, ref: str) -> None:

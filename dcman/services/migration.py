@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from dcman.db import audit_repository as audit_db
 from dcman.db import geo_repository as geo
@@ -25,7 +25,6 @@ from dcman.domain.migration import (
     REHOME_PLAN,
     audit_peer_group,
     awaits_management,
-    check_audit_request,
     PeerAnswer,
     check_migrate,
     check_something_to_migrate,
@@ -80,18 +79,16 @@ def group_copy(group: SubcloudPeerGroup) -> dict[str, Any]:
 # --- migrate (§4) ---------------------------------------------------------------------------
 
 
-async def migrate(ctx: SiteContext, ref: str, body: Any) -> tuple[SubcloudPeerGroup, list[SubcloudView]]:
-    """Start a migration: the group and the subclouds it queued for rehoming (the reference
-    answers those; the dcmanager client shows them)."""
-    if not isinstance(body, Mapping):
-        raise InvalidInput("The request body must be a JSON object.")
+async def migrate(ctx: SiteContext, ref: str, password: object) -> tuple[SubcloudPeerGroup, list[SubcloudView]]:
+    """Start a migration with the subclouds' sysadmin password (base64, as sent): the group and
+    the subclouds it queued for rehoming (the reference answers those; the dcmanager client shows them)."""
     async with ctx.engine.begin() as conn:
         group = await pg_repo.get_peer_group(conn, ref, for_update=True)
         if group is None:
             raise NotFound(f"Subcloud peer group {ref} not found.")
         members = await pg_repo.subclouds_of_group(conn, group.id)
-        check_migrate(group, len(members), body.get("sysadmin_password"))
-        password = decode_password("sysadmin_password", body.get("sysadmin_password"))
+        check_migrate(group, len(members), password)
+        password = decode_password("sysadmin_password", password)
         choice = choose_for_migration(members)
         check_something_to_migrate(group, choice)
         for subcloud_id in choice.prep_failed:
@@ -291,17 +288,15 @@ async def _let_go(client: PeerClient, subcloud: Subcloud) -> None:
 # --- the peer-group audit (§5) --------------------------------------------------------------
 
 
-async def audit_from_peer(ctx: SiteContext, ref: str, body: Any, from_peer: bool) -> dict[str, Any]:
-    """PATCH …/{group}/audit: the peer sends its copy of the group and its uuid."""
-    check_audit_request(from_peer)
-    if not isinstance(body, Mapping) or not isinstance(body.get("peer_uuid"), str):
-        raise InvalidInput("The audit needs the peer's copy of the group and its peer_uuid.")
+async def audit_from_peer(ctx: SiteContext, ref: str, peer_uuid: str, remote: dict[str, object]) -> dict[str, Any]:
+    """PATCH …/{group}/audit, which only a peer site calls: it sends its copy of the group
+    (`remote`) and its uuid."""
     async with ctx.engine.connect() as conn:
         group = await _group(conn, ref)
-        peer = await peers_db.get_peer(conn, body["peer_uuid"])
+        peer = await peers_db.get_peer(conn, peer_uuid)
     if peer is None:
-        raise InvalidInput(f"System peer {body['peer_uuid']} does not exist on this site.")
-    await audit_group(ctx, group, peer, dict(body))
+        raise InvalidInput(f"System peer {peer_uuid} does not exist on this site.")
+    await audit_group(ctx, group, peer, remote)
     async with ctx.engine.connect() as conn:
         return group_copy(await _group(conn, str(group.id)))
 

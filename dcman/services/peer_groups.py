@@ -3,21 +3,20 @@ delete, the group's subclouds and their status counts."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import geo_repository as geo
 from dcman.db import peer_group_repository as pg_repo
 from dcman.db import repository as repo
-from dcman.domain.errors import Conflict, InvalidInput, NotFound
+from dcman.domain.commands import NewPeerGroup, PeerGroupUpdate, given
+from dcman.domain.errors import Conflict, NotFound
 from dcman.domain.peer_groups import (
     SubcloudPeerGroup,
     check_peer_group_delete,
+    check_peer_group_update,
+    new_peer_group_columns,
     status_counts,
-    validate_new_peer_group,
-    validate_peer_group_update,
 )
 from dcman.services.context import SiteContext
 from dcman.services.subclouds import SubcloudView
@@ -30,13 +29,7 @@ async def _require(conn: AsyncConnection, ref: str, for_update: bool = False) ->
     return group
 
 
-def _body(body: Any) -> dict[str, Any]:
-    if not isinstance(body, Mapping):
-        raise InvalidInput("The request body must be a JSON object.")
-    return dict(body)
-
-
-def _taken(name: Any) -> Conflict:
+def _taken(name: str | None) -> Conflict:
     return Conflict(f"A subcloud peer group named {name} already exists.")
 
 
@@ -50,25 +43,25 @@ async def get_peer_group(ctx: SiteContext, ref: str) -> SubcloudPeerGroup:
         return await _require(conn, ref)
 
 
-async def create_peer_group(ctx: SiteContext, body: Any) -> SubcloudPeerGroup:
-    values = validate_new_peer_group(_body(body), ctx.site_uuid, ctx.settings.site_name)
+async def create_peer_group(ctx: SiteContext, command: NewPeerGroup) -> SubcloudPeerGroup:
+    values = new_peer_group_columns(command, ctx.site_uuid, ctx.settings.site_name)
     try:
         async with ctx.engine.begin() as conn:
-            if await pg_repo.peer_group_name_taken(conn, values["peer_group_name"]):
-                raise _taken(values["peer_group_name"])
+            if await pg_repo.peer_group_name_taken(conn, command.peer_group_name):
+                raise _taken(command.peer_group_name)
             group_id = await pg_repo.insert_peer_group(conn, values)
             return await _require(conn, str(group_id))
     except IntegrityError:
-        raise _taken(values["peer_group_name"]) from None
+        raise _taken(command.peer_group_name) from None
 
 
-async def update_peer_group(ctx: SiteContext, ref: str, body: Any) -> SubcloudPeerGroup:
-    body = _body(body)
+async def update_peer_group(ctx: SiteContext, ref: str, update: PeerGroupUpdate) -> SubcloudPeerGroup:
     try:
         async with ctx.engine.begin() as conn:
             group = await _require(conn, ref, for_update=True)
-            changes = validate_peer_group_update(group, body)
-            name = changes.get("peer_group_name")
+            check_peer_group_update(group, update)
+            changes = given(update)
+            name = update.peer_group_name
             if name is not None and await pg_repo.peer_group_name_taken(conn, name, except_id=group.id):
                 raise _taken(name)
             await pg_repo.update_peer_group(conn, group.id, changes)
@@ -77,7 +70,7 @@ async def update_peer_group(ctx: SiteContext, ref: str, body: Any) -> SubcloudPe
         ctx.sync_wakeup.set()
         return updated
     except IntegrityError:
-        raise _taken(body.get("peer-group-name", body.get("peer_group_name"))) from None
+        raise _taken(update.peer_group_name) from None
 
 
 async def delete_peer_group(ctx: SiteContext, ref: str) -> None:
@@ -96,7 +89,7 @@ async def group_subclouds(ctx: SiteContext, ref: str) -> list[SubcloudView]:
     return [SubcloudView(s, statuses.get(s.id, [])) for s in members]
 
 
-async def group_status(ctx: SiteContext, ref: str) -> dict[str, Any]:
+async def group_status(ctx: SiteContext, ref: str) -> dict[str, str | int | None]:
     async with ctx.engine.connect() as conn:
         group = await _require(conn, ref)
         return status_counts(group, await pg_repo.group_status_rows(conn, group.id))

@@ -5,15 +5,19 @@ loop (dcman.loops.subcloud_ops) carries it out through the agent."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import operations_repository as ops_db
 from dcman.db import peer_group_repository as pg_repo
 from dcman.db import repository as repo
+from dcman.domain.commands import NetworkReconfiguration
 from dcman.domain.errors import InvalidInput
+from dcman.domain.network import bootstrap_address
 from dcman.domain.states import DeployStatus
-from dcman.domain.subcloud import NO_ERRORS, check_update_in_peer_group, validate_release
+from dcman.domain.subcloud import NO_ERRORS, Subcloud, check_update_in_peer_group, validate_release
 from dcman.domain.subcloud_ops import (
     PRESTAGING_PACKAGES,
     check_network_request,
@@ -25,27 +29,38 @@ from dcman.domain.subcloud_ops import (
 )
 from dcman.services.context import SiteContext
 from dcman.services.forms import decode_password
-from dcman.services.subclouds import SubcloudView, _bootstrap_address, _require, _view
+from dcman.services.subclouds import SubcloudView, _require, _view
 
 
-async def reconfigure_network(ctx: SiteContext, ref: str, body: Mapping[str, Any],
-                              from_peer: bool = False) -> SubcloudView:
-    """PATCH /subclouds/{ref} with the management network fields: every §2.6 rule, then
-    `reconfiguring-network` with the new network kept aside until the subcloud has moved."""
-    async with ctx.engine.begin() as conn:
-        await repo.lock_subcloud_changes(conn)  # the range check reads every other subcloud's
-        subcloud = await _require(conn, ref, for_update=True, by_region=from_peer)
-        check_network_request(subcloud, body)
-        if subcloud.peer_group_id is not None and not from_peer:
+async def reconfigure_network(ctx: SiteContext, ref: str, request: NetworkReconfiguration) -> SubcloudView:
+    """PATCH /subclouds/{ref} with the management network fields, by an operator: every §2.6
+    rule, and a peer-group member only where its group has priority 0 and this site leads it."""
+
+    async def guard(conn: AsyncConnection, subcloud: Subcloud) -> None:
+        if subcloud.peer_group_id is not None:
             check_update_in_peer_group(subcloud, await pg_repo.get_peer_group(conn, subcloud.peer_group_id),
                                        ctx.site_uuid)
-        address = _bootstrap_address(body["bootstrap_address"], "bootstrap_address")
-        password = decode_password("sysadmin_password", body["sysadmin_password"])
-        subnet = str(body["management_subnet"]).strip()
-        candidates = await repo.overlap_candidates(conn, str(body["management_start_ip"]).strip(),
-                                                   str(body["management_end_ip"]).strip(), subnet,
-                                                   except_id=subcloud.id) if _parses(subnet, body) else []
-        change = new_network(subcloud, body, address, ctx.system_controller, candidates)
+
+    return await start_reconfiguration(ctx, ref, request, guard)
+
+
+async def start_reconfiguration(ctx: SiteContext, ref: str, request: NetworkReconfiguration,
+                                guard: Callable[[AsyncConnection, Subcloud], Awaitable[None]],
+                                by_region: bool = False) -> SubcloudView:
+    """Every §2.6 rule and the caller's `guard`, then `reconfiguring-network` with the new
+    network kept aside until the subcloud has moved."""
+    async with ctx.engine.begin() as conn:
+        await repo.lock_subcloud_changes(conn)  # the range check reads every other subcloud's
+        subcloud = await _require(conn, ref, for_update=True, by_region=by_region)
+        check_network_request(subcloud, request)
+        await guard(conn, subcloud)
+        address = bootstrap_address(request.bootstrap_address, "bootstrap_address")
+        password = decode_password("sysadmin_password", request.sysadmin_password)
+        subnet = str(request.management_subnet).strip()
+        start, end = str(request.management_start_ip).strip(), str(request.management_end_ip).strip()
+        candidates = await repo.overlap_candidates(conn, start, end, subnet, except_id=subcloud.id) \
+            if _parses(subnet, start, end) else []
+        change = new_network(subcloud, request, address, ctx.system_controller, candidates)
         await repo.update_subcloud(conn, subcloud.id, {
             "deploy_status": DeployStatus.RECONFIGURING_NETWORK.value, "error_description": NO_ERRORS,
             "deploy_progress": 0,
@@ -56,12 +71,12 @@ async def reconfigure_network(ctx: SiteContext, ref: str, body: Mapping[str, Any
     return view
 
 
-def _parses(subnet: str, body: Mapping[str, Any]) -> bool:
+def _parses(subnet: str, start: str, end: str) -> bool:
     """Whether the candidates query can take these values; if not, the validation names the bad one."""
     try:
         ipaddress.ip_network(subnet, strict=False)
-        ipaddress.ip_address(str(body["management_start_ip"]).strip())
-        ipaddress.ip_address(str(body["management_end_ip"]).strip())
+        ipaddress.ip_address(start)
+        ipaddress.ip_address(end)
     except ValueError:
         return False
     return True

@@ -4,10 +4,10 @@ rehome data, migrate mark), delete."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,44 +17,38 @@ from dcman.db import geo_repository as geo
 from dcman.db import json_listing
 from dcman.db import peer_group_repository as pg_repo
 from dcman.db import repository as repo
+from dcman.domain.commands import Column, NewSubcloud, PeerGroupMove, SubcloudUpdate
 from dcman.domain.deploy import full_plan
-from dcman.domain.migration import REHOME_PLAN
 from dcman.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from dcman.domain.migration import REHOME_PLAN
 from dcman.domain.network import validate_bootstrap_network
+from dcman.domain.secrets import might_hold_secrets, redacted_json_text
 from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState
 from dcman.domain.subcloud import (
     NO_ERRORS,
-    SECONDARY_STATES,
     Subcloud,
-    check_copy_release,
-    check_migrate_flag,
-    check_delete,
-    endpoints_kept_on_unmanage,
-    check_management_change,
-    check_rename,
+    check_adoption,
     check_join_peer_group,
     check_leave_peer_group,
+    check_management_change,
+    check_migrate_flag,
+    check_operator_delete,
+    check_operator_manages,
+    check_rename,
     check_update_in_peer_group,
+    endpoints_kept_on_unmanage,
+    new_region_name,
+    operator_release_refused,
     rehome_data,
     rehome_data_on_join,
     updated_rehome_data,
-    new_region_name,
-    parse_bool,
     validate_region_name,
-    validate_release,
     validate_subcloud_name,
-    validate_text,
 )
-from dcman.domain.subcloud_ops import asks_network_reconfiguration
-from dcman.domain.secrets import might_hold_secrets, redacted_json_text
 from dcman.services.context import SiteContext
 from dcman.services.documents import bootstrap_columns, config_columns, install_columns, stored_install_values
-from dcman.services.forms import as_text, decode_password, parse_mapping, parse_yaml_mapping
+from dcman.services.forms import password_required
 from dcman.services.subcloud_files import remove_subcloud_files
-
-UPDATABLE_FIELDS = ("description", "location", "group_id", "name", "management-state", "force", "peer_group",
-                    "install_values", "bmc_password", "bootstrap_values", "bootstrap_address", "migrate",
-                    "release")  # release: of a secondary copy, from its peer site's sync only
 
 
 @dataclass(frozen=True)
@@ -72,11 +66,7 @@ async def _require(conn: AsyncConnection, ref: str, for_update: bool = False, by
     return subcloud
 
 
-async def _resolve_group(conn: AsyncConnection, ref: Any) -> int:
-    if isinstance(ref, int) and not isinstance(ref, bool):
-        ref = str(ref)
-    if not isinstance(ref, str) or not ref:
-        raise InvalidInput(f"Invalid group {ref!r}.")
+async def _resolve_group(conn: AsyncConnection, ref: str) -> int:
     group = await repo.get_group(conn, ref)
     if group is None:
         raise InvalidInput(f"Invalid group {ref}: no such subcloud group.")
@@ -88,10 +78,10 @@ async def _view(conn: AsyncConnection, subcloud: Subcloud) -> SubcloudView:
     return SubcloudView(subcloud, statuses.get(subcloud.id, []))
 
 
-async def get_subcloud(ctx: SiteContext, ref: str, from_peer: bool = False) -> SubcloudView:
-    """By id or name; a peer site may also give the region name (the reference's peers do)."""
+async def get_subcloud(ctx: SiteContext, ref: str, by_region: bool = False) -> SubcloudView:
+    """By id or name, or (`by_region`) by region name too, as a peer site names it."""
     async with ctx.engine.connect() as conn:
-        return await _view(conn, await _require(conn, ref, by_region=from_peer))
+        return await _view(conn, await _require(conn, ref, by_region=by_region))
 
 
 async def list_subclouds_json(ctx: SiteContext, group_ref: str | None = None, *, with_rollup: bool = False,
@@ -116,82 +106,44 @@ async def list_subclouds_json(ctx: SiteContext, group_ref: str | None = None, *,
     return text
 
 
-def _bootstrap_address(value: Any, field: str = "bootstrap-address") -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"The {field} is required.")
-    try:
-        return str(ipaddress.ip_address(value.strip()))
-    except ValueError:
-        raise InvalidInput(f"The {field} {value!r} is not a valid IP address.") from None
-
-
-def _migrate(form: Mapping[str, Any], values: Mapping[str, Any], run_phases: bool) -> bool:
-    """`migrate=true`: adopt a subcloud another system controller deployed (rehome it, no
-    deploy). The reference's rules: no deploy config, and a `name` field matching the file's."""
-    if form.get("migrate") is None or not parse_bool("migrate", form["migrate"]):
-        return False
-    if not run_phases:
-        raise InvalidInput("A phased deploy's create does not take migrate; add the subcloud with migrate=true.")
-    if form.get("secondary") is not None and parse_bool("secondary", form["secondary"]):
-        raise InvalidInput("A subcloud is added either as secondary or with migrate, not both.")
-    if form.get("deploy_config") is not None:
-        raise InvalidInput("migrate with deploy-config is not allowed")
-    if form.get("name") is not None and form["name"] != values.get("name"):
-        raise InvalidInput("subcloud name does not match the name defined in bootstrap file")
-    return True
-
-
-def _secondary(form: Mapping[str, Any], from_peer: bool) -> bool:
-    """A secondary add is how a peer site's association sync copies a subcloud here
-    (geo-redundancy reference §3)."""
-    if form.get("secondary") is None or not parse_bool("secondary", form["secondary"]):
-        return False
-    if not from_peer:
+async def add_subcloud(ctx: SiteContext, command: NewSubcloud, run_phases: bool = True) -> SubcloudView:
+    """POST /subclouds by an operator; a secondary copy is a peer site's to add
+    (services.peer_requests.add_copy)."""
+    if command.secondary:
         raise PermissionDenied("A secondary subcloud is added only by a peer site's association sync.")
-    return True
+    return await store_subcloud(ctx, command, run_phases)
 
 
-def _free_text(form: Mapping[str, Any], values: Mapping[str, Any], field: str) -> str | None:
-    """description or location on add: the form's field, else the bootstrap values file's (the
-    dcmanager client has no option for them; the reference reads the file), else null as there."""
-    value = form.get(field)
-    if value is None:
-        value = values.get(field)
-    return None if value is None else validate_text(field, value)
-
-
-async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bool = True,
-                       from_peer: bool = False) -> SubcloudView:
-    """POST /subclouds: validate everything, then store the subcloud in `not-deployed` with
-    its deploy plan; the deploy loop takes it from there (lifecycle reference §2.1). The
-    phased deploy's create (`run_phases=False`) stops at create-complete."""
-    secondary = _secondary(form, from_peer)
-    values = parse_yaml_mapping("bootstrap_values", form.get("bootstrap_values"))
-    if values is None:
-        raise InvalidInput("The bootstrap_values file is required.")
-    migrate = _migrate(form, values, run_phases)
-    install = parse_yaml_mapping("install_values", form.get("install_values"))
-    deploy_config = as_text("deploy_config", form.get("deploy_config"))
+async def store_subcloud(ctx: SiteContext, command: NewSubcloud, run_phases: bool = True) -> SubcloudView:
+    """Validate everything, then store the subcloud in `not-deployed` with its deploy plan; the
+    deploy loop takes it from there (lifecycle reference §2.1). The phased deploy's create
+    (`run_phases=False`) stops at create-complete; a secondary copy (how a peer site's
+    association sync copies a subcloud here, geo-redundancy §3) waits for a migration."""
+    secondary = command.secondary
+    values = dict(command.bootstrap_values)
+    migrate = check_adoption(command, run_phases)
+    install = None if command.install_values is None else dict(command.install_values)
+    deploy_config = command.deploy_config
     config_stored = config_columns(ctx, deploy_config) if deploy_config is not None else {}
     name = validate_subcloud_name(values.get("name"))
-    bootstrap_address = _bootstrap_address(form.get("bootstrap-address"))
+    bootstrap_address = command.bootstrap_address
     # A secondary copy and a phased deploy's create may come without it: the dcmanager client's
     # `subcloud deploy create` sends none, its install/bootstrap/config phases bring it.
-    password_optional = secondary or not run_phases
-    sysadmin_password = None if password_optional and not form.get("sysadmin_password") else decode_password(
-        "sysadmin_password", form.get("sysadmin_password"))
-    release = validate_release(form.get("release"))
-    description, location = _free_text(form, values, "description"), _free_text(form, values, "location")
+    sysadmin_password = command.sysadmin_password
+    if sysadmin_password is None and not (secondary or not run_phases):
+        raise password_required("sysadmin_password")
+    release = command.release
+    description, location = command.description, command.location
     install_stored: dict[str, Any] = {}
     if install is not None:
-        if form.get("bmc_password") is not None:
-            install["bmc_password"] = form["bmc_password"]
+        if command.bmc_password is not None:
+            install["bmc_password"] = command.bmc_password
         install_stored = install_columns(ctx, install, release, validate=not secondary)
 
     try:
         async with ctx.engine.begin() as conn:
             await repo.lock_subcloud_changes(conn)
-            group_id = await _resolve_group(conn, form.get("group_id") or 1)
+            group_id = await _resolve_group(conn, command.group)
             # First every rule but the overlaps, then the overlaps against the few candidates.
             network = validate_bootstrap_network(values, ctx.system_controller, ())
             candidates = await repo.overlap_candidates(conn, network.management_start_ip, network.management_end_ip,
@@ -200,7 +152,7 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
             if await repo.name_or_region_taken(conn, name):
                 raise Conflict(f"A subcloud named {name} already exists.")
             if secondary:  # the subcloud keeps the region it has on the primary site
-                region = validate_region_name(form.get("region_name"))
+                region = validate_region_name(command.region_name)
                 if await repo.region_taken(conn, region):
                     raise Conflict(f"A subcloud with region name {region} already exists.")
             else:
@@ -249,29 +201,21 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
     return view
 
 
-async def _peer_group_change(ctx: SiteContext, conn: AsyncConnection, subcloud: Subcloud, ref: Any,
-                             from_peer: bool = False) -> dict[str, Any]:
-    """`peer_group: <id|name|"none">`: join, move or leave (geo-redundancy §6 rules 4 and 5).
-    A peer site's sync places its secondary copies without these rules."""
-    if from_peer:
-        if isinstance(ref, str) and ref.strip().lower() == "none":
-            return {"peer_group_id": None}
-        group = await pg_repo.get_peer_group(conn, str(ref).strip()) if str(ref).strip() else None
-        if group is None:
-            raise InvalidInput(f"Invalid peer group {ref!r}: no such subcloud peer group.")
-        return {"peer_group_id": group.id}
+async def _peer_group_change(ctx: SiteContext, conn: AsyncConnection, subcloud: Subcloud,
+                             move: PeerGroupMove) -> dict[str, Column]:
+    """`peer_group: <id|name|"none">` from an operator: join, move or leave (geo-redundancy §6
+    rules 4 and 5)."""
     current = None
     if subcloud.peer_group_id is not None:
         current = await pg_repo.get_peer_group(conn, subcloud.peer_group_id, for_update=True)
-    if isinstance(ref, str) and ref.strip().lower() == "none":
+    if move.ref is None:
         available = await pg_repo.count_available_peers(conn, current.id) if current is not None else 0
         check_leave_peer_group(subcloud, current, ctx.site_uuid, available)
         return {"peer_group_id": None}
-    if isinstance(ref, bool) or not isinstance(ref, (str, int)) or not str(ref).strip():
-        raise InvalidInput(f"Invalid peer group {ref!r}; give a peer group id or name, or none.")
-    group = await pg_repo.get_peer_group(conn, str(ref).strip(), for_update=True)
-    check_join_peer_group(subcloud, group, ref, current, ctx.site_uuid)
-    changes: dict[str, Any] = {"peer_group_id": group.id}
+    group = await pg_repo.get_peer_group(conn, move.ref, for_update=True)
+    check_join_peer_group(subcloud, group, move.ref, current, ctx.site_uuid)
+    assert group is not None  # check_join_peer_group refuses an unknown group
+    changes: dict[str, Column] = {"peer_group_id": group.id}
     rehome_data = rehome_data_on_join(subcloud)
     if rehome_data is not None:
         changes["rehome_data"] = rehome_data
@@ -279,7 +223,7 @@ async def _peer_group_change(ctx: SiteContext, conn: AsyncConnection, subcloud: 
 
 
 async def new_bootstrap_columns(ctx: SiteContext, conn: AsyncConnection, subcloud: Subcloud,
-                                values: Mapping[str, Any] | None, address: str | None) -> dict[str, Any]:
+                                values: Mapping[str, object] | None, address: str | None) -> dict[str, Any]:
     """The columns new bootstrap values (and address) give a subcloud: the same name, and the
     whole network validation against the other subclouds and this site's own subnet."""
     changes: dict[str, Any] = {}
@@ -302,112 +246,116 @@ async def new_bootstrap_columns(ctx: SiteContext, conn: AsyncConnection, subclou
     return changes
 
 
-def _install_update(ctx: SiteContext, subcloud: Subcloud, body: Mapping[str, Any], from_peer: bool) -> dict[str, Any]:
+def install_changes(ctx: SiteContext, subcloud: Subcloud, update: SubcloudUpdate,
+                    validate: bool = True) -> dict[str, Column]:
     """`install_values` and `bmc_password` (§2.6): checked as at add (§2.2) for the subcloud's
-    release, except a secondary copy's from its peer site, which checked them already. A BMC
-    password alone applies to the stored install values."""
-    values = parse_mapping("install_values", body.get("install_values"))
-    password = body.get("bmc_password")
+    release unless the caller checked them already. A BMC password alone applies to the stored
+    install values."""
+    values = None if update.install_values is None else dict(update.install_values)
     if values is None:
-        if password is None:
+        if update.bmc_password is None:
             return {}
         if not subcloud.data_install:
             raise InvalidInput(f"Subcloud {subcloud.name} has no install values for the bmc_password to apply to; "
                                "send install_values with it.")
         values = stored_install_values(ctx, subcloud)
-    if password is not None:
-        values["bmc_password"] = password
-    validate = not (subcloud.deploy_status in SECONDARY_STATES and from_peer)
+    if update.bmc_password is not None:
+        values["bmc_password"] = update.bmc_password
     return install_columns(ctx, values, subcloud.software_version, validate=validate)
 
 
-def _wants_something(body: Mapping[str, Any]) -> bool:
-    """Whether the update asks for any change: `force` only qualifies a manage, and
-    `migrate=false` asks nothing."""
-    given = [f for f in UPDATABLE_FIELDS if f != "force" and body.get(f) is not None]
-    if given == ["migrate"]:
-        return parse_bool("migrate", body["migrate"])
-    return bool(given)
+async def common_changes(conn: AsyncConnection, subcloud: Subcloud, update: SubcloudUpdate) -> dict[str, Column]:
+    """What an update changes by the same rules whoever asks: name, description, location, group."""
+    changes: dict[str, Column] = {}
+    if update.name is not None:
+        taken = await repo.name_or_region_taken(conn, update.name, except_id=subcloud.id)
+        changes["name"] = check_rename(subcloud, update.name, taken)
+    for field in ("description", "location"):
+        if getattr(update, field) is not None:
+            changes[field] = getattr(update, field)
+    if update.group is not None:
+        changes["group_id"] = await _resolve_group(conn, update.group)
+    return changes
 
 
-async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any], from_peer: bool = False) -> SubcloudView:
-    """PATCH /subclouds/{ref}: every check passes before anything is written (§2.4, §2.6–2.8).
-    With management network fields it is a network reconfiguration (services/subcloud_ops)."""
-    if asks_network_reconfiguration(body):
-        from dcman.services.subcloud_ops import reconfigure_network  # it builds on this module
+def rehome_changes(subcloud: Subcloud, changes: dict[str, Column], update: SubcloudUpdate) -> dict[str, Column]:
+    """New bootstrap values or address go into the rehome data: after a join, which may have
+    just saved the rehome data they go into."""
+    current = changes.get("rehome_data", subcloud.rehome_data)
+    rehome = updated_rehome_data(subcloud, current if isinstance(current, str) else None,
+                                 update.bootstrap_values, update.bootstrap_address)
+    return {} if rehome is None else {"rehome_data": rehome}
 
-        return await reconfigure_network(ctx, ref, body, from_peer)
-    unsupported = sorted(set(body) - set(UPDATABLE_FIELDS))
-    if unsupported:
-        raise InvalidInput(
-            f"Cannot update {', '.join(unsupported)}; this site updates {', '.join(UPDATABLE_FIELDS)}."
-        )
-    if not _wants_something(body):
-        raise InvalidInput("Nothing to update; give at least one of description, location, group_id, name, "
-                           "management-state, peer_group, install_values, bmc_password, bootstrap_values, "
-                           "bootstrap_address, migrate.")
-    # What needs no database: parsed and checked before the transaction.
-    bootstrap_values = parse_mapping("bootstrap_values", body.get("bootstrap_values"))
-    bootstrap_address = None if body.get("bootstrap_address") is None else _bootstrap_address(
-        body["bootstrap_address"], "bootstrap_address")
+
+UpdateRules = Callable[[AsyncConnection, Subcloud], Awaitable[dict[str, Column]]]
+
+
+async def apply_update(ctx: SiteContext, ref: str, update: SubcloudUpdate, rules: UpdateRules,
+                       by_region: bool = False) -> SubcloudView:
+    """Find the subcloud (by region name too, as a peer site names it), ask `rules` what the
+    update changes (every check passes before anything is written), and write it, with what
+    follows: alarms renamed with the subcloud, endpoints and alarm summary reset on unmanage."""
     try:
         async with ctx.engine.begin() as conn:
             await repo.lock_subcloud_changes(conn)  # a rename checks every other name
-            subcloud = await _require(conn, ref, for_update=True, by_region=from_peer)
-            changes: dict[str, Any] = {}
-            if body.get("name") is not None:
-                taken = await repo.name_or_region_taken(conn, str(body["name"]), except_id=subcloud.id)
-                changes["name"] = check_rename(subcloud, body["name"], taken)
-            for field in ("description", "location"):
-                if body.get(field) is not None:
-                    changes[field] = validate_text(field, body[field])
-            if body.get("group_id") is not None:
-                changes["group_id"] = await _resolve_group(conn, body["group_id"])
-            if body.get("management-state") is not None:
-                changes.update(check_management_change(subcloud, body["management-state"], body.get("force"),
-                                                       from_peer=from_peer))
-            elif body.get("force") is not None:
-                raise InvalidInput("force is only accepted together with management-state managed.")
-            if body.get("migrate") is not None:
-                changes.update(check_migrate_flag(subcloud, body["migrate"], changes.get("management_state"),
-                                                  from_peer))
-            if body.get("release") is not None:
-                changes["software_version"] = check_copy_release(subcloud, body["release"], from_peer)
-            changes.update(_install_update(ctx, subcloud, body, from_peer))
-            if body.get("peer_group") is not None:
-                changes.update(await _peer_group_change(ctx, conn, subcloud, body["peer_group"], from_peer))
-            elif subcloud.peer_group_id is not None and not from_peer:  # the general guard (§6 rule 3)
-                group = await pg_repo.get_peer_group(conn, subcloud.peer_group_id)
-                check_update_in_peer_group(subcloud, group, ctx.site_uuid)
-            # After a join, which may have just saved the rehome data the new values go into.
-            rehome = updated_rehome_data(subcloud, changes.get("rehome_data", subcloud.rehome_data),
-                                         bootstrap_values, bootstrap_address)
-            if rehome is not None:
-                changes["rehome_data"] = rehome
-            if from_peer and subcloud.deploy_status in SECONDARY_STATES:
-                # A secondary copy is rehomed from these columns: they follow the primary's values.
-                changes.update(await new_bootstrap_columns(ctx, conn, subcloud, bootstrap_values, bootstrap_address))
+            subcloud = await _require(conn, ref, for_update=True, by_region=by_region)
+            changes = await rules(conn, subcloud)
             await repo.update_subcloud(conn, subcloud.id, changes)
-            if not from_peer:  # the leader changed a protected subcloud: the peer's copy must follow
-                for group_id in {subcloud.peer_group_id, changes.get("peer_group_id")} - {None}:
-                    await geo.mark_group_out_of_sync(conn, group_id, f"Subcloud {subcloud.name} changed.")
             if "name" in changes:
-                await repo.rename_alarm_entities(conn, subcloud.id, subcloud.name, changes["name"])
+                await repo.rename_alarm_entities(conn, subcloud.id, subcloud.name, str(changes["name"]))
             if changes.get("management_state") == ManagementState.UNMANAGED:
-                deploy_status = changes.get("deploy_status", subcloud.deploy_status)
+                deploy_status = str(changes.get("deploy_status", subcloud.deploy_status))
                 await audit_db.reset_endpoints(conn, [subcloud.id], keep=endpoints_kept_on_unmanage(deploy_status))
                 await repo.reset_alarm_summary(conn, subcloud.id)
             view = await _view(conn, await _require(conn, str(subcloud.id)))
     except IntegrityError:
-        raise Conflict(f"A subcloud named {body.get('name')} already exists.") from None
+        raise Conflict(f"A subcloud named {update.name} already exists.") from None
     ctx.subclouds_changed()
     return view
 
 
-async def delete_subcloud(ctx: SiteContext, ref: str, from_peer: bool = False) -> None:
+async def update_subcloud(ctx: SiteContext, ref: str, update: SubcloudUpdate) -> SubcloudView:
+    """PATCH /subclouds/{ref} by an operator (§2.4, §2.6–2.8): a peer-group member changes only
+    where its group has priority 0 and this site leads it, and the peer's copy must then follow."""
+
+    async def rules(conn: AsyncConnection, subcloud: Subcloud) -> dict[str, Column]:
+        changes = await common_changes(conn, subcloud, update)
+        if update.management_state is not None:
+            check_operator_manages(subcloud)
+            changes.update(check_management_change(subcloud, update.management_state, update.force))
+        changes.update(check_migrate_flag(subcloud, update.migrate, _text_or_none(changes.get("management_state"))))
+        if update.release is not None:
+            raise operator_release_refused()
+        changes.update(install_changes(ctx, subcloud, update))
+        if update.peer_group is not None:
+            changes.update(await _peer_group_change(ctx, conn, subcloud, update.peer_group))
+        elif subcloud.peer_group_id is not None:  # the general guard (§6 rule 3)
+            group = await pg_repo.get_peer_group(conn, subcloud.peer_group_id)
+            check_update_in_peer_group(subcloud, group, ctx.site_uuid)
+        changes.update(rehome_changes(subcloud, changes, update))
+        for group_id in {subcloud.peer_group_id, changes.get("peer_group_id")} - {None}:
+            assert isinstance(group_id, int)
+            await geo.mark_group_out_of_sync(conn, group_id, f"Subcloud {subcloud.name} changed.")
+        return changes
+
+    return await apply_update(ctx, ref, update, rules)
+
+
+def _text_or_none(value: Column) -> str | None:
+    return None if value is None else str(value)
+
+
+async def delete_subcloud(ctx: SiteContext, ref: str) -> None:
+    """DELETE by an operator (§2.9)."""
+    await remove_subcloud(ctx, ref, check_operator_delete)
+
+
+async def remove_subcloud(ctx: SiteContext, ref: str, check: Callable[[Subcloud], None],
+                          by_region: bool = False) -> None:
+    """Delete the subcloud `check` allows, and its files."""
     async with ctx.engine.begin() as conn:
-        subcloud = await _require(conn, ref, for_update=True, by_region=from_peer)
-        check_delete(subcloud, from_peer)
+        subcloud = await _require(conn, ref, for_update=True, by_region=by_region)
+        check(subcloud)
         await repo.delete_subcloud(conn, subcloud.id)
     await asyncio.to_thread(remove_subcloud_files, ctx.settings.data_dir, subcloud.id)
     ctx.subclouds_changed()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -10,17 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dcman.db import geo_repository as geo
 from dcman.db import peer_repository as repo
 from dcman.domain.alarms import AlarmId, peer_entity
-from dcman.domain.errors import Conflict, InvalidInput, NotFound
-from dcman.domain.peers import (
-    SystemPeer,
-    check_not_this_site,
-    check_peer_delete,
-    validate_new_peer,
-    validate_peer_update,
-)
-from dcman.domain.states import AssociationSyncStatus, AssociationType
+from dcman.domain.commands import Column, NewSystemPeer, SystemPeerUpdate, given
+from dcman.domain.errors import Conflict, NotFound
+from dcman.domain.peers import SystemPeer, check_not_this_site, check_peer_delete
+from dcman.domain.states import AssociationSyncStatus, AssociationType, PeerAvailability
 from dcman.services.context import SiteContext
-from dcman.services.forms import decode_password
 
 
 async def _require(conn: AsyncConnection, ref: str | int) -> SystemPeer:
@@ -30,15 +24,6 @@ async def _require(conn: AsyncConnection, ref: str | int) -> SystemPeer:
     return peer
 
 
-def _body(body: Any) -> dict[str, Any]:
-    if not isinstance(body, Mapping):
-        raise InvalidInput("The request body must be a JSON object.")
-    body = dict(body)
-    if body.get("manager_password") is not None:
-        body["manager_password"] = decode_password("manager_password", body["manager_password"])
-    return body
-
-
 def _changed(ctx: SiteContext) -> None:
     """Wake the peer monitor, when the site has one, so it sees the change at once."""
     notify = getattr(ctx, "peers_changed", None)
@@ -46,14 +31,14 @@ def _changed(ctx: SiteContext) -> None:
         notify()
 
 
-async def _check_unique(conn: AsyncConnection, values: dict[str, Any], except_id: int | None = None) -> None:
+async def _check_unique(conn: AsyncConnection, values: dict[str, Column], except_id: int | None = None) -> None:
     if "peer_uuid" in values and await repo.peer_uuid_taken(conn, values["peer_uuid"], except_id):
         raise Conflict(f"A system peer with peer_uuid {values['peer_uuid']} already exists.")
     if "peer_name" in values and await repo.peer_name_taken(conn, values["peer_name"], except_id):
         raise Conflict(f"A system peer named {values['peer_name']} already exists.")
 
 
-def _conflict(values: dict[str, Any]) -> Conflict:
+def _conflict(values: dict[str, Column]) -> Conflict:
     return Conflict(
         f"A system peer with peer_uuid {values.get('peer_uuid')} or name {values.get('peer_name')} already exists."
     )
@@ -69,10 +54,10 @@ async def get_peer(ctx: SiteContext, ref: str) -> SystemPeer:
         return await _require(conn, ref)
 
 
-async def create_peer(ctx: SiteContext, body: Any) -> SystemPeer:
-    values = validate_new_peer(_body(body))
-    check_not_this_site(values["peer_uuid"], ctx.site_uuid)
-    values["manager_password"] = ctx.secrets.encrypt(values["manager_password"])
+async def create_peer(ctx: SiteContext, command: NewSystemPeer) -> SystemPeer:
+    check_not_this_site(command.peer_uuid, ctx.site_uuid)
+    values = {**given(command), "manager_password": ctx.secrets.encrypt(command.manager_password),
+              "availability_state": PeerAvailability.CREATED.value, "heartbeat_failures": 0}
     try:
         async with ctx.engine.begin() as conn:
             await _check_unique(conn, values)
@@ -84,12 +69,12 @@ async def create_peer(ctx: SiteContext, body: Any) -> SystemPeer:
     return peer
 
 
-async def update_peer(ctx: SiteContext, ref: str, body: Any) -> SystemPeer:
-    changes = validate_peer_update(_body(body))
-    if "peer_uuid" in changes:
-        check_not_this_site(changes["peer_uuid"], ctx.site_uuid)
-    if "manager_password" in changes:
-        changes["manager_password"] = ctx.secrets.encrypt(changes["manager_password"])
+async def update_peer(ctx: SiteContext, ref: str, update: SystemPeerUpdate) -> SystemPeer:
+    if update.peer_uuid is not None:
+        check_not_this_site(update.peer_uuid, ctx.site_uuid)
+    changes = given(update)
+    if update.manager_password is not None:
+        changes["manager_password"] = ctx.secrets.encrypt(update.manager_password)
     try:
         async with ctx.engine.begin() as conn:
             peer = await _require(conn, ref)

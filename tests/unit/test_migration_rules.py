@@ -14,14 +14,15 @@ from dcman.domain.migration import (
     REHOME_PLAN,
     audit_peer_group,
     awaits_management,
-    check_audit_request,
     check_migrate,
     choose_for_migration,
     is_queued,
     migration_finished,
+    operator_audit_refused,
 )
 from dcman.domain.peer_groups import SubcloudPeerGroup
-from dcman.domain.subcloud import Subcloud, check_management_change, check_migrate_flag
+from dcman.domain.states import ManagementState
+from dcman.domain.subcloud import Subcloud, check_management_change, check_migrate_flag, check_release_mark
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 PEER = "6a9a2f3c-0f6e-4f43-9d3f-3a8d1f0c2b11"
@@ -61,16 +62,16 @@ def test_migration_takes_secondary_and_failed_rehomes_and_fails_those_without_re
 def test_a_peer_releases_a_copy_as_the_reference_does_unless_it_is_being_rehomed_here():
     """The migrating site asks `management-state: unmanaged` with `migrate: true` (§4 step 4)."""
     managed = subcloud(1, "complete", "managed")
-    unmanage = check_management_change(managed, "unmanaged", None, from_peer=True)
-    assert check_migrate_flag(managed, "true", unmanage["management_state"], from_peer=True) == {
+    unmanage = check_management_change(managed, ManagementState.UNMANAGED, False)
+    assert check_release_mark(managed, True, unmanage["management_state"]) == {
         "deploy_status": "rehome-pending"}
-    assert check_migrate_flag(subcloud(2, "secondary"), "true", None, from_peer=True) == {
+    assert check_release_mark(subcloud(2, "secondary"), True, None) == {
         "deploy_status": "rehome-pending"}
     with pytest.raises(InvalidInput):  # an operator marks only deployed subclouds
-        check_migrate_flag(subcloud(2, "secondary"), "true", None, from_peer=False)
+        check_migrate_flag(subcloud(2, "secondary"), True, None)
     for rehoming in ("pre-rehome", "rehoming"):
         with pytest.raises(StateRefused, match="being rehomed"):
-            check_migrate_flag(subcloud(3, rehoming), "true", None, from_peer=True)
+            check_release_mark(subcloud(3, rehoming), True, None)
 
 
 def test_a_migration_is_finished_when_nothing_is_queued_or_rehoming():
@@ -138,6 +139,4 @@ def test_audit_clears_280_005_when_the_peer_is_the_better_site_and_changes_nothi
 
 
 def test_only_a_peer_site_asks_for_an_audit():
-    with pytest.raises(PermissionDenied):
-        check_audit_request(False)
-    check_audit_request(True)
+    assert isinstance(operator_audit_refused(), PermissionDenied)

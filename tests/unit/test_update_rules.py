@@ -10,10 +10,13 @@ from datetime import datetime, timezone
 import pytest
 
 from dcman.domain.errors import InvalidInput, StateRefused
-from dcman.domain.subcloud_ops import asks_network_reconfiguration, check_network_request
+from dcman.api.commands import subcloud_update
+from dcman.domain.commands import NetworkReconfiguration
+from dcman.domain.subcloud_ops import check_network_request
 from dcman.domain.subcloud import (
     Subcloud,
     check_migrate_flag,
+    check_release_mark,
     rehome_data,
     updated_rehome_data,
 )
@@ -66,8 +69,9 @@ def test_an_address_without_usable_rehome_data_is_refused(current: str | None) -
     ({"deploy_status": "rehome-pending", "management": "managed"}, None, False, {}),
 ])
 def test_migrate_marks_rehome_pending(state: dict, target: str | None, from_peer: bool, expected: dict) -> None:
-    assert check_migrate_flag(subcloud(**state), "true", target, from_peer) == expected
-    assert check_migrate_flag(subcloud(**state), False, target, from_peer) == {}
+    mark = check_release_mark if from_peer else check_migrate_flag
+    assert mark(subcloud(**state), True, target) == expected
+    assert mark(subcloud(**state), False, target) == {}
 
 
 @pytest.mark.parametrize(("state", "target", "word"), [
@@ -81,12 +85,13 @@ def test_migrate_refusals(state: dict, target: str | None, word: str) -> None:
 
 
 def test_any_management_field_makes_a_network_reconfiguration() -> None:
-    assert not asks_network_reconfiguration({"description": "x", "bootstrap_address": "10.0.0.1"})
-    assert asks_network_reconfiguration({"management_end_ip": "10.0.0.9"})
+    assert not isinstance(subcloud_update({"description": "x", "bootstrap_address": "10.0.0.1"}),
+                          NetworkReconfiguration)
+    assert isinstance(subcloud_update({"management_end_ip": "10.0.0.9"}), NetworkReconfiguration)
 
 
 def test_a_partial_network_reconfiguration_names_every_field_it_needs() -> None:
     body = {"management_end_ip": "10.0.0.9", "bootstrap_address": "10.0.0.1", "sysadmin_password": "cw=="}
     with pytest.raises(StateRefused, match="necessary for subcloud network reconfiguration: --management-subnet, "
                                            "--management-gateway-ip, --management-start-ip, --management-end-ip"):
-        check_network_request(subcloud(), body)
+        check_network_request(subcloud(), subcloud_update(body))
