@@ -15,6 +15,10 @@ from typing import TypeVar
 from dcman.domain.associations import MAX_PRIORITY as MAX_ASSOCIATION_PRIORITY
 from dcman.domain.commands import (
     AssociationUpdate,
+    BackupCreate,
+    BackupDelete,
+    BackupRestore,
+    BackupTarget,
     GroupUpdate,
     NetworkReconfiguration,
     NewAssociation,
@@ -24,6 +28,7 @@ from dcman.domain.commands import (
     NewSystemPeer,
     PeerGroupMove,
     PeerGroupUpdate,
+    PrestageRequest,
     SubcloudUpdate,
     SystemPeerUpdate,
 )
@@ -38,8 +43,9 @@ from dcman.domain.states import (
     ManagementState,
 )
 from dcman.domain.subcloud import parse_new_name, validate_release, validate_text
-from dcman.domain.values import choice, flag, integer
-from dcman.services.forms import as_text, decode_password, parse_mapping, parse_yaml_mapping
+from dcman.domain.subcloud_ops import is_major_release
+from dcman.domain.values import as_bool, choice, flag, integer
+from dcman.services.forms import YamlUpload, as_text, decode_password, parse_mapping, parse_yaml_mapping
 
 Schema = dict[str, object]
 _T = TypeVar("_T")
@@ -499,3 +505,157 @@ def _bmc_password(value: object) -> str:
     if not isinstance(value, str):
         raise InvalidInput("Install value bmc_password is not valid base64; give the BMC password base64-encoded.")
     return value
+
+
+# --- prestage (/v1.0/subclouds/{ref}/prestage) --------------------------------------------------
+
+PRESTAGE_PASSWORD = Wire("sysadmin_password", _BASE64)
+PRESTAGE_RELEASE = Wire("release", {"type": "string", "description": "MM.mm; the site's release when omitted"})
+PRESTAGE_FORCE = Wire("force", {"type": ["string", "boolean"],
+                                "description": "prestage despite management-affecting alarms"})
+PRESTAGE_FOR_INSTALL = Wire("for_install", {"type": ["string", "boolean"]})
+PRESTAGE_FOR_SW_DEPLOY = Wire("for_sw_deploy", {"type": ["string", "boolean"]})
+PRESTAGE_FIELDS = (PRESTAGE_PASSWORD, PRESTAGE_RELEASE, PRESTAGE_FORCE, PRESTAGE_FOR_INSTALL, PRESTAGE_FOR_SW_DEPLOY)
+PRESTAGE_SCHEMA = object_schema(PRESTAGE_FIELDS, required=(PRESTAGE_PASSWORD,), closed=False)
+
+
+def _option(body: Mapping[str, object], wire: Wire) -> bool:
+    """A prestage option: true/false, or the t/f the dcmanager client may send; absent is false."""
+    value = body.get(wire.key)
+    if value is None:
+        return False
+    parsed = as_bool(value, ("true", "t"), ("false", "f"))
+    if parsed is None:
+        raise InvalidInput(f"Invalid value for {wire.key} option: {value}")
+    return parsed
+
+
+def prestage_request(body: Mapping[str, object]) -> PrestageRequest:
+    """The reference's messages: the password is required; install or software deploy, not both."""
+    keys = [w.key for w in PRESTAGE_FIELDS]
+    unknown = sorted(str(key) for key in set(body) - set(keys))
+    if unknown:
+        raise InvalidInput(f"Cannot prestage with {', '.join(unknown)}; a prestage takes {', '.join(keys)}.")
+    if not body.get(PRESTAGE_PASSWORD.key):
+        raise InvalidInput("sysadmin_password is required.")
+    for_install, for_sw_deploy = _option(body, PRESTAGE_FOR_INSTALL), _option(body, PRESTAGE_FOR_SW_DEPLOY)
+    if for_install and for_sw_deploy:
+        raise InvalidInput("Prestage is for install or for software deploy, not both: give one of for_install "
+                           "and for_sw_deploy.")
+    release = body.get(PRESTAGE_RELEASE.key)
+    if release is not None and (not isinstance(release, str) or not is_major_release(release)):
+        raise InvalidInput("Specified release format is not supported. Version format must be MM.mm.")
+    return PrestageRequest(validate_release(release), _option(body, PRESTAGE_FORCE), for_sw_deploy,
+                           decode_password(PRESTAGE_PASSWORD.key, body[PRESTAGE_PASSWORD.key]))
+
+
+# --- subcloud backups (/v1.0/subcloud-backup) -----------------------------------------------------
+
+BK_SUBCLOUD = Wire("subcloud", {"type": "string", "description": "name or id"})
+BK_GROUP = Wire("group", {"type": "string", "description": "name or id"})
+BK_LOCAL_ONLY = Wire("local_only", _FORM_BOOL)
+BK_REGISTRY_IMAGES = Wire("registry_images", _FORM_BOOL)
+BK_WITH_INSTALL = Wire("with_install", _FORM_BOOL)
+BK_RELEASE = Wire("release", _TEXT)
+BK_BACKUP_VALUES = Wire("backup_values", _FILE)
+BK_RESTORE_VALUES = Wire("restore_values", _FILE)
+BK_PASSWORD = Wire("sysadmin_password", _BASE64)
+BK_DELETE_PASSWORD = Wire("sysadmin_password", {"type": "string", "description": "base64; for local_only"})
+# Restore modes the reference has and dcman refuses: accepted as fields, refused when true.
+BK_UNSUPPORTED_MODES = ("auto", "factory", "on_site")
+BACKUP_CREATE_FIELDS = (BK_SUBCLOUD, BK_GROUP, BK_LOCAL_ONLY, BK_REGISTRY_IMAGES, BK_BACKUP_VALUES, BK_PASSWORD)
+BACKUP_DELETE_FIELDS = (BK_SUBCLOUD, BK_GROUP, BK_LOCAL_ONLY, BK_DELETE_PASSWORD)
+BACKUP_RESTORE_FIELDS = (BK_SUBCLOUD, BK_GROUP, BK_LOCAL_ONLY, BK_WITH_INSTALL, BK_REGISTRY_IMAGES, BK_RELEASE,
+                         BK_RESTORE_VALUES, BK_PASSWORD)
+BACKUP_CREATE_SCHEMA = object_schema(BACKUP_CREATE_FIELDS, required=(BK_PASSWORD,), closed=False, in_form=True)
+BACKUP_DELETE_SCHEMA = object_schema(BACKUP_DELETE_FIELDS, closed=False, in_form=True)
+BACKUP_RESTORE_SCHEMA = object_schema(BACKUP_RESTORE_FIELDS, required=(BK_PASSWORD,), closed=False, in_form=True)
+
+
+def _backup_fields(body: Mapping[str, object], wires: tuple[Wire, ...], *extra: str) -> None:
+    unexpected = sorted(str(key) for key in set(body) - {w.key for w in wires} - set(extra))
+    if unexpected:
+        raise InvalidInput(f"Unexpected parameter received: {', '.join(unexpected)}.")
+
+
+def _backup_flag(body: Mapping[str, object], name: str) -> bool:
+    """A boolean option, sent as "true"/"false" by the dcmanager client (or as a JSON boolean)."""
+    value = body.get(name)
+    if value is None or value == "":
+        return False
+    parsed = as_bool(value)
+    if parsed is None or (isinstance(value, str) and value != value.strip()):
+        raise InvalidInput(f"Invalid {name} value, should be boolean.")
+    return parsed
+
+
+def _backup_values(body: Mapping[str, object], wire: Wire) -> dict[str, object]:
+    """backup_values / restore_values: a JSON object, or the YAML file the dcmanager client uploads."""
+    value = body.get(wire.key)
+    if value is None or value == "":
+        return {}
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, (str, bytes, YamlUpload)):
+        return parse_yaml_mapping(wire.key, value) or {}
+    raise InvalidInput(f"The {wire.key} must be a YAML file or a JSON object.")
+
+
+def _backup_ref(body: Mapping[str, object], wire: Wire) -> str | None:
+    value = body.get(wire.key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise InvalidInput(f"The {wire.key} must be a name or an id.")
+    return value
+
+
+def _backup_target(body: Mapping[str, object]) -> BackupTarget:
+    subcloud, group = _backup_ref(body, BK_SUBCLOUD), _backup_ref(body, BK_GROUP)
+    if subcloud and group:
+        raise InvalidInput("'subcloud' and 'group' parameters should not be given at the same time.")
+    if not subcloud and not group:
+        raise InvalidInput("'subcloud' or 'group' parameter is required.")
+    return BackupTarget(subcloud, group)
+
+
+def backup_create(body: Mapping[str, object]) -> BackupCreate:
+    _backup_fields(body, BACKUP_CREATE_FIELDS)
+    password = decode_password(BK_PASSWORD.key, body.get(BK_PASSWORD.key))
+    local_only, registry_images = _backup_flag(body, BK_LOCAL_ONLY.key), _backup_flag(body, BK_REGISTRY_IMAGES.key)
+    if registry_images and not local_only:
+        raise InvalidInput("Option registry_images can not be used without local_only option.")
+    backup_values = _backup_values(body, BK_BACKUP_VALUES)
+    return BackupCreate(_backup_target(body), password, local_only, registry_images, backup_values)
+
+
+def backup_restore(body: Mapping[str, object]) -> BackupRestore:
+    if not body:
+        raise InvalidInput("Body required.")
+    _backup_fields(body, BACKUP_RESTORE_FIELDS, *BK_UNSUPPORTED_MODES)
+    password = decode_password(BK_PASSWORD.key, body.get(BK_PASSWORD.key))
+    local_only, with_install = _backup_flag(body, BK_LOCAL_ONLY.key), _backup_flag(body, BK_WITH_INSTALL.key)
+    registry_images = _backup_flag(body, BK_REGISTRY_IMAGES.key)
+    for mode in BK_UNSUPPORTED_MODES:
+        if _backup_flag(body, mode):
+            raise InvalidInput(f"The {mode} restore mode is not supported by dcman.")
+    if registry_images and not local_only:
+        raise InvalidInput("Option registry_images cannot be used without local_only option.")
+    release = _backup_ref(body, BK_RELEASE)
+    if release and not with_install:
+        raise InvalidInput("Option release cannot be used without 'with_install' or 'factory' options.")
+    restore_values = _backup_values(body, BK_RESTORE_VALUES)
+    if not isinstance(restore_values.get("bootstrap_address", {}), dict):
+        raise InvalidInput("The bootstrap_address provided in restore_values is in invalid format.")
+    return BackupRestore(_backup_target(body), password, local_only, with_install, registry_images, release,
+                         restore_values)
+
+
+def backup_delete(body: Mapping[str, object]) -> BackupDelete:
+    """`release` may come in the body too (the dcmanager client's); the path's is the one used."""
+    _backup_fields(body, BACKUP_DELETE_FIELDS, BK_RELEASE.key)
+    local_only = _backup_flag(body, BK_LOCAL_ONLY.key)
+    password = decode_password(BK_DELETE_PASSWORD.key, body.get(BK_DELETE_PASSWORD.key)) if local_only else None
+    return BackupDelete(_backup_target(body), local_only, password)

@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from dcman.api import views
+from dcman.api import commands
 from dcman.api.bodies import read_body
+from dcman.api.commands import PRESTAGE_SCHEMA
 from dcman.api.responses import writes
 from dcman.api.state import site_context
 from dcman.services import subcloud_ops
@@ -16,21 +18,8 @@ from dcman.services.context import SiteContext
 
 router = APIRouter(tags=["subclouds"])
 
-PRESTAGE_SCHEMA = {
-    "type": "object",
-    "required": ["sysadmin_password"],
-    "properties": {
-        "sysadmin_password": {"type": "string", "description": "base64"},
-        "release": {"type": "string", "description": "MM.mm; the site's release when omitted"},
-        "force": {"type": ["string", "boolean"], "description": "prestage despite management-affecting alarms"},
-        "for_install": {"type": ["string", "boolean"]},
-        "for_sw_deploy": {"type": ["string", "boolean"]},
-    },
-}
-
-
 async def _prestage(subcloud_ref: str, request: Request, ctx: SiteContext) -> dict[str, Any]:
-    view, release = await subcloud_ops.prestage(ctx, subcloud_ref, await read_body(request))
+    view, release = await subcloud_ops.prestage(ctx, subcloud_ref, commands.prestage_request(await read_body(request)))
     # As the reference: the subcloud, with the release being prestaged.
     return {**views.subcloud(view), "prestage-software-version": release}
 

@@ -79,7 +79,7 @@ async def show_subcloud_detail(subcloud_ref: str, ctx: SiteContext = Depends(sit
                                   "multipart/form-data": {"schema": SUBCLOUD_UPDATE_FORM_SCHEMA}}}})
 async def update_subcloud(subcloud_ref: str, request: Request, ctx: SiteContext = Depends(site_context),
                           peer: bool = Depends(from_peer)) -> dict[str, Any]:
-    """With management network fields it is a network reconfiguration (services/subcloud_ops)."""
+    # With management network fields it is a network reconfiguration (services/subcloud_ops).
     update = commands.subcloud_update(await read_body(request))
     if isinstance(update, NetworkReconfiguration):
         view = await (peer_requests.reconfigure_copy_network(ctx, subcloud_ref, update) if peer

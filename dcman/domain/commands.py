@@ -207,3 +207,51 @@ class NewSubcloud:
     secondary: bool = False
     region_name: object = None
     name: object = None
+
+
+@dataclass(frozen=True)
+class PrestageRequest:
+    """POST/PATCH /subclouds/{ref}/prestage: the release to prestage (the site's when none is
+    given), and the password decoded from base64."""
+
+    release: str
+    force: bool
+    for_sw_deploy: bool
+    sysadmin_password: str
+
+
+@dataclass(frozen=True)
+class BackupTarget:
+    """What a backup request names: one subcloud, or a group (an id or a name)."""
+
+    subcloud: str | None = None
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class BackupCreate:
+    target: BackupTarget
+    sysadmin_password: str
+    local_only: bool
+    registry_images: bool
+    backup_values: Document
+
+
+@dataclass(frozen=True)
+class BackupRestore:
+    target: BackupTarget
+    sysadmin_password: str
+    local_only: bool
+    with_install: bool
+    registry_images: bool
+    release: str | None
+    restore_values: Document
+
+
+@dataclass(frozen=True)
+class BackupDelete:
+    """The password only with local_only (each subcloud drops its own backup)."""
+
+    target: BackupTarget
+    local_only: bool
+    sysadmin_password: str | None

@@ -5,11 +5,11 @@ reference's where it has one."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from dcman.domain.commands import NetworkReconfiguration
+from dcman.domain.commands import NetworkReconfiguration, PrestageRequest
 from dcman.domain.deploy import RECOVERY
 from dcman.domain.errors import InvalidInput, StateRefused
 from dcman.domain.network import OtherSubcloudNetwork, SystemControllerNetwork, validate_management_network
@@ -119,51 +119,10 @@ PRESTAGE_STEPS: dict[str, tuple[str, str]] = {
 }
 # §2.3.4: a prestage a restart cut short has failed.
 PRESTAGE_RECOVERY: dict[str, str] = {status: PRESTAGE_FAILED for status in PRESTAGE_STEPS}
-PRESTAGE_FIELDS = ("sysadmin_password", "release", "force", "for_install", "for_sw_deploy")
 
 
-@dataclass(frozen=True)
-class PrestageRequest:
-    """A checked prestage request (the password still base64, as it came)."""
-
-    release: str
-    force: bool
-    for_sw_deploy: bool
-
-
-def _flag(body: Mapping[str, object], field: str) -> bool:
-    """A boolean of the request: true/false, or the strings the dcmanager client sends."""
-    value = body.get(field)
-    if value is None:
-        return False
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", "t", "f"):
-        return value.strip().lower() in ("true", "t")
-    raise InvalidInput(f"Invalid value for {field} option: {value}")
-
-
-def parse_prestage_request(body: Mapping[str, object], release_of: Callable[[object], str]) -> PrestageRequest:
-    """The prestage request's fields (`release_of` checks the release, the site's when none is given)."""
-    if not isinstance(body, Mapping):
-        raise InvalidInput("Request body is malformed.")
-    unknown = sorted(set(body) - set(PRESTAGE_FIELDS))
-    if unknown:
-        raise InvalidInput(f"Cannot prestage with {', '.join(unknown)}; a prestage takes "
-                           f"{', '.join(PRESTAGE_FIELDS)}.")
-    if not body.get("sysadmin_password"):
-        raise InvalidInput("sysadmin_password is required.")
-    for_install, for_sw_deploy = _flag(body, "for_install"), _flag(body, "for_sw_deploy")
-    if for_install and for_sw_deploy:
-        raise InvalidInput("Prestage is for install or for software deploy, not both: give one of for_install "
-                           "and for_sw_deploy.")
-    release = body.get("release")
-    if release is not None and (not isinstance(release, str) or not _is_major_release(release)):
-        raise InvalidInput("Specified release format is not supported. Version format must be MM.mm.")
-    return PrestageRequest(release_of(release), _flag(body, "force"), for_sw_deploy)
-
-
-def _is_major_release(text: str) -> bool:
+def is_major_release(text: str) -> bool:
+    """A release named MM.mm (24.09), as a prestage asks for one."""
     major, dot, minor = text.partition(".")
     return bool(dot) and len(major) == 2 and len(minor) == 2 and (major + minor).isdigit() and major.isascii()
 

@@ -52,12 +52,13 @@ def text(field: str, value: object, max_length: int = MAX_TEXT, *, blank: bool =
     return value
 
 
-def as_bool(value: object, words: tuple[str, str] = ("true", "false")) -> bool | None:
-    """A JSON boolean, or one of `words` (true, false) in any case as a form sends it; None otherwise."""
+def as_bool(value: object, true: tuple[str, ...] = ("true",), false: tuple[str, ...] = ("false",)) -> bool | None:
+    """A JSON boolean, or a word of `true` or `false` in any case, as a form sends it; None otherwise."""
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lower() in words:
-        return value.strip().lower() == words[0]
+    word = value.strip().lower() if isinstance(value, str) else None
+    if word in true or word in false:
+        return word in true
     return None
 
 

@@ -9,7 +9,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,21 +26,17 @@ from dcman.domain.backup import (
     check_release,
     check_restore,
 )
+from dcman.domain.commands import BackupCreate, BackupDelete, BackupRestore, BackupTarget
 from dcman.domain.errors import DomainError, InvalidInput, NotFound, StateRefused
 from dcman.domain.states import DeployStatus
 from dcman.domain.subcloud import Subcloud
 from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
 from dcman.services.context import SiteContext
-from dcman.services.forms import YamlUpload, decode_password, parse_yaml_mapping
 from dcman.services.subcloud_files import remove_backup
 from dcman.services.subclouds import SubcloudView, _view
 
 log = logging.getLogger("dcman.backup")
 
-CREATE_FIELDS = frozenset({"subcloud", "group", "local_only", "registry_images", "backup_values", "sysadmin_password"})
-DELETE_FIELDS = frozenset({"release", "subcloud", "group", "local_only", "sysadmin_password"})
-RESTORE_FIELDS = frozenset({"with_install", "release", "local_only", "registry_images", "sysadmin_password",
-                            "restore_values", "subcloud", "group", "auto", "factory", "on_site"})
 # The states an admission's compare-and-set checks have not changed since they were read.
 _ADMITTED_ON = ("management_state", "availability_status", "deploy_status", "backup_status", "prestage_status")
 
@@ -54,50 +50,8 @@ class Entity:
     subclouds: list[Subcloud]
 
 
-def _check_fields(body: Mapping[str, Any], allowed: frozenset[str]) -> None:
-    unexpected = sorted(set(body) - allowed)
-    if unexpected:
-        raise InvalidInput(f"Unexpected parameter received: {', '.join(unexpected)}.")
-
-
-def flag(body: Mapping[str, Any], name: str) -> bool:
-    """A boolean option, sent as "true"/"false" by the dcmanager client (or as a JSON boolean)."""
-    value = body.get(name)
-    if value is None or value == "" or value is False:
-        return False
-    if value is True:
-        return True
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise InvalidInput(f"Invalid {name} value, should be boolean.")
-
-
-def _values(field: str, value: Any) -> dict[str, Any]:
-    """backup_values / restore_values: a JSON object, or the YAML file the dcmanager client uploads."""
-    if value is None or value == "":
-        return {}
-    if isinstance(value, dict):
-        return value
-    if isinstance(value, (str, bytes, YamlUpload)):
-        return parse_yaml_mapping(field, value) or {}
-    raise InvalidInput(f"The {field} must be a YAML file or a JSON object.")
-
-
-def _ref(body: Mapping[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is None or value == "":
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if not isinstance(value, str):
-        raise InvalidInput(f"The {name} must be a name or an id.")
-    return value
-
-
-async def _entity(conn: AsyncConnection, body: Mapping[str, Any]) -> Entity:
-    subcloud_ref, group_ref = _ref(body, "subcloud"), _ref(body, "group")
-    if subcloud_ref and group_ref:
-        raise InvalidInput("'subcloud' and 'group' parameters should not be given at the same time.")
+async def _entity(conn: AsyncConnection, target: BackupTarget) -> Entity:
+    subcloud_ref, group_ref = target.subcloud, target.group
     if subcloud_ref:
         subcloud = await repo.get_subcloud(conn, subcloud_ref)
         if subcloud is None:
@@ -111,7 +65,7 @@ async def _entity(conn: AsyncConnection, body: Mapping[str, Any]) -> Entity:
         if not members:
             raise InvalidInput(f"No subclouds present in group {group_ref}.")
         return Entity("group", group_ref, members)
-    raise InvalidInput("'subcloud' or 'group' parameter is required.")
+    raise InvalidInput("'subcloud' or 'group' parameter is required.")  # a BackupTarget names one
 
 
 def _valid(entity: Entity, operation: str, check: Any) -> list[Subcloud]:
@@ -149,19 +103,13 @@ async def _admit(ctx: SiteContext, subclouds: list[Subcloud], values: dict[str, 
     return views
 
 
-async def create(ctx: SiteContext, body: Mapping[str, Any]) -> list[SubcloudView]:
+async def create(ctx: SiteContext, command: BackupCreate) -> list[SubcloudView]:
     """POST /subcloud-backup: each valid subcloud goes to `initial`, the backup loop takes it on."""
-    _check_fields(body, CREATE_FIELDS)
-    password = decode_password("sysadmin_password", body.get("sysadmin_password"))
-    local_only, registry_images = flag(body, "local_only"), flag(body, "registry_images")
-    if registry_images and not local_only:
-        raise InvalidInput("Option registry_images can not be used without local_only option.")
-    backup_values = _values("backup_values", body.get("backup_values"))
     async with ctx.engine.connect() as conn:
-        entity = await _entity(conn, body)
+        entity = await _entity(conn, command.target)
     valid = _valid(entity, "create", check_create)
-    request = {"operation": "create", "local_only": local_only, "registry_images": registry_images,
-               "backup_values": backup_values, "password": ctx.secrets.encrypt(password)}
+    request = {"operation": "create", "local_only": command.local_only, "registry_images": command.registry_images,
+               "backup_values": command.backup_values, "password": ctx.secrets.encrypt(command.sysadmin_password)}
     admitted = await _admit(ctx, valid, {"backup_status": BackupStatus.INITIAL.value,
                                          "backup_request": json.dumps(request)})
     if not admitted:
@@ -171,28 +119,11 @@ async def create(ctx: SiteContext, body: Mapping[str, Any]) -> list[SubcloudView
     return admitted
 
 
-async def restore(ctx: SiteContext, body: Mapping[str, Any]) -> list[SubcloudView]:
+async def restore(ctx: SiteContext, command: BackupRestore) -> list[SubcloudView]:
     """PATCH /subcloud-backup/restore: each valid subcloud goes to `pre-restore`."""
-    if not body:
-        raise InvalidInput("Body required.")
-    _check_fields(body, RESTORE_FIELDS)
-    password = decode_password("sysadmin_password", body.get("sysadmin_password"))
-    local_only, with_install = flag(body, "local_only"), flag(body, "with_install")
-    registry_images = flag(body, "registry_images")
-    for mode in ("auto", "factory", "on_site"):
-        if flag(body, mode):
-            raise InvalidInput(f"The {mode} restore mode is not supported by dcman.")
-    if registry_images and not local_only:
-        raise InvalidInput("Option registry_images cannot be used without local_only option.")
-    release = _ref(body, "release")
-    if release and not with_install:
-        raise InvalidInput("Option release cannot be used without 'with_install' or 'factory' options.")
-    restore_values = _values("restore_values", body.get("restore_values"))
-    addresses = restore_values.get("bootstrap_address", {})
-    if not isinstance(addresses, dict):
-        raise InvalidInput("The bootstrap_address provided in restore_values is in invalid format.")
+    addresses = command.restore_values.get("bootstrap_address", {})
     async with ctx.engine.connect() as conn:
-        entity = await _entity(conn, body)
+        entity = await _entity(conn, command.target)
 
     def restorable(subcloud: Subcloud) -> None:
         check_restore(subcloud)
@@ -202,14 +133,14 @@ async def restore(ctx: SiteContext, body: Mapping[str, Any]) -> list[SubcloudVie
                                "the restore_values.")
 
     valid = _valid(entity, "restore", restorable)
-    if with_install:
+    if command.with_install:
         missing = [s.name for s in entity.subclouds if not s.data_install]
         if missing:
             raise InvalidInput("The restore operation was requested with with_install, auto or factory, but the "
                                f"following subcloud(s) does not contain install values: {', '.join(missing)}.")
-    request = {"operation": "restore", "local_only": local_only, "with_install": with_install,
-               "registry_images": registry_images, "release": release, "restore_values": restore_values,
-               "password": ctx.secrets.encrypt(password)}
+    request = {"operation": "restore", "local_only": command.local_only, "with_install": command.with_install,
+               "registry_images": command.registry_images, "release": command.release,
+               "restore_values": command.restore_values, "password": ctx.secrets.encrypt(command.sysadmin_password)}
     admitted = await _admit(ctx, valid, {"deploy_status": DeployStatus.PRE_RESTORE.value,
                                          "backup_request": json.dumps(request), "deploy_progress": 0})
     if not admitted:
@@ -219,16 +150,14 @@ async def restore(ctx: SiteContext, body: Mapping[str, Any]) -> list[SubcloudVie
     return admitted
 
 
-async def delete(ctx: SiteContext, release: str, body: Mapping[str, Any], client: AgentClient) -> str | None:
+async def delete(ctx: SiteContext, release: str, command: BackupDelete, client: AgentClient) -> str | None:
     """PATCH /subcloud-backup/delete/{release}: drop the central backups of `release` (or, with
     local_only, ask each subcloud to drop its own), at most DELETE_PARALLELISM at once.
     Returns None when every one went, else the reference's notice; StateRefused when none did."""
-    _check_fields(body, DELETE_FIELDS)
     release = check_release(release)
-    local_only = flag(body, "local_only")
-    password = decode_password("sysadmin_password", body.get("sysadmin_password")) if local_only else None
+    local_only, password = command.local_only, command.sysadmin_password
     async with ctx.engine.connect() as conn:
-        entity = await _entity(conn, body)
+        entity = await _entity(conn, command.target)
     valid = _valid(entity, "delete", lambda subcloud: check_delete(subcloud, local_only))
     invalid = [s for s in entity.subclouds if s not in valid]
     room = asyncio.Semaphore(DELETE_PARALLELISM)

@@ -5,26 +5,24 @@ loop (dcman.loops.subcloud_ops) carries it out through the agent."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import operations_repository as ops_db
 from dcman.db import peer_group_repository as pg_repo
 from dcman.db import repository as repo
-from dcman.domain.commands import NetworkReconfiguration
+from dcman.domain.commands import NetworkReconfiguration, PrestageRequest
 from dcman.domain.errors import InvalidInput
 from dcman.domain.network import bootstrap_address
 from dcman.domain.states import DeployStatus
-from dcman.domain.subcloud import NO_ERRORS, Subcloud, check_update_in_peer_group, validate_release
+from dcman.domain.subcloud import NO_ERRORS, Subcloud, check_update_in_peer_group
 from dcman.domain.subcloud_ops import (
     PRESTAGING_PACKAGES,
     check_network_request,
     check_prestage,
     network_request_document,
     new_network,
-    parse_prestage_request,
     prestage_request_document,
 )
 from dcman.services.context import SiteContext
@@ -82,13 +80,11 @@ def _parses(subnet: str, start: str, end: str) -> bool:
     return True
 
 
-async def prestage(ctx: SiteContext, ref: str, body: Mapping[str, Any]) -> tuple[SubcloudView, str]:
+async def prestage(ctx: SiteContext, ref: str, request: PrestageRequest) -> tuple[SubcloudView, str]:
     """POST /subclouds/{ref}/prestage: the reference's pre-checks, then `prestaging-packages`;
     the operations loop runs the packages and images phases. Returns the subcloud and the release."""
     async with ctx.engine.begin() as conn:
-        subcloud = await _require(conn, ref, for_update=True)  # an unknown subcloud first, as the reference
-        request = parse_prestage_request(body, validate_release)
-        password = decode_password("sysadmin_password", body["sysadmin_password"])
+        subcloud = await _require(conn, ref, for_update=True)
         check_prestage(subcloud, request, await ops_db.management_alarms(conn, subcloud.id))
         if subcloud.peer_group_id is not None:
             group = await pg_repo.get_peer_group(conn, subcloud.peer_group_id)
@@ -97,7 +93,7 @@ async def prestage(ctx: SiteContext, ref: str, body: Mapping[str, Any]) -> tuple
                                    f"{group.peer_group_name}, which another site leads.")
         await repo.update_subcloud(conn, subcloud.id, {
             "prestage_status": PRESTAGING_PACKAGES, "error_description": NO_ERRORS,
-            "operation_request": prestage_request_document(request, ctx.secrets.encrypt(password))})
+            "operation_request": prestage_request_document(request, ctx.secrets.encrypt(request.sysadmin_password))})
         view = await _view(conn, await _require(conn, str(subcloud.id)))
     ctx.operations_wakeup.set()
     return view, request.release
