@@ -1,5 +1,6 @@
 """Reading request bodies: JSON objects or multipart/urlencoded forms, as the dcmanager client
-sends either. Returns a plain dict; uploaded files become parsed `YamlUpload`s.
+sends either. Returns a plain dict, which dcman.api.commands then parses into the request's
+command; uploaded files become parsed `YamlUpload`s.
 
 Parsing is CPU work an attacker controls, so it runs in a thread, bounded in size and depth:
 the event loop keeps serving the others (and the audit) meanwhile."""
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 from fastapi import Request
 from starlette.datastructures import UploadFile
@@ -23,12 +23,12 @@ MAX_BODY_BYTES = 4 << 20
 YAML_FIELDS = ("bootstrap_values", "install_values", "deploy_config")
 
 
-async def read_body(request: Request, allow_form: bool = True) -> dict[str, Any]:
+async def read_body(request: Request, allow_form: bool = True) -> dict[str, object]:
     body = await _read(request, allow_form)
     return await asyncio.to_thread(_checked, body)
 
 
-def _checked(body: dict[str, Any]) -> dict[str, Any]:
+def _checked(body: dict[str, object]) -> dict[str, object]:
     """Refuse unstorable text, and parse the YAML documents a JSON body carries as strings."""
     reject_unstorable(body)
     for key in YAML_FIELDS:
@@ -37,7 +37,7 @@ def _checked(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def parse_json_object(raw: bytes) -> dict[str, Any]:
+def parse_json_object(raw: bytes) -> dict[str, object]:
     """A JSON object of bounded depth (CPU-bound: run it in a thread)."""
     if not raw.strip():
         return {}
@@ -54,7 +54,7 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def _depth(value: Any) -> int:
+def _depth(value: object) -> int:
     """How deep lists and objects nest, without recursion."""
     deepest, stack = 0, [(value, 1)]
     while stack:
@@ -69,7 +69,7 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-async def _read(request: Request, allow_form: bool) -> dict[str, Any]:
+async def _read(request: Request, allow_form: bool) -> dict[str, object]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if allow_form and content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         return await _read_form(request)
@@ -79,14 +79,14 @@ async def _read(request: Request, allow_form: bool) -> dict[str, Any]:
     return await asyncio.to_thread(parse_json_object, raw)
 
 
-async def _read_form(request: Request) -> dict[str, Any]:
+async def _read_form(request: Request) -> dict[str, object]:
     try:
         form = await request.form(max_part_size=MAX_BODY_BYTES)
     except HTTPException:  # the body limit's 413 or 408
         raise
     except Exception as exc:  # the multipart parser raises several kinds of errors
         raise InvalidInput(f"The form body cannot be parsed: {exc}.") from None
-    body: dict[str, Any] = {}
+    body: dict[str, object] = {}
     for key, value in form.multi_items():
         if isinstance(value, UploadFile):
             body[key] = await asyncio.to_thread(parse_upload, key, await value.read())

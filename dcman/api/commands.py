@@ -28,6 +28,7 @@ from dcman.domain.commands import (
     NewSystemPeer,
     PeerGroupMove,
     PeerGroupUpdate,
+    PhaseRequest,
     PrestageRequest,
     SubcloudUpdate,
     SystemPeerUpdate,
@@ -402,6 +403,20 @@ ADD_FORM_SCHEMA = object_schema(ADD_FIELDS, required=(SC_BOOTSTRAP_VALUES, SC_AD
 # A phase of a phased deploy takes the files and passwords of an add, and nothing that names a new subcloud.
 PHASE_FORM_SCHEMA = object_schema((SC_BOOTSTRAP_VALUES, SC_INSTALL_VALUES, SC_DEPLOY_CONFIG, SC_ADD_BOOTSTRAP_ADDRESS,
                                    SC_SYSADMIN_PASSWORD, SC_BMC_PASSWORD, SC_RELEASE), closed=False, in_form=True)
+
+
+def phase_request(body: Mapping[str, object]) -> PhaseRequest:
+    """A phase's fields; what else the body holds is ignored, as the dcmanager client sends more."""
+    address = body.get(SC_ADD_BOOTSTRAP_ADDRESS.key)
+    release = body.get(SC_RELEASE.key)
+    password = body.get(SC_SYSADMIN_PASSWORD.key)
+    return PhaseRequest(
+        install_values=parse_yaml_mapping(SC_INSTALL_VALUES.key, body.get(SC_INSTALL_VALUES.key)),
+        bmc_password=body.get(SC_BMC_PASSWORD.key), release=validate_release(release) if release else None,
+        bootstrap_values=parse_yaml_mapping(SC_BOOTSTRAP_VALUES.key, body.get(SC_BOOTSTRAP_VALUES.key)),
+        bootstrap_address=None if address is None else str(address).strip(),
+        deploy_config=as_text(SC_DEPLOY_CONFIG.key, body.get(SC_DEPLOY_CONFIG.key)),
+        sysadmin_password=None if password is None else decode_password(SC_SYSADMIN_PASSWORD.key, password))
 
 
 def new_subcloud(body: Mapping[str, object]) -> NewSubcloud:

@@ -37,7 +37,8 @@ def _phase_route(verb: str) -> None:
     step = _STEP_OF_VERB[verb]
 
     async def start(subcloud_ref: str, request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-        return views.subcloud(await deploy.start_phase(ctx, subcloud_ref, step, await read_body(request)))
+        request_ = commands.phase_request(await read_body(request))
+        return views.subcloud(await deploy.start_phase(ctx, subcloud_ref, step, request_))
 
     router.add_api_route(f"/phased-subcloud-deploy/{{subcloud_ref}}/{verb}", start, methods=["PATCH"],
                          name=f"deploy_{verb}", response_model=None,
@@ -57,10 +58,10 @@ async def abort(subcloud_ref: str, ctx: SiteContext = Depends(site_context)) -> 
 @router.patch("/phased-subcloud-deploy/{subcloud_ref}/resume", response_model=None,
               responses=writes(views.SubcloudBody, 404, 413, 422), openapi_extra=_form(PHASE_FORM_SCHEMA))
 async def resume(subcloud_ref: str, request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    return views.subcloud(await deploy.resume(ctx, subcloud_ref, await read_body(request)))
+    return views.subcloud(await deploy.resume(ctx, subcloud_ref, commands.phase_request(await read_body(request))))
 
 
 @router.patch("/subclouds/{subcloud_ref}/redeploy", tags=["subclouds"], response_model=None,
               responses=writes(views.SubcloudBody, 404, 413, 422), openapi_extra=_form(PHASE_FORM_SCHEMA))
 async def redeploy(subcloud_ref: str, request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    return views.subcloud(await deploy.redeploy(ctx, subcloud_ref, await read_body(request)))
+    return views.subcloud(await deploy.redeploy(ctx, subcloud_ref, commands.phase_request(await read_body(request))))

@@ -255,3 +255,18 @@ class BackupDelete:
     target: BackupTarget
     local_only: bool
     sysadmin_password: str | None
+
+
+@dataclass(frozen=True)
+class PhaseRequest:
+    """What a phased deploy's install, bootstrap, configure, resume or a redeploy brings: new
+    documents, a new sysadmin password (decoded), or a new release or BMC password for the
+    stored install values. All optional: a phase falls back on what is stored."""
+
+    install_values: Document | None = None
+    bmc_password: object = None
+    release: str | None = None
+    bootstrap_values: Document | None = None
+    bootstrap_address: str | None = None
+    deploy_config: str | None = None
+    sysadmin_password: str | None = None

@@ -7,7 +7,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from typing import Any, Mapping
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -26,13 +27,12 @@ from dcman.domain.deploy import (
     full_plan,
     resume_plan,
 )
-from dcman.domain.commands import NewSubcloud
+from dcman.domain.commands import Column, NewSubcloud, PhaseRequest
 from dcman.domain.errors import InvalidInput
 from dcman.domain.states import DeployStatus
 from dcman.domain.subcloud import NO_ERRORS, Subcloud, validate_release
 from dcman.services.context import SiteContext
 from dcman.services.documents import config_columns, install_columns, stored_install_values
-from dcman.services.forms import as_text, decode_password, parse_yaml_mapping
 from dcman.services.subclouds import SubcloudView, _require, _view, add_subcloud, new_bootstrap_columns
 
 log = logging.getLogger("dcman.deploy")
@@ -62,60 +62,58 @@ async def create(ctx: SiteContext, command: NewSubcloud) -> SubcloudView:
     return await add_subcloud(ctx, command, run_phases=False)
 
 
-def _secrets(ctx: SiteContext, form: Mapping[str, Any]) -> dict[str, Any]:
+def _secrets(ctx: SiteContext, request: PhaseRequest) -> dict[str, Column]:
     """A new sysadmin password, when the request brings one."""
-    if form.get("sysadmin_password") is None:
+    if request.sysadmin_password is None:
         return {}
-    return {"sysadmin_password": ctx.secrets.encrypt(decode_password("sysadmin_password", form["sysadmin_password"]))}
+    return {"sysadmin_password": ctx.secrets.encrypt(request.sysadmin_password)}
 
 
-def _require_password(subcloud: Subcloud, form: Mapping[str, Any]) -> None:
+def _require_password(subcloud: Subcloud, request: PhaseRequest) -> None:
     """A phase that talks to the subcloud needs its sysadmin password, stored or given now
     (a phased deploy's create may have come without one)."""
-    if subcloud.sysadmin_password is None and form.get("sysadmin_password") is None:
+    if subcloud.sysadmin_password is None and request.sysadmin_password is None:
         raise InvalidInput(f"Subcloud {subcloud.name} has no sysadmin password yet; send sysadmin_password.")
 
 
-def _install(ctx: SiteContext, subcloud: Subcloud, form: Mapping[str, Any]) -> dict[str, Any]:
+def _install(ctx: SiteContext, subcloud: Subcloud, request: PhaseRequest) -> dict[str, Any]:
     """Install values from the request (validated, BMC password encrypted apart). Without new
     values, a new BMC password or release applies to the stored ones."""
-    values = parse_yaml_mapping("install_values", form.get("install_values"))
+    values = None if request.install_values is None else dict(request.install_values)
     if values is None:
-        if form.get("bmc_password") is None and form.get("release") is None:
+        if request.bmc_password is None and request.release is None:
             return {}
         if not subcloud.data_install:
             raise InvalidInput(f"Subcloud {subcloud.name} has no install values for a bmc_password or release "
                                "to apply to; send install_values.")
         values = stored_install_values(ctx, subcloud)
-        values["bmc_password"] = form.get("bmc_password") or base64.b64encode(
+        values["bmc_password"] = request.bmc_password or base64.b64encode(
             ctx.secrets.decrypt(subcloud.bmc_password or "").encode()).decode()
-    release = validate_release(form.get("release") or subcloud.software_version)
-    if form.get("bmc_password") is not None:
-        values["bmc_password"] = form["bmc_password"]
+    release = request.release or validate_release(subcloud.software_version)
+    if request.bmc_password is not None:
+        values["bmc_password"] = request.bmc_password
     return {**install_columns(ctx, values, release), "software_version": release}
 
 
 async def _bootstrap(ctx: SiteContext, conn: AsyncConnection, subcloud: Subcloud,
-                     form: Mapping[str, Any]) -> dict[str, Any]:
+                     request: PhaseRequest) -> dict[str, Any]:
     """New bootstrap values: same name, and the whole network validation against the others."""
-    values = parse_yaml_mapping("bootstrap_values", form.get("bootstrap_values"))
-    address = None if form.get("bootstrap-address") is None else str(form["bootstrap-address"]).strip()
-    return await new_bootstrap_columns(ctx, conn, subcloud, values, address)
+    return await new_bootstrap_columns(ctx, conn, subcloud, request.bootstrap_values, request.bootstrap_address)
 
 
-def _deploy_config(ctx: SiteContext, form: Mapping[str, Any]) -> dict[str, Any]:
-    text = as_text("deploy_config", form.get("deploy_config"))
-    return {} if text is None else config_columns(ctx, text)
+def _deploy_config(ctx: SiteContext, request: PhaseRequest) -> dict[str, Any]:
+    return {} if request.deploy_config is None else config_columns(ctx, request.deploy_config)
 
 
-async def _start(ctx: SiteContext, ref: str, form: Mapping[str, Any], decide) -> SubcloudView:  # type: ignore[no-untyped-def]
+async def _start(ctx: SiteContext, ref: str, request: PhaseRequest,
+                 decide: Callable[[AsyncConnection, Subcloud], Awaitable[dict[str, Any]]]) -> SubcloudView:
     """Check and start one operation in one transaction; `decide(conn, subcloud)` returns the
     columns to write (including the new deploy_status) or raises."""
     async with ctx.engine.begin() as conn:
         await repo.lock_subcloud_changes(conn)
         subcloud = await _require(conn, ref, for_update=True)
         changes = await decide(conn, subcloud)
-        changes.update(_secrets(ctx, form))
+        changes.update(_secrets(ctx, request))
         await repo.update_subcloud(conn, subcloud.id, changes)
         view = await _view(conn, await _require(conn, str(subcloud.id)))
     ctx.subclouds_changed()
@@ -131,27 +129,27 @@ def _first_state(plan: list[Step]) -> dict[str, Any]:
             "deploy_progress": 0, "error_description": NO_ERRORS}
 
 
-async def start_phase(ctx: SiteContext, ref: str, step: Step, form: Mapping[str, Any]) -> SubcloudView:
+async def start_phase(ctx: SiteContext, ref: str, step: Step, request: PhaseRequest) -> SubcloudView:
     """PATCH /phased-subcloud-deploy/{sc}/install|bootstrap|configure|complete."""
 
     async def decide(conn: AsyncConnection, subcloud: Subcloud) -> dict[str, Any]:
         check_phase_request(subcloud.name, subcloud.deploy_status, step)
         if step is not Step.COMPLETE:
-            _require_password(subcloud, form)
+            _require_password(subcloud, request)
         changes: dict[str, Any] = {}
         if step is Step.INSTALL:
-            changes = _install(ctx, subcloud, form)
+            changes = _install(ctx, subcloud, request)
             if not changes and not subcloud.data_install:
                 raise InvalidInput(f"Installing subcloud {subcloud.name} needs install values; none are stored or given.")
         elif step is Step.BOOTSTRAP:
-            changes = await _bootstrap(ctx, conn, subcloud, form)
+            changes = await _bootstrap(ctx, conn, subcloud, request)
         elif step is Step.CONFIG:
-            changes = _deploy_config(ctx, form)
+            changes = _deploy_config(ctx, request)
             if not changes and not subcloud.deploy_config:
                 raise InvalidInput(f"Configuring subcloud {subcloud.name} needs a deploy_config; none is stored or given.")
         return {**changes, **_first_state([step])}
 
-    return await _start(ctx, ref, form, decide)
+    return await _start(ctx, ref, request, decide)
 
 
 async def abort(ctx: SiteContext, ref: str) -> SubcloudView:
@@ -159,37 +157,37 @@ async def abort(ctx: SiteContext, ref: str) -> SubcloudView:
         states = check_abort(subcloud.name, subcloud.deploy_status)
         return {"deploy_status": states.aborting.value}
 
-    return await _start(ctx, ref, {}, decide)
+    return await _start(ctx, ref, PhaseRequest(), decide)
 
 
-async def resume(ctx: SiteContext, ref: str, form: Mapping[str, Any]) -> SubcloudView:
+async def resume(ctx: SiteContext, ref: str, request: PhaseRequest) -> SubcloudView:
     async def decide(conn: AsyncConnection, subcloud: Subcloud) -> dict[str, Any]:
-        changes = {**_install(ctx, subcloud, form), **await _bootstrap(ctx, conn, subcloud, form),
-                   **_deploy_config(ctx, form)}
+        changes = {**_install(ctx, subcloud, request), **await _bootstrap(ctx, conn, subcloud, request),
+                   **_deploy_config(ctx, request)}
         has_install = bool(changes.get("data_install") or subcloud.data_install)
         has_config = bool(changes.get("deploy_config") or subcloud.deploy_config)
         plan = resume_plan(subcloud.deploy_status, has_install, has_config)
         if plan != [Step.COMPLETE]:
-            _require_password(subcloud, form)
+            _require_password(subcloud, request)
         first = _first_state(plan)
         restart = RESUME_STARTS_AT.get(DeployStatus(subcloud.deploy_status))
         if restart is not None:  # the create step again; the reconciler then runs the whole plan
             first.update(deploy_status=restart.value, deploy_plan=json.dumps([s.value for s in plan]))
         return {**changes, **first}
 
-    return await _start(ctx, ref, form, decide)
+    return await _start(ctx, ref, request, decide)
 
 
-async def redeploy(ctx: SiteContext, ref: str, form: Mapping[str, Any]) -> SubcloudView:
+async def redeploy(ctx: SiteContext, ref: str, request: PhaseRequest) -> SubcloudView:
     """PATCH /subclouds/{sc}/redeploy: install, bootstrap and config again, from scratch."""
 
     async def decide(conn: AsyncConnection, subcloud: Subcloud) -> dict[str, Any]:
-        changes = {**_install(ctx, subcloud, form), **await _bootstrap(ctx, conn, subcloud, form),
-                   **_deploy_config(ctx, form)}
+        changes = {**_install(ctx, subcloud, request), **await _bootstrap(ctx, conn, subcloud, request),
+                   **_deploy_config(ctx, request)}
         has_install = bool(changes.get("data_install") or subcloud.data_install)
         check_redeploy(subcloud.name, subcloud.deploy_status, subcloud.availability_status,
                        subcloud.management_state, has_install)
         plan = full_plan(True, bool(changes.get("deploy_config") or subcloud.deploy_config))
         return {**changes, **_first_state(plan), "first_identity_sync_complete": False}
 
-    return await _start(ctx, ref, form, decide)
+    return await _start(ctx, ref, request, decide)
