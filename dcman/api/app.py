@@ -42,12 +42,13 @@ from dcman.db import repository as repo
 from dcman.db.engine import create_engine
 from dcman.domain.cluster import Role
 from dcman.domain.network import parse_system_controller_network
-from dcman.loops import association_sync, audit, cluster, deploy, migration, peer_monitor, subcloud_ops
+from dcman.cluster import loop as cluster
+from dcman.loops import association_sync, audit, deploy, migration, peer_monitor, subcloud_ops
 from dcman.loops import backup as backup_loop
 from dcman.services import accounts
 from dcman.services.context import SiteContext
-from dcman.services.coordination import coordination_for, keeper_for
-from dcman.services.membership import Membership
+from dcman.cluster.coordination import coordination_for, keeper_for
+from dcman.cluster.membership import Membership
 from dcman.services.secrets import SecretBox, WrongSecretKey
 from dcman.services.site import check_secret_key, make_private, prepare_database, site_identity
 from dcman.services.subcloud_files import OLD_LOGS_DIR, move_old_layout

@@ -248,7 +248,7 @@ class DeployLoop:
 
     async def run(self) -> None:
         # Steps a dead process cut short were recovered when its leases were taken
-        # (services/membership); this loop drives only the subclouds of the shards it holds.
+        # (cluster/membership); this loop drives only the subclouds of the shards it holds.
         while True:
             self.ctx.deploy_wakeup.clear()
             try:

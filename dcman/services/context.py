@@ -13,7 +13,7 @@ from dcman.domain.cluster import LeaseKind
 from dcman.domain.network import SystemControllerNetwork
 from dcman.domain.throttle import LoginThrottle
 from dcman.services.secrets import SecretBox
-from dcman.services.shards import ShardSet
+from dcman.cluster.shards import ShardSet
 
 
 class Wakeup(asyncio.Event):
@@ -45,7 +45,7 @@ class SiteContext:
     secrets: SecretBox
     system_controller: SystemControllerNetwork
     site_uuid: str = ""
-    # This process among those sharing the database (services/membership).
+    # This process among those sharing the database (cluster/membership).
     process_id: str = ""
     # Set when a subcloud needs the deploy loop now rather than at its next tick.
     deploy_wakeup: Wakeup = field(default_factory=_wakeup("deploy"))
