@@ -23,16 +23,19 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import repository as repo
 from dcman.db import tables as t
 from dcman.db.cluster_repository import shard_filter
 from dcman.domain.backup import CREATE_PARALLELISM, RESTORE_PARALLELISM, BackupStatus as B
-from dcman.domain.cluster import SHARDS, LeaseKind
+from dcman.domain.cluster import LeaseKind
 from dcman.domain.deploy import error_text
 from dcman.domain.states import AvailabilityStatus, DeployStatus as D, ManagementState
 from dcman.domain.subcloud import NO_ERRORS, Subcloud
 from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth, download
+from dcman.loops import runner
+from dcman.loops.runner import Pending, SubcloudTasks, Timing, Work
 from dcman.services.context import SiteContext
 from dcman.services.subcloud_files import (
     BACKUP_FILE,
@@ -353,7 +356,7 @@ class Driver:
                                error_description=NO_ERRORS)
 
 
-async def subclouds_with_backup_work(conn: Any, exclude: list[int], limit: int, shards: frozenset[int],
+async def subclouds_with_backup_work(conn: AsyncConnection, exclude: list[int], limit: int, shards: frozenset[int],
                                      restores: bool) -> list[int]:
     """Subclouds of these shards with a backup (or, with `restores`, a restore) to carry on."""
     c = t.subclouds.c
@@ -369,57 +372,28 @@ async def subclouds_with_backup_work(conn: Any, exclude: list[int], limit: int, 
 
 
 class BackupLoop:
+    """Drives the backups and the restores of the held deploy shards, each up to its parallelism."""
+
     def __init__(self, ctx: SiteContext, client: AgentClient | None = None) -> None:
         self.ctx = ctx
         self.client = client or AgentClient.for_site(ctx.settings)
-        self.backups: dict[int, asyncio.Task] = {}
-        self.restores: dict[int, asyncio.Task] = {}
-        self.shards = ctx.shards[LeaseKind.DEPLOY]
-        self.shards.drainers.append(self.drain)
+        shards = ctx.shards[LeaseKind.DEPLOY]
+        self.backups = SubcloudTasks("backup", shards, CREATE_PARALLELISM, ctx.backup_wakeup.set_local)
+        self.restores = SubcloudTasks("restore", shards, RESTORE_PARALLELISM, ctx.backup_wakeup.set_local)
 
-    async def drain(self, shards: frozenset[int]) -> None:
-        """Stop driving the subclouds of shards given back; their new holder carries on."""
-        stopping = [task for running in (self.backups, self.restores) for subcloud_id, task in running.items()
-                    if subcloud_id % SHARDS in shards]
-        for task in stopping:
-            task.cancel()
-        await asyncio.gather(*stopping, return_exceptions=True)
+    def pending(self, restores: bool) -> Pending:
+        async def find(conn: AsyncConnection, exclude: list[int], limit: int,
+                       shards: frozenset[int]) -> list[tuple[int, Work]]:
+            found = await subclouds_with_backup_work(conn, exclude, limit, shards, restores)
+            return [(subcloud_id, Driver(self.ctx, self.client, subcloud_id).run) for subcloud_id in found]
 
-    def _start(self, running: dict[int, asyncio.Task], subcloud_id: int) -> None:
-        async def drive() -> None:
-            try:
-                await Driver(self.ctx, self.client, subcloud_id).run()
-            except Exception:  # one subcloud's trouble must not stop the others
-                log.exception("backup or restore of subcloud %s failed", subcloud_id)
-            finally:
-                running.pop(subcloud_id, None)
-                self.ctx.backup_wakeup.set_local()
+        return find
 
-        running[subcloud_id] = asyncio.create_task(drive())
-
-    async def run(self) -> None:
-        while True:
-            self.ctx.backup_wakeup.clear()
-            try:
-                shards = self.shards.held
-                for running, room, restores in ((self.backups, CREATE_PARALLELISM, False),
-                                                (self.restores, RESTORE_PARALLELISM, True)):
-                    room -= len(running)
-                    if room <= 0 or not shards:
-                        continue
-                    async with self.ctx.engine.connect() as conn:
-                        busy = list(self.backups) + list(self.restores)
-                        pending = await subclouds_with_backup_work(conn, busy, room, shards, restores)
-                    for subcloud_id in pending:
-                        if self.shards.holds(subcloud_id):
-                            self._start(running, subcloud_id)
-            except Exception:  # a database hiccup must not kill the loop; the next tick retries
-                log.exception("backup loop tick failed")
-            try:
-                await asyncio.wait_for(self.ctx.backup_wakeup.wait(), IDLE_TICK_S)
-            except TimeoutError:
-                pass
+    async def reconcile(self) -> None:
+        # A subcloud is never both backed up and restored: each query leaves out the other's.
+        await self.backups.fill(self.ctx.engine, self.pending(restores=False), busy=self.restores.running)
+        await self.restores.fill(self.ctx.engine, self.pending(restores=True), busy=self.backups.running)
 
 
 async def run(ctx: SiteContext) -> None:
-    await BackupLoop(ctx).run()
+    await runner.run("backup", BackupLoop(ctx).reconcile, Timing(IDLE_TICK_S), ctx.backup_wakeup)

@@ -17,8 +17,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from dcman.db import repository as repo
-from dcman.domain.cluster import SHARDS, LeaseKind
+from dcman.domain.cluster import LeaseKind
 from dcman.domain.deploy import (
     ALLOWED_FROM,
     PHASES,
@@ -32,6 +34,8 @@ from dcman.domain.deploy import (
 from dcman.domain.states import REHOMING_STATES, DeployStatus
 from dcman.domain.subcloud import NO_ERRORS, Subcloud
 from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
+from dcman.loops import runner
+from dcman.loops.runner import SubcloudTasks, Timing, Work
 from dcman.services import documents
 from dcman.services.context import SiteContext
 from dcman.services.subcloud_files import phase_log_path
@@ -219,55 +223,23 @@ class Driver:
 
 
 class DeployLoop:
+    """Drives every subcloud of the held deploy shards that has a step to take, one task each."""
+
     def __init__(self, ctx: SiteContext, client: AgentClient | None = None) -> None:
         self.ctx = ctx
         self.client = client or AgentClient.for_site(ctx.settings)
-        self.drivers: dict[int, asyncio.Task] = {}
-        self.shards = ctx.shards[LeaseKind.DEPLOY]
-        self.shards.drainers.append(self.drain)
+        self.drivers = SubcloudTasks("deploy", ctx.shards[LeaseKind.DEPLOY], PARALLELISM, ctx.deploy_wakeup.set)
 
-    async def drain(self, shards: frozenset[int]) -> None:
-        """Stop driving the subclouds of shards given back: every step is a compare-and-set on
-        the stored state, so the process taking them over carries on from there."""
-        stopping = [task for subcloud_id, task in self.drivers.items() if subcloud_id % SHARDS in shards]
-        for task in stopping:
-            task.cancel()
-        await asyncio.gather(*stopping, return_exceptions=True)
+    async def pending(self, conn: AsyncConnection, exclude: list[int], limit: int,
+                      shards: frozenset[int]) -> list[tuple[int, Work]]:
+        found = await repo.subclouds_with_deploy_work(conn, exclude=exclude, limit=limit, shards=shards)
+        return [(subcloud_id, Driver(self.ctx, self.client, subcloud_id).run) for subcloud_id in found]
 
-    def _start(self, subcloud_id: int) -> None:
-        async def drive() -> None:
-            try:
-                await Driver(self.ctx, self.client, subcloud_id).run()
-            except Exception:  # one subcloud's trouble must not stop the others
-                log.exception("driving subcloud %s failed", subcloud_id)
-            finally:
-                self.drivers.pop(subcloud_id, None)
-                self.ctx.deploy_wakeup.set()
-
-        self.drivers[subcloud_id] = asyncio.create_task(drive())
-
-    async def run(self) -> None:
+    async def reconcile(self) -> None:
         # Steps a dead process cut short were recovered when its leases were taken
         # (cluster/membership); this loop drives only the subclouds of the shards it holds.
-        while True:
-            self.ctx.deploy_wakeup.clear()
-            try:
-                room = PARALLELISM - len(self.drivers)
-                shards = self.shards.held
-                if room > 0 and shards:
-                    async with self.ctx.engine.connect() as conn:
-                        pending = await repo.subclouds_with_deploy_work(conn, exclude=list(self.drivers), limit=room,
-                                                                        shards=shards)
-                    for subcloud_id in pending:
-                        if self.shards.holds(subcloud_id):  # not given back while we queried
-                            self._start(subcloud_id)
-            except Exception:  # a database hiccup must not kill the loop; the next tick retries
-                log.exception("deploy reconciler tick failed")
-            try:
-                await asyncio.wait_for(self.ctx.deploy_wakeup.wait(), IDLE_TICK_S)
-            except TimeoutError:
-                pass
+        await self.drivers.fill(self.ctx.engine, self.pending)
 
 
 async def run(ctx: SiteContext) -> None:
-    await DeployLoop(ctx).run()
+    await runner.run("deploy", DeployLoop(ctx).reconcile, Timing(IDLE_TICK_S), ctx.deploy_wakeup)

@@ -19,9 +19,11 @@ import json
 import logging
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from dcman.db import operations_repository as ops_db
 from dcman.db import repository as repo
-from dcman.domain.cluster import SHARDS, LeaseKind
+from dcman.domain.cluster import LeaseKind
 from dcman.domain.deploy import error_text
 from dcman.domain.states import DeployStatus
 from dcman.domain.subcloud import NO_ERRORS, Subcloud
@@ -34,6 +36,8 @@ from dcman.domain.subcloud_ops import (
     prestaged_versions,
 )
 from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
+from dcman.loops import runner
+from dcman.loops.runner import SubcloudTasks, Timing, Work
 from dcman.services.context import SiteContext
 from dcman.services.subcloud_files import subcloud_dir
 
@@ -250,54 +254,21 @@ class OperationsLoop:
     def __init__(self, ctx: SiteContext, client: AgentClient | None = None) -> None:
         self.ctx = ctx
         self.client = client or AgentClient.for_site(ctx.settings)
-        self.drivers: dict[int, asyncio.Task] = {}
-        self.shards = ctx.shards[LeaseKind.DEPLOY]
-        self.shards.drainers.append(self.drain)
+        self.drivers = SubcloudTasks("operation", ctx.shards[LeaseKind.DEPLOY], PARALLELISM,
+                                     ctx.operations_wakeup.set)
 
-    async def drain(self, shards: frozenset[int]) -> None:
-        """Stop driving the subclouds of shards given back; their new holder carries on."""
-        stopping = [task for subcloud_id, task in self.drivers.items() if subcloud_id % SHARDS in shards]
-        for task in stopping:
-            task.cancel()
-        await asyncio.gather(*stopping, return_exceptions=True)
+    async def pending(self, conn: AsyncConnection, exclude: list[int], limit: int,
+                      shards: frozenset[int]) -> list[tuple[int, Work]]:
+        found = await ops_db.subclouds_with_operations(conn, exclude, limit, shards)
+        return [(subcloud_id, DRIVERS[kind](self.ctx, self.client, subcloud_id).run) for subcloud_id, kind in found]
 
-    def _start(self, subcloud_id: int, driver: type[OperationDriver]) -> None:
-        async def drive() -> None:
-            try:
-                await driver(self.ctx, self.client, subcloud_id).run()  # type: ignore[attr-defined]
-            except Exception:  # one subcloud's trouble must not stop the others
-                log.exception("operation on subcloud %s failed", subcloud_id)
-            finally:
-                self.drivers.pop(subcloud_id, None)
-                self.ctx.operations_wakeup.set()
-
-        self.drivers[subcloud_id] = asyncio.create_task(drive())
-
-    async def tick(self) -> None:
-        room, shards = PARALLELISM - len(self.drivers), self.shards.held
-        if room <= 0 or not shards:
-            return
-        async with self.ctx.engine.connect() as conn:
-            pending = await ops_db.subclouds_with_operations(conn, list(self.drivers), room, shards)
-        for subcloud_id, kind in pending:
-            if self.shards.holds(subcloud_id):
-                self._start(subcloud_id, DRIVERS[kind])
-
-    async def run(self) -> None:
-        while True:
-            self.ctx.operations_wakeup.clear()
-            try:
-                await self.tick()
-            except Exception:  # a database hiccup must not kill the loop; the next tick retries
-                log.exception("operations tick failed")
-            try:
-                await asyncio.wait_for(self.ctx.operations_wakeup.wait(), IDLE_TICK_S)
-            except TimeoutError:
-                pass
+    async def reconcile(self) -> None:
+        await self.drivers.fill(self.ctx.engine, self.pending)
 
 
-DRIVERS: dict[str, type[OperationDriver]] = {ops_db.NETWORK: NetworkDriver, PRESTAGE: PrestageDriver}
+DRIVERS: dict[str, type[NetworkDriver] | type[PrestageDriver]] = {ops_db.NETWORK: NetworkDriver,
+                                                                  PRESTAGE: PrestageDriver}
 
 
 async def run(ctx: SiteContext) -> None:
-    await OperationsLoop(ctx).run()
+    await runner.run("operations", OperationsLoop(ctx).reconcile, Timing(IDLE_TICK_S), ctx.operations_wakeup)
