@@ -208,10 +208,8 @@ class AuditLoop:
     async def _probe(self, target: Target) -> None:
         started = time.monotonic()
         try:
-            calls = [("GET", "/v1/status", None)]
-            if wants_alarm_summary(target.management_state, target.availability):
-                calls.append(("GET", "/v1/alarms/summary", None))
-            responses = await self.client.exchange(target.address, target.auth, calls)
+            responses = await self.client.probe(target.address, target.auth,
+                                                alarms=wants_alarm_summary(target.management_state, target.availability))
             status = responses[0]
             ok = status.status == 200 and is_healthy(status.body)
             result = ProbeResult(target.id, ok)

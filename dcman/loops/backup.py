@@ -33,7 +33,7 @@ from dcman.domain.cluster import LeaseKind
 from dcman.domain.deploy import error_text
 from dcman.domain.states import AvailabilityStatus, DeployStatus as D, ManagementState
 from dcman.domain.subcloud import NO_ERRORS, Subcloud
-from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth, download
+from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
 from dcman.loops import runner
 from dcman.loops.runner import Pending, SubcloudTasks, Timing, Work
 from dcman.services.context import SiteContext
@@ -200,7 +200,7 @@ class Driver:
                                           f"({subcloud.deploy_status}, {subcloud.availability_status}, "
                                           f"{subcloud.management_state}).")
         try:
-            answer = await self.client.get(subcloud.management_start_ip, self.auth(subcloud), "/v1/status")
+            answer = await self.client.status(subcloud.management_start_ip, self.auth(subcloud))
         except AgentError as exc:
             return await self.fail_backup(subcloud, B.VALIDATE_FAILED, f"Cannot validate the subcloud: {exc}")
         if answer.status == 401:
@@ -217,16 +217,7 @@ class Driver:
         prep_failed = (("backup_status", B.BACKUP_PREP_FAILED.value) if phase == "backup"
                        else ("deploy_status", D.RESTORE_PREP_FAILED.value))
         try:
-            answer = await self.client.post(address, auth, f"/v1/phases/{phase}", payload)
-            if answer.status == 409:
-                current = await self.client.get(address, auth, "/v1/phases/current")
-                adopted = isinstance(current.body, dict) and current.body.get("phase") == phase \
-                    and current.body.get("state") == "running"
-                if not adopted:
-                    detail = answer.body.get("error") if isinstance(answer.body, dict) else answer.body
-                    raise AgentError(f"the subcloud refused it: {detail}")
-            elif answer.status != 202:
-                raise AgentError(f"the agent refused the {phase} phase ({answer.status}): {answer.body}")
+            await self.client.start_phase(address, auth, phase, payload)
         except AgentError as exc:
             message = f"Cannot start the {phase}: {exc}"
             await self.write_log(subcloud, phase, message)
@@ -240,7 +231,7 @@ class Driver:
         """The agent's phase, or None when it did not answer (counted)."""
         await asyncio.sleep(POLL_S)
         try:
-            answer = await self.client.get(subcloud.management_start_ip, self.auth(subcloud), "/v1/phases/current")
+            answer = await self.client.current_phase(subcloud.management_start_ip, self.auth(subcloud))
         except AgentError:
             self.lost_polls += 1
             return None
@@ -278,8 +269,8 @@ class Driver:
             await copy.open()
             # Never fill the data directory's disk: the database and the logs live there too.
             room = (await asyncio.to_thread(shutil.disk_usage, copy.target.parent)).free - DISK_RESERVE_BYTES
-            size = await download(self.client, subcloud.management_start_ip, self.auth(subcloud),
-                                  f"/v1/backups/{release}", copy.write, max_length=room)
+            size = await self.client.download_backup(subcloud.management_start_ip, self.auth(subcloud), release,
+                                                     copy.write, max_length=room)
             checksum = await copy.commit()
         except (AgentError, OSError) as exc:
             await copy.discard()
@@ -374,9 +365,9 @@ async def subclouds_with_backup_work(conn: AsyncConnection, exclude: list[int], 
 class BackupLoop:
     """Drives the backups and the restores of the held deploy shards, each up to its parallelism."""
 
-    def __init__(self, ctx: SiteContext, client: AgentClient | None = None) -> None:
+    def __init__(self, ctx: SiteContext) -> None:
         self.ctx = ctx
-        self.client = client or AgentClient.for_site(ctx.settings)
+        self.client = ctx.agents
         shards = ctx.shards[LeaseKind.DEPLOY]
         self.backups = SubcloudTasks("backup", shards, CREATE_PARALLELISM, ctx.backup_wakeup.set_local)
         self.restores = SubcloudTasks("restore", shards, RESTORE_PARALLELISM, ctx.backup_wakeup.set_local)

@@ -143,15 +143,7 @@ class Driver:
     async def start_phase(self, subcloud: Subcloud, step: Step, states: PhaseStates) -> bool:
         address, auth = subcloud.management_start_ip, self.auth(subcloud)
         try:
-            answer = await self.client.post(address, auth, f"/v1/phases/{step}", self.payload(subcloud, step))
-            if answer.status == 409:  # the agent still runs it (a restart caught us): adopt it
-                current = await self.client.get(address, auth, "/v1/phases/current")
-                adopted = isinstance(current.body, dict) and current.body.get("phase") == step \
-                    and current.body.get("state") == "running"
-                if not adopted:
-                    raise AgentError(f"the subcloud is busy with another phase: {current.body}")
-            elif answer.status != 202:
-                raise AgentError(f"the agent refused the {step} phase ({answer.status}): {answer.body}")
+            await self.client.start_phase(address, auth, step, self.payload(subcloud, step))
         except (AgentError, ValueError) as exc:
             message = f"Cannot start {step}: {exc}"
             await self.write_log(subcloud, step, message)
@@ -161,7 +153,7 @@ class Driver:
 
     async def current(self, subcloud: Subcloud) -> dict[str, Any] | None:
         try:
-            answer = await self.client.get(subcloud.management_start_ip, self.auth(subcloud), "/v1/phases/current")
+            answer = await self.client.current_phase(subcloud.management_start_ip, self.auth(subcloud))
         except AgentError:
             self.lost_polls += 1
             return None
@@ -210,7 +202,7 @@ class Driver:
 
     async def abort(self, subcloud: Subcloud, step: Step, states: PhaseStates, plan: list[str]) -> bool:
         try:
-            await self.client.post(subcloud.management_start_ip, self.auth(subcloud), "/v1/phases/current/abort", {})
+            await self.client.abort_phase(subcloud.management_start_ip, self.auth(subcloud))
         except AgentError:
             pass  # the poll below decides
         await asyncio.sleep(POLL_S)
@@ -225,9 +217,9 @@ class Driver:
 class DeployLoop:
     """Drives every subcloud of the held deploy shards that has a step to take, one task each."""
 
-    def __init__(self, ctx: SiteContext, client: AgentClient | None = None) -> None:
+    def __init__(self, ctx: SiteContext) -> None:
         self.ctx = ctx
-        self.client = client or AgentClient.for_site(ctx.settings)
+        self.client = ctx.agents
         self.drivers = SubcloudTasks("deploy", ctx.shards[LeaseKind.DEPLOY], PARALLELISM, ctx.deploy_wakeup.set)
 
     async def pending(self, conn: AsyncConnection, exclude: list[int], limit: int,

@@ -32,11 +32,11 @@ from dcman.domain.peer_groups import SubcloudPeerGroup
 from dcman.domain.peers import SystemPeer
 from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState, MigrationStatus, PeerAvailability
 from dcman.domain.subcloud import Subcloud
-from dcman.drivers.peer_client import PeerClient, PeerError, subcloud_path
+from dcman.drivers.peer_site import PeerError
 from dcman.loops import runner
 from dcman.loops.runner import Timing
 from dcman.services.context import SiteContext
-from dcman.services.migration import _group, group_copy, peer_client
+from dcman.services.migration import _group, group_copy
 
 log = logging.getLogger("dcman.migration")
 BUSY_TICK_S = 0.5
@@ -167,13 +167,13 @@ class Migrations:
                 release.unanswered.update(s.id for s in subclouds)
                 release.waiting_for = waiting_message(peer.peer_name, len(subclouds), reason)
                 continue
-            client = peer_client(ctx, peer)
+            site = ctx.peer_site(peer, retries=1)
             try:
                 for subcloud in subclouds:
                     if subcloud.id in release.refused or subcloud.id in release.unanswered:
                         continue
                     try:
-                        await _let_go(client, subcloud)
+                        await site.release(subcloud.region_name)
                     except PeerError as exc:
                         answer = peer_answer(exc.status)
                         if answer is PeerAnswer.REFUSED:
@@ -188,7 +188,7 @@ class Migrations:
                 else:
                     self.silent.pop(peer.id, None)
             finally:
-                await client.close()
+                await site.close()
         return release
 
     async def _complete(self, ctx: SiteContext, group: SubcloudPeerGroup, peers: list[SystemPeer]) -> None:
@@ -205,29 +205,13 @@ class Migrations:
         for peer in peers:
             if peer.availability_state != PeerAvailability.AVAILABLE:
                 continue  # it audits against our copy when it is back (§5)
-            client = peer_client(ctx, peer)
+            site = ctx.peer_site(peer, retries=1)
             try:
-                await client.call("PATCH", f"/subcloud-peer-groups/{group.peer_group_name}/audit",
-                                  json={**group_copy(done), "peer_uuid": ctx.site_uuid})
+                await site.audit_peer_group(group.peer_group_name, group_copy(done), ctx.site_uuid)
             except PeerError as exc:
                 log.warning("peer group %s: the audit on %s failed: %s", group.peer_group_name, peer.peer_name, exc)
             finally:
-                await client.close()
-
-
-async def _let_go(client: PeerClient, subcloud: Subcloud) -> None:
-    """Have the peer unmanage its copy and mark it rehome-pending (nothing to do when it has
-    none, or already did); raises PeerError with the peer's status when it will not."""
-    there = await client.call("GET", subcloud_path(subcloud.region_name, "/detail"))
-    unmanaged = there.get("management-state") == ManagementState.UNMANAGED
-    if unmanaged and there.get("deploy-status") == DeployStatus.REHOME_PENDING:
-        return
-    request: dict[str, str] = {"migrate": "true"}
-    if not unmanaged:
-        request["management-state"] = ManagementState.UNMANAGED.value
-    await client.call("PATCH", subcloud_path(subcloud.region_name), json=request)
-
-
+                await site.close()
 
 
 async def run(ctx: SiteContext) -> None:

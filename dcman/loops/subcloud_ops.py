@@ -80,23 +80,11 @@ class OperationDriver:
 
         await asyncio.get_running_loop().run_in_executor(None, append)
 
-    async def start_phase(self, address: str, auth: str, phase: str, payload: dict[str, Any]) -> None:
-        """Start `phase` on the agent at `address`; a run of it already under way (a restart
-        caught us) is adopted. Raises AgentError with the reason otherwise."""
-        answer = await self.client.post(address, auth, f"/v1/phases/{phase}", payload)
-        if answer.status == 409:
-            current = await self.client.get(address, auth, "/v1/phases/current")
-            body = current.body if isinstance(current.body, dict) else {}
-            if body.get("phase") != phase or body.get("state") != "running":
-                raise AgentError(f"the subcloud is busy with another phase: {current.body}")
-        elif answer.status != 202:
-            raise AgentError(f"the agent refused the {phase} phase ({answer.status}): {answer.body}")
-
     async def current(self, addresses: tuple[str, ...], auth: str) -> dict[str, Any] | None:
         """The agent's current phase, from the first of these addresses that answers."""
         for address in addresses:
             try:
-                answer = await self.client.get(address, auth, "/v1/phases/current")
+                answer = await self.client.current_phase(address, auth)
             except AgentError:
                 continue
             if isinstance(answer.body, dict):
@@ -143,7 +131,7 @@ class NetworkDriver(OperationDriver):
                    "management_gateway_address": network["management_gateway_ip"],
                    "bootstrap_address": network["bootstrap_address"]}
         try:
-            await self.start_phase(subcloud.management_start_ip, auth, NETWORK_PHASE, payload)
+            await self.client.start_phase(subcloud.management_start_ip, auth, NETWORK_PHASE, payload)
         except AgentError as exc:
             return await self.fail(subcloud, f"Cannot start the network reconfiguration: {exc}")
         await self.write_log(subcloud, NETWORK_PHASE, f"network reconfiguration started on "
@@ -220,7 +208,7 @@ class PrestageDriver(OperationDriver):
                        "release": request.get("release"),
                        "prestage_reason": "for_sw_deploy" if request.get("for_sw_deploy") else "for_install"}
             try:
-                await self.start_phase(address, auth, phase, payload)
+                await self.client.start_phase(address, auth, phase, payload)
             except AgentError as exc:
                 return await self.fail(subcloud, f"Cannot start {phase}: {exc}")
             await self.write_log(subcloud, PRESTAGE, f"{phase} of {request.get('release')} started on {address}")
@@ -251,9 +239,9 @@ class PrestageDriver(OperationDriver):
 class OperationsLoop:
     """Starts a driver for every subcloud of the held deploy shards with an operation under way."""
 
-    def __init__(self, ctx: SiteContext, client: AgentClient | None = None) -> None:
+    def __init__(self, ctx: SiteContext) -> None:
         self.ctx = ctx
-        self.client = client or AgentClient.for_site(ctx.settings)
+        self.client = ctx.agents
         self.drivers = SubcloudTasks("operation", ctx.shards[LeaseKind.DEPLOY], PARALLELISM,
                                      ctx.operations_wakeup.set)
 

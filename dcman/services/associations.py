@@ -16,8 +16,8 @@ from dcman.domain.associations import (
     validate_new_association,
 )
 from dcman.domain.errors import Conflict, InvalidInput, NotFound
-from dcman.domain.states import AssociationSyncStatus as Sync, AssociationType, DeployStatus, PeerAvailability
-from dcman.drivers.peer_client import PeerClient, PeerError, subcloud_path
+from dcman.domain.states import AssociationSyncStatus as Sync, AssociationType, PeerAvailability
+from dcman.drivers.peer_site import PeerError, PeerSite
 from dcman.services.context import SiteContext
 
 
@@ -87,11 +87,6 @@ async def request_sync(ctx: SiteContext, ref: str) -> geo.Association:
     return updated
 
 
-def _client(ctx: SiteContext, peer: Any) -> PeerClient:
-    return PeerClient(peer.manager_endpoint, peer.manager_username, ctx.secrets.decrypt(peer.manager_password),
-                      ca_file=ctx.settings.peer_ca_file)
-
-
 async def delete_association(ctx: SiteContext, ref: str, from_peer: bool) -> None:
     """Delete; a primary association with an available peer first removes the peer's copies
     (its secondary subclouds of the group, the group, the non-primary association)."""
@@ -101,35 +96,27 @@ async def delete_association(ctx: SiteContext, ref: str, from_peer: bool) -> Non
         peer = await peers_db.get_peer(conn, association.system_peer_id)
     if (association.association_type == AssociationType.PRIMARY and peer is not None and group is not None
             and peer.availability_state == PeerAvailability.AVAILABLE and not from_peer):
-        client = _client(ctx, peer)
+        site = ctx.peer_site(peer)
         try:
-            await _remove_from_peer(client, group.peer_group_name)
+            await _remove_from_peer(site, group.peer_group_name)
         except PeerError as exc:
             raise InvalidInput(f"Cannot clean up the peer site: {exc}") from None
         finally:
-            await client.close()
+            await site.close()
     async with ctx.engine.begin() as conn:
         await geo.delete_association(conn, association.id)
 
 
-async def _remote_group(client: PeerClient, name: str) -> dict | None:
-    try:
-        return await client.call("GET", f"/subcloud-peer-groups/{name}")
-    except PeerError as exc:
-        if exc.status == 404:
-            return None
-        raise
-
-
-async def _remove_from_peer(client: PeerClient, group_name: str) -> None:
-    remote = await _remote_group(client, group_name)
+async def _remove_from_peer(site: PeerSite, group_name: str) -> None:
+    """Delete the peer's copies: its secondary subclouds of the group, its association of the
+    group, then the group."""
+    remote = await site.peer_group(group_name)
     if remote is None:
         return
-    for subcloud in (await client.call("GET", f"/subcloud-peer-groups/{remote['id']}/subclouds"))["subclouds"]:
-        if subcloud["deploy-status"] == DeployStatus.SECONDARY:
-            await client.call("PATCH", subcloud_path(subcloud['region-name']), json={"peer_group": "none"})
-            await client.call("DELETE", subcloud_path(subcloud['region-name']))
-    for association in (await client.call("GET", "/peer-group-associations"))["peer_group_associations"]:
-        if association["peer-group-id"] == remote["id"]:
-            await client.call("DELETE", f"/peer-group-associations/{association['id']}")
-    await client.call("DELETE", f"/subcloud-peer-groups/{remote['id']}")
+    for subcloud in await site.peer_group_subclouds(remote.id):
+        if subcloud.secondary:
+            await site.delete_secondary(subcloud.region_name)
+    for association in await site.associations():
+        if association.peer_group_id == remote.id:
+            await site.delete_association(association.id)
+    await site.delete_peer_group(remote.id)

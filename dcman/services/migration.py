@@ -30,17 +30,11 @@ from dcman.domain.peer_groups import SubcloudPeerGroup
 from dcman.domain.peers import SystemPeer
 from dcman.domain.states import DeployStatus, ManagementState, MigrationStatus
 from dcman.domain.subcloud import NO_ERRORS
-from dcman.drivers.peer_client import PeerClient
 from dcman.services.context import SiteContext
 from dcman.services.forms import decode_password
 from dcman.services.subclouds import SubcloudView
 
 log = logging.getLogger("dcman.migration")
-
-
-def peer_client(ctx: SiteContext, peer: SystemPeer) -> PeerClient:
-    return PeerClient(peer.manager_endpoint, peer.manager_username, ctx.secrets.decrypt(peer.manager_password),
-                      ca_file=ctx.settings.peer_ca_file, timeout=10.0, retries=1)
 
 
 async def _group(conn: Any, ref: str) -> SubcloudPeerGroup:
@@ -116,12 +110,11 @@ async def audit_from_peer(ctx: SiteContext, ref: str, body: Any, from_peer: bool
 async def audit_group(ctx: SiteContext, group: SubcloudPeerGroup, peer: SystemPeer, remote: dict[str, Any]) -> None:
     """Reconcile the local group with the peer's copy `remote` (the group's fields as the
     API shows them)."""
-    client = peer_client(ctx, peer)
+    site = ctx.peer_site(peer, retries=1)
     try:
         remote_members = None
         if remote.get("migration_status") == MigrationStatus.COMPLETE:
-            remote_members = (await client.call("GET", f"/subcloud-peer-groups/{group.peer_group_name}/subclouds")
-                              )["subclouds"]
+            remote_members = [s.fields for s in await site.peer_group_subclouds(group.peer_group_name)]
         async with ctx.engine.connect() as conn:
             members = await pg_repo.subclouds_of_group(conn, group.id)
         outcome = audit_peer_group(group, remote, members, remote_members, peer.peer_uuid, peer.peer_name)
@@ -146,12 +139,11 @@ async def audit_group(ctx: SiteContext, group: SubcloudPeerGroup, peer: SystemPe
                      peer.peer_name, len(outcome.updates), len(outcome.deletes))
             ctx.subclouds_changed()
         if outcome.reset_remote:
-            await client.call("PATCH", f"/subcloud-peer-groups/{group.peer_group_name}",
-                              json={"migration_status": MigrationStatus.NONE.value})
+            await site.clear_migration_status(group.peer_group_name)
         if outcome.changed:  # the peer's copy follows the new leader at the next sync
             async with ctx.engine.begin() as conn:
                 await geo.mark_group_out_of_sync(conn, group.id, f"Peer group {group.peer_group_name} was audited "
                                                                  f"against {peer.peer_name}.")
             ctx.sync_wakeup.set()
     finally:
-        await client.close()
+        await site.close()
