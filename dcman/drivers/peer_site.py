@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -21,6 +22,7 @@ from dcman.domain.peer_groups import SubcloudPeerGroup
 from dcman.domain.states import AssociationSyncStatus, AssociationType, DeployStatus, ManagementState, MigrationStatus
 from dcman.tls import TlsSetupError, client_context, tls_failure
 
+T = TypeVar("T")
 USER_AGENT = "dcmanager/1.0"  # how the reference marks a request from a peer site
 
 
@@ -90,27 +92,27 @@ def _unreadable(what: str, answer: Any) -> UnreadableAnswer:
     return UnreadableAnswer(f"the peer's answer for {what} is not readable: {str(answer)[:200]}")
 
 
-def _group(answer: Any) -> RemoteGroup:
+def _read(what: str, answer: Any, build: Callable[[Any], T]) -> T:
+    """`build(answer)`, or UnreadableAnswer when the answer lacks what it reads."""
     try:
-        return RemoteGroup(int(answer["id"]), str(answer["peer_group_name"]), int(answer["group_priority"]),
-                           answer.get("migration_status"), dict(answer))
+        return build(answer)
     except (KeyError, TypeError, ValueError, AttributeError):
-        raise _unreadable("a peer group", answer) from None
+        raise _unreadable(what, answer) from None
+
+
+def _group(answer: Any) -> RemoteGroup:
+    return _read("a peer group", answer, lambda a: RemoteGroup(
+        int(a["id"]), str(a["peer_group_name"]), int(a["group_priority"]), a.get("migration_status"), dict(a)))
 
 
 def _subcloud(answer: Any) -> RemoteSubcloud:
-    try:
-        return RemoteSubcloud(str(answer["region-name"]), str(answer["name"]), str(answer["deploy-status"]),
-                              answer.get("management-state"), dict(answer))
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise _unreadable("a subcloud", answer) from None
+    return _read("a subcloud", answer, lambda a: RemoteSubcloud(
+        str(a["region-name"]), str(a["name"]), str(a["deploy-status"]), a.get("management-state"), dict(a)))
 
 
 def _association(answer: Any) -> RemoteAssociation:
-    try:
-        return RemoteAssociation(int(answer["id"]), int(answer["peer-group-id"]), int(answer["system-peer-id"]))
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise _unreadable("an association", answer) from None
+    return _read("an association", answer, lambda a: RemoteAssociation(
+        int(a["id"]), int(a["peer-group-id"]), int(a["system-peer-id"])))
 
 
 def _group_fields(group: SubcloudPeerGroup, priority: int) -> dict[str, Any]:
@@ -230,12 +232,7 @@ class PeerSite:
     async def system_peer_id(self, site_uuid: str) -> int | None:
         """The peer's id for its system peer of the site `site_uuid` (this one), if it has one."""
         answer = await self._found(f"/system-peers/{quote(site_uuid, safe='')}")
-        if answer is None:
-            return None
-        try:
-            return int(answer["id"])
-        except (KeyError, TypeError, ValueError):
-            raise _unreadable("a system peer", answer) from None
+        return None if answer is None else _read("a system peer", answer, lambda a: int(a["id"]))
 
     # --- peer groups ----------------------------------------------------------------------
 
