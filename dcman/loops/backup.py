@@ -33,9 +33,10 @@ from dcman.domain.cluster import LeaseKind
 from dcman.domain.deploy import error_text
 from dcman.domain.states import AvailabilityStatus, DeployStatus as D, ManagementState
 from dcman.domain.subcloud import NO_ERRORS, Subcloud
-from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
+from dcman.drivers.agent_client import AgentError, basic_auth
 from dcman.loops import runner
 from dcman.loops.runner import Pending, SubcloudTasks, Timing, Work
+from dcman.loops.subcloud_driver import SubcloudDriver
 from dcman.services.context import SiteContext
 from dcman.services.subcloud_files import (
     BACKUP_FILE,
@@ -118,21 +119,8 @@ class CentralCopy:
         await asyncio.to_thread(self._discard)
 
 
-class Driver:
+class Driver(SubcloudDriver):
     """Takes one subcloud's backup or restore as far as it can go now."""
-
-    def __init__(self, ctx: SiteContext, client: AgentClient, subcloud_id: int) -> None:
-        self.ctx, self.client, self.id = ctx, client, subcloud_id
-        self.lost_polls = 0
-
-    async def load(self) -> Subcloud | None:
-        async with self.ctx.engine.connect() as conn:
-            return await repo.get_subcloud(conn, self.id)
-
-    async def run(self) -> None:
-        while (subcloud := await self.load()) is not None:
-            if not await self.step(subcloud):
-                return
 
     async def move(self, subcloud: Subcloud, column: str, to: str, **columns: Any) -> bool:
         """Compare-and-set `column` (backup_status or deploy_status) from its loaded value to `to`."""
@@ -146,14 +134,7 @@ class Driver:
         return moved
 
     async def write_log(self, subcloud: Subcloud, operation: str, line: str) -> None:
-        path = operation_log_path(self.ctx.settings.data_dir, subcloud.id, operation)
-
-        def append() -> None:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as handle:
-                handle.write(f"{repo.utcnow():%Y-%m-%d %H:%M:%S} {line}\n")
-
-        await asyncio.to_thread(append)
+        await self.append_log(operation_log_path(self.ctx.settings.data_dir, subcloud.id, operation), line)
 
     def auth(self, subcloud: Subcloud) -> str:
         token = request_of(subcloud).get("password") or subcloud.sysadmin_password or ""

@@ -33,9 +33,10 @@ from dcman.domain.deploy import (
 )
 from dcman.domain.states import REHOMING_STATES, DeployStatus
 from dcman.domain.subcloud import NO_ERRORS, Subcloud
-from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
+from dcman.drivers.agent_client import AgentError, basic_auth
 from dcman.loops import runner
 from dcman.loops.runner import SubcloudTasks, Timing, Work
+from dcman.loops.subcloud_driver import SubcloudDriver
 from dcman.services import documents
 from dcman.services.context import SiteContext
 from dcman.services.subcloud_files import phase_log_path
@@ -57,16 +58,8 @@ def plan_of(subcloud: Subcloud) -> list[str]:
     return json.loads(subcloud.deploy_plan) if subcloud.deploy_plan else []
 
 
-class Driver:
-    """Takes one subcloud as far as it can go now, one compare-and-set step at a time."""
-
-    def __init__(self, ctx: SiteContext, client: AgentClient, subcloud_id: int) -> None:
-        self.ctx, self.client, self.id = ctx, client, subcloud_id
-        self.lost_polls = 0
-
-    async def load(self) -> Subcloud | None:
-        async with self.ctx.engine.connect() as conn:
-            return await repo.get_subcloud(conn, self.id)
+class Driver(SubcloudDriver):
+    """Takes one subcloud through its deploy plan as far as it can go now."""
 
     async def move(self, subcloud: Subcloud, to: str, **columns: Any) -> bool:
         if to in REHOME_ENDED_FAILED:  # a failed rehome waits for the next migrate, not for the queue
@@ -83,14 +76,7 @@ class Driver:
         return moved
 
     async def write_log(self, subcloud: Subcloud, step: str, line: str) -> None:
-        path = phase_log(self.ctx, subcloud, step)
-
-        def append() -> None:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as handle:
-                handle.write(f"{repo.utcnow():%Y-%m-%d %H:%M:%S} {line}\n")
-
-        await asyncio.get_running_loop().run_in_executor(None, append)
+        await self.append_log(phase_log(self.ctx, subcloud, step), line)
 
     def auth(self, subcloud: Subcloud) -> str:
         return basic_auth(self.ctx.secrets.decrypt(subcloud.sysadmin_password or ""))
@@ -107,13 +93,7 @@ class Driver:
             body["deploy_config"] = documents.agent_deploy_config(self.ctx, subcloud)
         return body
 
-    async def run(self) -> None:
-        while (subcloud := await self.load()) is not None:
-            if not await self.step(subcloud):
-                return
-
     async def step(self, subcloud: Subcloud) -> bool:
-        """One step; False when there is nothing to do now."""
         status = subcloud.deploy_status
         if status == DeployStatus.NOT_DEPLOYED:
             return await self.move(subcloud, DeployStatus.CREATING.value)

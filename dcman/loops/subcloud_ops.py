@@ -35,9 +35,10 @@ from dcman.domain.subcloud_ops import (
     parse_request,
     prestaged_versions,
 )
-from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
+from dcman.drivers.agent_client import AgentError, basic_auth
 from dcman.loops import runner
 from dcman.loops.runner import SubcloudTasks, Timing, Work
+from dcman.loops.subcloud_driver import SubcloudDriver
 from dcman.services.context import SiteContext
 from dcman.services.subcloud_files import subcloud_dir
 
@@ -49,16 +50,8 @@ PARALLELISM = 100
 MAX_LOST_POLLS = 40
 
 
-class OperationDriver:
-    """Shared by the operations: loading, compare-and-set moves, the phase log, the agent calls."""
-
-    def __init__(self, ctx: SiteContext, client: AgentClient, subcloud_id: int) -> None:
-        self.ctx, self.client, self.id = ctx, client, subcloud_id
-        self.lost_polls = 0
-
-    async def load(self) -> Subcloud | None:
-        async with self.ctx.engine.connect() as conn:
-            return await repo.get_subcloud(conn, self.id)
+class OperationDriver(SubcloudDriver):
+    """Shared by the operations: compare-and-set moves, the phase log, the agent's answers."""
 
     async def move(self, subcloud: Subcloud, only_if: dict[str, Any], columns: dict[str, Any]) -> bool:
         async with self.ctx.engine.begin() as conn:
@@ -71,14 +64,7 @@ class OperationDriver:
 
     async def write_log(self, subcloud: Subcloud, phase: str, line: str) -> None:
         """A line of the operation's log, DATA_DIR/subclouds/<id>/<phase>.log (phase: a fixed name)."""
-        path = subcloud_dir(self.ctx.settings.data_dir, subcloud.id) / f"{phase}.log"
-
-        def append() -> None:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as handle:
-                handle.write(f"{repo.utcnow():%Y-%m-%d %H:%M:%S} {line}\n")
-
-        await asyncio.get_running_loop().run_in_executor(None, append)
+        await self.append_log(subcloud_dir(self.ctx.settings.data_dir, subcloud.id) / f"{phase}.log", line)
 
     async def current(self, addresses: tuple[str, ...], auth: str) -> dict[str, Any] | None:
         """The agent's current phase, from the first of these addresses that answers."""
@@ -97,11 +83,8 @@ class OperationDriver:
 class NetworkDriver(OperationDriver):
     """Takes one `reconfiguring-network` subcloud to `complete` or `network-reconfiguration-failed`."""
 
-    async def run(self) -> None:
-        while (subcloud := await self.load()) is not None \
-                and subcloud.deploy_status == DeployStatus.RECONFIGURING_NETWORK:
-            if not await self.step(subcloud):
-                return
+    def wants(self, subcloud: Subcloud) -> bool:
+        return subcloud.deploy_status == DeployStatus.RECONFIGURING_NETWORK
 
     async def fail(self, subcloud: Subcloud, message: str) -> bool:
         await self.write_log(subcloud, NETWORK_PHASE, message)
@@ -179,10 +162,8 @@ class PrestageDriver(OperationDriver):
     """Takes one prestaging subcloud through the packages and images phases to `complete`,
     or to `failed` with the reason in its error description."""
 
-    async def run(self) -> None:
-        while (subcloud := await self.load()) is not None and subcloud.prestage_status in PRESTAGE_STEPS:
-            if not await self.step(subcloud):
-                return
+    def wants(self, subcloud: Subcloud) -> bool:
+        return subcloud.prestage_status in PRESTAGE_STEPS
 
     def guard(self, subcloud: Subcloud) -> dict[str, Any]:
         return {"prestage_status": subcloud.prestage_status, "operation_request": subcloud.operation_request}
@@ -254,8 +235,7 @@ class OperationsLoop:
         await self.drivers.fill(self.ctx.engine, self.pending)
 
 
-DRIVERS: dict[str, type[NetworkDriver] | type[PrestageDriver]] = {ops_db.NETWORK: NetworkDriver,
-                                                                  PRESTAGE: PrestageDriver}
+DRIVERS: dict[str, type[OperationDriver]] = {ops_db.NETWORK: NetworkDriver, PRESTAGE: PrestageDriver}
 
 
 async def run(ctx: SiteContext) -> None:
