@@ -314,7 +314,8 @@ class PeerSite:
             files["install_values"] = ("install.yaml", yaml.safe_dump(copy.install_values).encode())
         return _subcloud(await self._call("POST", "/subclouds", data=data, files=files))
 
-    async def update_subcloud(self, region_name: str, changes: dict[str, Any]) -> RemoteSubcloud:
+    async def update_copy(self, region_name: str, changes: dict[str, Any]) -> RemoteSubcloud:
+        """Change the peer's copy of a subcloud (its secondary subcloud of that region)."""
         return _subcloud(await self._call("PATCH", _subcloud_path(region_name), json=changes))
 
     async def put_in_group(self, region_name: str, group_id: int) -> None:

@@ -123,7 +123,7 @@ async def _add_copy(site: PeerSite, copy: SubcloudCopy) -> RemoteSubcloud:
             raise
         changes = copy_changes(copy, there.fields)
         if changes:  # left over from an older sync: bring it up to date too
-            there = await site.update_subcloud(copy.region_name, changes)
+            there = await site.update_copy(copy.region_name, changes)
         return there
 
 
@@ -142,7 +142,7 @@ async def _push_subclouds(site: PeerSite, remote_group_id: int, members: list[Su
                 # A resync follows any change in the group: only the copies that differ are sent.
                 changes = copy_changes(copy, remote[subcloud.region_name].fields)
                 if changes:
-                    await site.update_subcloud(copy.region_name, changes)
+                    await site.update_copy(copy.region_name, changes)
             else:
                 await _add_copy(site, copy)
                 await site.put_in_group(copy.region_name, remote_group_id)
