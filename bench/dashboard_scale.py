@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import insert
 
-from dcman.api.app import create_app, start_site
+from dcman.site import site_app, start_site
 from dcman.config import load_settings
 from dcman.db import tables as t
 from dcman.db.repository import network_keys
@@ -86,7 +86,7 @@ async def main() -> None:
                 await conn.execute(insert(table), values[chunk:chunk + 5000])
     print(f"inserted {args.count} subclouds in {time.monotonic() - started:.1f}s", flush=True)
     token = (await accounts.login(ctx.engine, "admin", PASSWORD, 3600)).token
-    app = create_app(settings, ctx, run_loops=False)
+    app = site_app(settings, ctx, run_loops=False)
     figures: dict[str, object] = {"subclouds": args.count}
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://site", headers={"X-Auth-Token": token},

@@ -13,7 +13,6 @@ from dcman.api.bodies import read_body
 from dcman.api.commands import BACKUP_CREATE_SCHEMA, BACKUP_DELETE_SCHEMA, BACKUP_RESTORE_SCHEMA
 from dcman.api.responses import writes
 from dcman.api.state import site_context
-from dcman.drivers.agent_client import AgentClient
 from dcman.services import backup
 from dcman.services.context import SiteContext
 
@@ -43,8 +42,7 @@ async def create(request: Request, ctx: SiteContext = Depends(site_context)) -> 
 async def delete(release: str, request: Request, ctx: SiteContext = Depends(site_context)) -> Response:
     """Delete the backups of `release`; 204 when all went, 207 with a notice otherwise."""
     command = commands.backup_delete(await read_body(request))
-    client = AgentClient.for_site(ctx.settings)
-    notice = await backup.delete(ctx, release, command, client)
+    notice = await backup.delete(ctx, release, command, ctx.agents)
     if notice is None:
         return Response(status_code=204)
     return JSONResponse(notice, status_code=207)

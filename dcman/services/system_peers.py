@@ -9,9 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import geo_repository as geo
 from dcman.db import peer_repository as repo
+from dcman.db.repository import get_site
 from dcman.domain.alarms import AlarmId, peer_entity
 from dcman.domain.commands import Column, NewSystemPeer, SystemPeerUpdate, given
-from dcman.domain.errors import Conflict, NotFound
+from dcman.domain.errors import Conflict, InvalidInput, NotFound
 from dcman.domain.peers import SystemPeer, check_not_this_site, check_peer_delete
 from dcman.domain.states import AssociationSyncStatus, AssociationType, PeerAvailability
 from dcman.services.context import SiteContext
@@ -113,6 +114,9 @@ async def peer_groups_of_peer(ctx: SiteContext, ref: str) -> list[dict[str, Any]
         return await repo.peer_groups_of_peer(conn, peer.id)
 
 
-def manager_password(ctx: SiteContext, peer: SystemPeer) -> str:
-    """The clear password of the account on the peer (for the peer-site client)."""
-    return ctx.secrets.decrypt(peer.manager_password)
+async def site_identity(ctx: SiteContext) -> dict[str, str]:
+    """What another site needs to register this one as a system peer."""
+    async with ctx.engine.connect() as conn:
+        site = await get_site(conn)
+    assert site is not None
+    return {"uuid": site["uuid"], "name": site["name"]}
