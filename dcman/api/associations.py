@@ -9,9 +9,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from typing_extensions import TypedDict
 
 from dcman.api.auth import from_peer
-from dcman.api import commands
 from dcman.api.bodies import read_body
-from dcman.api.commands import ASSOCIATION_UPDATE_SCHEMA, NEW_ASSOCIATION_SCHEMA, json_body
+from dcman.api.commands.associations import (
+    ASSOCIATION_UPDATE_SCHEMA,
+    NEW_ASSOCIATION_SCHEMA,
+    association_update,
+    new_association,
+)
+from dcman.api.commands.wire import json_body
 from dcman.api.responses import reads, writes
 from dcman.api.state import site_context
 from dcman.api.views import timestamp
@@ -53,7 +58,7 @@ async def list_associations(ctx: SiteContext = Depends(site_context)) -> dict[st
 @router.post("", response_model=None, responses=writes(AssociationBody, 409, 413, 422), openapi_extra=json_body(NEW_ASSOCIATION_SCHEMA))
 async def create(request: Request, ctx: SiteContext = Depends(site_context),
                  peer: bool = Depends(from_peer)) -> dict[str, Any]:
-    command = commands.new_association(await read_body(request, allow_form=False))
+    command = new_association(await read_body(request, allow_form=False))
     return view(await (peer_requests.copy_association(ctx, command) if peer
                        else associations.create_association(ctx, command)))
 
@@ -67,7 +72,7 @@ async def show(association_id: str, ctx: SiteContext = Depends(site_context)) ->
               openapi_extra=json_body(ASSOCIATION_UPDATE_SCHEMA))
 async def update(association_id: str, request: Request, ctx: SiteContext = Depends(site_context),
                  peer: bool = Depends(from_peer)) -> dict[str, Any]:
-    update = commands.association_update(await read_body(request, allow_form=False))
+    update = association_update(await read_body(request, allow_form=False))
     return view(await (peer_requests.update_association_copy(ctx, association_id, update) if peer
                        else associations.update_association(ctx, association_id, update)))
 

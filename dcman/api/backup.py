@@ -8,9 +8,16 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from dcman.api import commands, views
+from dcman.api import views
 from dcman.api.bodies import read_body
-from dcman.api.commands import BACKUP_CREATE_SCHEMA, BACKUP_DELETE_SCHEMA, BACKUP_RESTORE_SCHEMA
+from dcman.api.commands.backup import (
+    BACKUP_CREATE_SCHEMA,
+    BACKUP_DELETE_SCHEMA,
+    BACKUP_RESTORE_SCHEMA,
+    backup_create,
+    backup_delete,
+    backup_restore,
+)
 from dcman.api.responses import writes
 from dcman.api.state import site_context
 from dcman.services import backup
@@ -31,7 +38,7 @@ def _listed(found: list) -> dict[str, Any]:
              openapi_extra=_form(BACKUP_CREATE_SCHEMA))
 async def create(request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     """Back up a subcloud or every valid subcloud of a group; the answer lists those admitted."""
-    return _listed(await backup.create(ctx, commands.backup_create(await read_body(request))))
+    return _listed(await backup.create(ctx, backup_create(await read_body(request))))
 
 
 @router.patch("/subcloud-backup/delete/{release}", response_model=None, status_code=204,
@@ -41,7 +48,7 @@ async def create(request: Request, ctx: SiteContext = Depends(site_context)) -> 
               openapi_extra=_form(BACKUP_DELETE_SCHEMA))
 async def delete(release: str, request: Request, ctx: SiteContext = Depends(site_context)) -> Response:
     """Delete the backups of `release`; 204 when all went, 207 with a notice otherwise."""
-    command = commands.backup_delete(await read_body(request))
+    command = backup_delete(await read_body(request))
     notice = await backup.delete(ctx, release, command, ctx.agents)
     if notice is None:
         return Response(status_code=204)
@@ -52,4 +59,4 @@ async def delete(release: str, request: Request, ctx: SiteContext = Depends(site
               openapi_extra=_form(BACKUP_RESTORE_SCHEMA))
 async def restore(request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     """Restore a subcloud or every valid subcloud of a group from its backup."""
-    return _listed(await backup.restore(ctx, commands.backup_restore(await read_body(request))))
+    return _listed(await backup.restore(ctx, backup_restore(await read_body(request))))

@@ -6,9 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from dcman.api import commands, views
+from dcman.api import views
 from dcman.api.bodies import read_body
-from dcman.api.commands import GROUP_UPDATE_SCHEMA, NEW_GROUP_SCHEMA, json_body
+from dcman.api.commands.groups import GROUP_UPDATE_SCHEMA, NEW_GROUP_SCHEMA, group_update, new_group
+from dcman.api.commands.wire import json_body
 from dcman.api.responses import reads, writes
 from dcman.api.state import site_context
 from dcman.services import groups, subclouds
@@ -24,7 +25,7 @@ async def list_groups(ctx: SiteContext = Depends(site_context)) -> dict[str, Any
 
 @router.post("", response_model=None, responses=writes(views.Group, 409, 413), openapi_extra=json_body(NEW_GROUP_SCHEMA))
 async def create_group(request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    return views.group(await groups.create_group(ctx, commands.new_group(await read_body(request, allow_form=False))))
+    return views.group(await groups.create_group(ctx, new_group(await read_body(request, allow_form=False))))
 
 
 @router.get("/{group_ref}", response_model=None, responses=reads(views.Group, 400, 404))
@@ -36,7 +37,7 @@ async def show_group(group_ref: str, ctx: SiteContext = Depends(site_context)) -
               openapi_extra=json_body(GROUP_UPDATE_SCHEMA))
 async def update_group(group_ref: str, request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
     return views.group(await groups.update_group(
-        ctx, group_ref, commands.group_update(await read_body(request, allow_form=False))))
+        ctx, group_ref, group_update(await read_body(request, allow_form=False))))
 
 
 @router.delete("/{group_ref}", response_class=Response, responses=writes(None, 404))

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from dcman.api.commands import NAME_RULE
+from dcman.api.commands.wire import NAME_RULE
 from dcman.domain.text import name_pattern
 
 TOKEN_SCHEME = "token"
@@ -63,7 +63,7 @@ def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _name_rule(schema: object) -> None:
-    """Each field a command declares a name (dcman.api.commands.Wire.names) declares the name
+    """Each field a command declares a name (dcman.api.commands.wire.Wire.names) declares the name
     rule of dcman.domain.text, at any depth of the body."""
     if isinstance(schema, dict):
         if schema.pop(NAME_RULE, False):

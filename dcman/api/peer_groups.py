@@ -8,10 +8,19 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from typing_extensions import TypedDict
 
-from dcman.api import commands, views
+from dcman.api import views
 from dcman.api.auth import from_peer
 from dcman.api.bodies import read_body
-from dcman.api.commands import MIGRATE_SCHEMA, NEW_PEER_GROUP_SCHEMA, PEER_GROUP_UPDATE_SCHEMA, json_body
+from dcman.api.commands.peer_groups import (
+    MIGRATE_SCHEMA,
+    NEW_PEER_GROUP_SCHEMA,
+    PEER_GROUP_UPDATE_SCHEMA,
+    audit_copy,
+    migrate_password,
+    new_peer_group,
+    peer_group_update,
+)
+from dcman.api.commands.wire import json_body
 from dcman.api.responses import reads, writes
 from dcman.api.state import site_context
 from dcman.domain.migration import operator_audit_refused
@@ -84,7 +93,7 @@ async def list_peer_groups(ctx: SiteContext = Depends(site_context)) -> dict[str
 
 @router.post("", response_model=None, responses=writes(PeerGroup, 409, 413), openapi_extra=json_body(NEW_PEER_GROUP_SCHEMA))
 async def create_peer_group(request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    command = commands.new_peer_group(await read_body(request, allow_form=False))
+    command = new_peer_group(await read_body(request, allow_form=False))
     return peer_group(await peer_groups.create_peer_group(ctx, command))
 
 
@@ -97,7 +106,7 @@ async def show_peer_group(group_ref: str, ctx: SiteContext = Depends(site_contex
               openapi_extra=json_body(PEER_GROUP_UPDATE_SCHEMA))
 async def update_peer_group(group_ref: str, request: Request,
                             ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    update = commands.peer_group_update(await read_body(request, allow_form=False))
+    update = peer_group_update(await read_body(request, allow_form=False))
     return peer_group(await peer_groups.update_peer_group(ctx, group_ref, update))
 
 
@@ -122,7 +131,7 @@ async def peer_group_status(group_ref: str, ctx: SiteContext = Depends(site_cont
               openapi_extra=json_body(MIGRATE_SCHEMA))
 async def migrate_peer_group(group_ref: str, request: Request,
                              ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    password = commands.migrate_password(await read_body(request, allow_form=False))
+    password = migrate_password(await read_body(request, allow_form=False))
     group, queued = await migration.migrate(ctx, group_ref, password)
     # The group, plus the reference's answer: the subclouds queued for rehoming, which the
     # dcmanager client's `subcloud-peer-group migrate` reads as "subclouds".
@@ -135,5 +144,5 @@ async def audit_peer_group(group_ref: str, request: Request, ctx: SiteContext = 
     """Called by a peer site with its copy of the group and its peer_uuid (reference §5)."""
     if not peer:
         raise operator_audit_refused()
-    peer_uuid, remote = commands.audit_copy(await read_body(request, allow_form=False))
+    peer_uuid, remote = audit_copy(await read_body(request, allow_form=False))
     return await migration.audit_from_peer(ctx, group_ref, peer_uuid, remote)

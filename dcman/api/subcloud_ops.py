@@ -8,9 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from dcman.api import views
-from dcman.api import commands
 from dcman.api.bodies import read_body
-from dcman.api.commands import PRESTAGE_SCHEMA
+from dcman.api.commands.prestage import PRESTAGE_SCHEMA, prestage_request
 from dcman.api.responses import writes
 from dcman.api.state import site_context
 from dcman.services import subcloud_ops
@@ -19,7 +18,7 @@ from dcman.services.context import SiteContext
 router = APIRouter(tags=["subclouds"])
 
 async def _prestage(subcloud_ref: str, request: Request, ctx: SiteContext) -> dict[str, Any]:
-    view, release = await subcloud_ops.prestage(ctx, subcloud_ref, commands.prestage_request(await read_body(request)))
+    view, release = await subcloud_ops.prestage(ctx, subcloud_ref, prestage_request(await read_body(request)))
     # As the reference: the subcloud, with the release being prestaged.
     return {**views.subcloud(view), "prestage-software-version": release}
 

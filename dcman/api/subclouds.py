@@ -6,10 +6,16 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from dcman.api import commands, views
+from dcman.api import views
 from dcman.api.auth import from_peer
 from dcman.api.bodies import read_body
-from dcman.api.commands import ADD_FORM_SCHEMA, SUBCLOUD_UPDATE_FORM_SCHEMA, SUBCLOUD_UPDATE_SCHEMA
+from dcman.api.commands.subclouds import (
+    ADD_FORM_SCHEMA,
+    SUBCLOUD_UPDATE_FORM_SCHEMA,
+    SUBCLOUD_UPDATE_SCHEMA,
+    new_subcloud,
+    subcloud_update,
+)
 from dcman.api.responses import reads, writes
 from dcman.api.state import site_context
 from dcman.domain import listing
@@ -53,7 +59,7 @@ async def list_subclouds(
     "required": True, "content": {"multipart/form-data": {"schema": ADD_FORM_SCHEMA}}}})
 async def add_subcloud(request: Request, ctx: SiteContext = Depends(site_context),
                        peer: bool = Depends(from_peer)) -> dict[str, Any]:
-    command = commands.new_subcloud(await read_body(request))
+    command = new_subcloud(await read_body(request))
     view = await (peer_requests.add_copy(ctx, command) if peer else subclouds.add_subcloud(ctx, command))
     return views.subcloud(view)
 
@@ -80,7 +86,7 @@ async def show_subcloud_detail(subcloud_ref: str, ctx: SiteContext = Depends(sit
 async def update_subcloud(subcloud_ref: str, request: Request, ctx: SiteContext = Depends(site_context),
                           peer: bool = Depends(from_peer)) -> dict[str, Any]:
     # With management network fields it is a network reconfiguration (services/subcloud_ops).
-    update = commands.subcloud_update(await read_body(request))
+    update = subcloud_update(await read_body(request))
     if isinstance(update, NetworkReconfiguration):
         view = await (peer_requests.reconfigure_copy_network(ctx, subcloud_ref, update) if peer
                       else subcloud_ops.reconfigure_network(ctx, subcloud_ref, update))

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from typing_extensions import TypedDict
 
-from dcman.api import commands
 from dcman.api.bodies import read_body
-from dcman.api.commands import NEW_PEER_SCHEMA, PEER_UPDATE_SCHEMA, json_body
+from dcman.api.commands.system_peers import NEW_PEER_SCHEMA, PEER_UPDATE_SCHEMA, new_system_peer, system_peer_update
+from dcman.api.commands.wire import json_body
 from dcman.api.responses import reads, writes
 from dcman.api.state import site_context
 from dcman.api.views import timestamp
@@ -82,7 +82,7 @@ async def list_peers(ctx: SiteContext = Depends(site_context)) -> dict[str, Any]
 
 @router.post("", response_model=None, responses=writes(Peer, 409, 413), openapi_extra=json_body(NEW_PEER_SCHEMA))
 async def create_peer(request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    command = commands.new_system_peer(await read_body(request, allow_form=False))
+    command = new_system_peer(await read_body(request, allow_form=False))
     return peer_view(await system_peers.create_peer(ctx, command))
 
 
@@ -94,7 +94,7 @@ async def show_peer(peer_ref: str, ctx: SiteContext = Depends(site_context)) -> 
 @router.patch("/{peer_ref}", response_model=None, responses=writes(Peer, 404, 409, 413),
               openapi_extra=json_body(PEER_UPDATE_SCHEMA))
 async def update_peer(peer_ref: str, request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    update = commands.system_peer_update(await read_body(request, allow_form=False))
+    update = system_peer_update(await read_body(request, allow_form=False))
     return peer_view(await system_peers.update_peer(ctx, peer_ref, update))
 
 

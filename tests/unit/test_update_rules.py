@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 
 import pytest
 
+from dcman.api.commands.subclouds import subcloud_update
 from dcman.domain.errors import InvalidInput, StateRefused
-from dcman.api.commands import subcloud_update
 from dcman.domain.commands import NetworkReconfiguration
 from dcman.domain.subcloud_ops import check_network_request
 from dcman.domain.subcloud import (
