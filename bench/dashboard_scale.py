@@ -23,10 +23,10 @@ from pathlib import Path
 import httpx
 from sqlalchemy import insert
 
+from dcman.db import subclouds as subclouds_db
+from dcman.db import tables as t
 from dcman.api.app import create_app, start_site
 from dcman.config import load_settings
-from dcman.db import tables as t
-from dcman.db.repository import network_keys
 from dcman.domain.states import EndpointType
 from dcman.services import accounts
 
@@ -58,7 +58,7 @@ def rows(count: int) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
             "management_end_ip": end, "management_gateway_ip": f"10.{hi}.{lo}.1",
             "systemcontroller_gateway_ip": "127.0.0.1", "openstack_installed": False, "audit_fail_count": 0,
             "first_identity_sync_complete": False, "group_id": 1, "rehomed": False, "created_at": now,
-            **network_keys(subnet, start, end)})
+            **subclouds_db.network_keys(subnet, start, end)})
         statuses += [{"subcloud_id": i, "endpoint_type": e.value, "sync_status": "in-sync"} for e in EndpointType]
         summaries.append({"uuid": str(uuid.uuid4()), "subcloud_id": i, "critical_alarms": 0, "major_alarms": 0,
                           "minor_alarms": 0, "warnings": 0, "cloud_status": "OK"})

@@ -14,6 +14,8 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from typing_extensions import TypedDict
 
 from dcman import __version__
+from dcman.db import subclouds as subclouds_db
+from dcman.db.engine import create_engine
 from dcman.api import backup as backup_api
 from dcman.api import deploy as deploy_api
 from dcman.api import subcloud_ops as subcloud_ops_api
@@ -38,8 +40,6 @@ from dcman.api.responses import answers, reads
 from dcman.api.slashes import TrailingSlash
 from dcman.api.state import site_context
 from dcman.config import Settings
-from dcman.db import repository as repo
-from dcman.db.engine import create_engine
 from dcman.domain.cluster import Role
 from dcman.domain.network import parse_system_controller_network
 from dcman.loops import association_sync, audit, cluster, deploy, migration, peer_monitor, subcloud_ops
@@ -88,7 +88,7 @@ async def start_site(settings: Settings) -> SiteContext:
         await engine.dispose()
         raise
     async with engine.connect() as conn:
-        regions = await repo.region_ids(conn) if (settings.data_dir / OLD_LOGS_DIR).is_dir() else {}
+        regions = await subclouds_db.region_ids(conn) if (settings.data_dir / OLD_LOGS_DIR).is_dir() else {}
     if regions:
         await asyncio.to_thread(move_old_layout, settings.data_dir, regions)
     generated = await accounts.ensure_bootstrap_admin(engine, settings.admin_user, settings.admin_password)

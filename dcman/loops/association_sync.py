@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from dcman.db import geo_repository as geo
+from dcman.db import associations as associations_db
 from dcman.services.associations import sync_association
 from dcman.services.context import SiteContext
 
@@ -19,7 +19,7 @@ async def run(ctx: SiteContext) -> None:
         ctx.sync_wakeup.clear()
         try:
             async with ctx.engine.connect() as conn:
-                pending = await geo.associations_to_sync(conn)
+                pending = await associations_db.associations_to_sync(conn)
             for association_id in pending:
                 await sync_association(ctx, association_id)
         except Exception:  # the next round retries

@@ -19,8 +19,9 @@ import json
 import logging
 from typing import Any
 
-from dcman.db import operations_repository as ops_db
-from dcman.db import repository as repo
+from dcman.db import operations as operations_db
+from dcman.db import subclouds as subclouds_db
+from dcman.db.clock import utcnow
 from dcman.domain.cluster import SHARDS, LeaseKind
 from dcman.domain.deploy import error_text
 from dcman.domain.states import DeployStatus
@@ -33,7 +34,9 @@ from dcman.domain.subcloud_ops import (
     parse_request,
     prestaged_versions,
 )
+from dcman.domain.transitions import transition
 from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
+from dcman.services import transitions
 from dcman.services.context import SiteContext
 from dcman.services.subcloud_files import subcloud_dir
 
@@ -54,11 +57,10 @@ class OperationDriver:
 
     async def load(self) -> Subcloud | None:
         async with self.ctx.engine.connect() as conn:
-            return await repo.get_subcloud(conn, self.id)
+            return await subclouds_db.get_subcloud(conn, self.id)
 
     async def move(self, subcloud: Subcloud, only_if: dict[str, Any], columns: dict[str, Any]) -> bool:
-        async with self.ctx.engine.begin() as conn:
-            moved = await repo.update_subcloud(conn, self.id, columns, only_if=only_if)
+        moved = await transitions.move(self.ctx, self.id, transition(subcloud, **columns), only_if=only_if)
         states = {k: v for k, v in columns.items() if k.endswith("_status")}
         if moved and states:  # not for a progress report: the audit reloads on these
             log.info("subcloud %s: %s", subcloud.name, states)
@@ -72,7 +74,7 @@ class OperationDriver:
         def append() -> None:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             with path.open("a", encoding="utf-8") as handle:
-                handle.write(f"{repo.utcnow():%Y-%m-%d %H:%M:%S} {line}\n")
+                handle.write(f"{utcnow():%Y-%m-%d %H:%M:%S} {line}\n")
 
         await asyncio.get_running_loop().run_in_executor(None, append)
 
@@ -176,8 +178,6 @@ class NetworkDriver(OperationDriver):
             "sysadmin_password": request["password"],
             **{field: network[field] for field in ("management_subnet", "management_start_ip",
                                                    "management_end_ip", "management_gateway_ip")},
-            **repo.network_keys(network["management_subnet"], network["management_start_ip"],
-                                network["management_end_ip"]),
         }
         return await self.move(subcloud, {"deploy_status": subcloud.deploy_status,
                                           "operation_request": subcloud.operation_request}, columns)
@@ -278,7 +278,7 @@ class OperationsLoop:
         if room <= 0 or not shards:
             return
         async with self.ctx.engine.connect() as conn:
-            pending = await ops_db.subclouds_with_operations(conn, list(self.drivers), room, shards)
+            pending = await operations_db.subclouds_with_operations(conn, list(self.drivers), room, shards)
         for subcloud_id, kind in pending:
             if self.shards.holds(subcloud_id):
                 self._start(subcloud_id, DRIVERS[kind])
@@ -296,7 +296,7 @@ class OperationsLoop:
                 pass
 
 
-DRIVERS: dict[str, type[OperationDriver]] = {ops_db.NETWORK: NetworkDriver, PRESTAGE: PrestageDriver}
+DRIVERS: dict[str, type[OperationDriver]] = {operations_db.NETWORK: NetworkDriver, PRESTAGE: PrestageDriver}
 
 
 async def run(ctx: SiteContext) -> None:

@@ -11,9 +11,9 @@ import yaml
 
 from sqlalchemy.exc import IntegrityError
 
-from dcman.db import geo_repository as geo
-from dcman.db import peer_group_repository as groups_db
-from dcman.db import peer_repository as peers_db
+from dcman.db import associations as associations_db
+from dcman.db import peer_groups as peer_groups_db
+from dcman.db import peers as peers_db
 from dcman.domain.associations import (
     SubcloudCopy,
     check_peer_copy,
@@ -35,39 +35,39 @@ log = logging.getLogger("dcman.sync")
 SYNC_COPIES_IN_FLIGHT = 8
 
 
-async def _require(conn, association_id: str | int) -> geo.Association:  # type: ignore[no-untyped-def]
+async def _require(conn, association_id: str | int) -> associations_db.Association:  # type: ignore[no-untyped-def]
     ref = str(association_id)
-    found = await geo.get_association(conn, int(ref)) if ref.isascii() and ref.isdigit() and len(ref) < 10 else None
+    found = await associations_db.get_association(conn, int(ref)) if ref.isascii() and ref.isdigit() and len(ref) < 10 else None
     if found is None:
         raise NotFound(f"Peer group association {association_id} not found.")
     return found
 
 
-async def list_associations(ctx: SiteContext) -> list[geo.Association]:
+async def list_associations(ctx: SiteContext) -> list[associations_db.Association]:
     async with ctx.engine.connect() as conn:
-        return await geo.list_associations(conn)
+        return await associations_db.list_associations(conn)
 
 
-async def get_association(ctx: SiteContext, ref: str) -> geo.Association:
+async def get_association(ctx: SiteContext, ref: str) -> associations_db.Association:
     async with ctx.engine.connect() as conn:
         return await _require(conn, ref)
 
 
-async def create_association(ctx: SiteContext, body: dict[str, Any], from_peer: bool) -> geo.Association:
+async def create_association(ctx: SiteContext, body: dict[str, Any], from_peer: bool) -> associations_db.Association:
     values = validate_new_association(body, from_peer)
     try:
         async with ctx.engine.begin() as conn:
-            group = await groups_db.get_peer_group(conn, values["peer_group_id"])
+            group = await peer_groups_db.get_peer_group(conn, values["peer_group_id"])
             if group is None:
                 raise InvalidInput(f"Subcloud peer group {values['peer_group_id']} does not exist.")
             peer = await peers_db.get_peer(conn, values["system_peer_id"])
             if peer is None:
                 raise InvalidInput(f"System peer {values['system_peer_id']} does not exist.")
             check_primary_group(group.peer_group_name, group.group_priority, values["association_type"])
-            if await geo.find_association(conn, group.id, peer.id) is not None:
+            if await associations_db.find_association(conn, group.id, peer.id) is not None:
                 raise Conflict(f"Peer group {group.peer_group_name} is already associated with {peer.peer_name}.")
             primary = values["association_type"] == AssociationType.PRIMARY
-            association_id = await geo.insert_association(conn, {
+            association_id = await associations_db.insert_association(conn, {
                 **values, "sync_status": (Sync.SYNCING if primary else Sync.UNKNOWN).value, "sync_message": None})
             created = await _require(conn, association_id)
     except IntegrityError:
@@ -76,25 +76,25 @@ async def create_association(ctx: SiteContext, body: dict[str, Any], from_peer: 
     return created
 
 
-async def update_association(ctx: SiteContext, ref: str, body: dict[str, Any], from_peer: bool) -> geo.Association:
+async def update_association(ctx: SiteContext, ref: str, body: dict[str, Any], from_peer: bool) -> associations_db.Association:
     changes = validate_association_update(body, from_peer)
     async with ctx.engine.begin() as conn:
         association = await _require(conn, ref)
         if "peer_group_priority" in changes and association.association_type == AssociationType.PRIMARY:
             changes["sync_status"] = Sync.OUT_OF_SYNC.value  # the peer's copy must take the new priority
             changes["sync_message"] = "The peer group priority changed."
-        await geo.update_association(conn, association.id, changes)
+        await associations_db.update_association(conn, association.id, changes)
         updated = await _require(conn, association.id)
     ctx.sync_wakeup.set()
     return updated
 
 
-async def request_sync(ctx: SiteContext, ref: str) -> geo.Association:
+async def request_sync(ctx: SiteContext, ref: str) -> associations_db.Association:
     async with ctx.engine.begin() as conn:
         association = await _require(conn, ref)
         if association.association_type != AssociationType.PRIMARY:
             raise InvalidInput("Only a primary association is synced from this site.")
-        await geo.update_association(conn, association.id, {"sync_status": Sync.SYNCING.value, "sync_message": None})
+        await associations_db.update_association(conn, association.id, {"sync_status": Sync.SYNCING.value, "sync_message": None})
         updated = await _require(conn, association.id)
     ctx.sync_wakeup.set()
     return updated
@@ -110,7 +110,7 @@ async def delete_association(ctx: SiteContext, ref: str, from_peer: bool) -> Non
     (its secondary subclouds of the group, the group, the non-primary association)."""
     async with ctx.engine.connect() as conn:
         association = await _require(conn, ref)
-        group = await groups_db.get_peer_group(conn, association.peer_group_id)
+        group = await peer_groups_db.get_peer_group(conn, association.peer_group_id)
         peer = await peers_db.get_peer(conn, association.system_peer_id)
     if (association.association_type == AssociationType.PRIMARY and peer is not None and group is not None
             and peer.availability_state == PeerAvailability.AVAILABLE and not from_peer):
@@ -122,7 +122,7 @@ async def delete_association(ctx: SiteContext, ref: str, from_peer: bool) -> Non
         finally:
             await client.close()
     async with ctx.engine.begin() as conn:
-        await geo.delete_association(conn, association.id)
+        await associations_db.delete_association(conn, association.id)
 
 
 async def _remote_group(client: PeerClient, name: str) -> dict | None:
@@ -154,12 +154,12 @@ async def _remove_from_peer(client: PeerClient, group_name: str) -> None:
 async def sync_association(ctx: SiteContext, association_id: int) -> None:
     """Bring the peer site's copy of the group in line; the outcome lands in sync_status."""
     async with ctx.engine.connect() as conn:
-        association = await geo.get_association(conn, association_id)
+        association = await associations_db.get_association(conn, association_id)
         if association is None:
             return
-        group = await groups_db.get_peer_group(conn, association.peer_group_id)
+        group = await peer_groups_db.get_peer_group(conn, association.peer_group_id)
         peer = await peers_db.get_peer(conn, association.system_peer_id)
-        members = await groups_db.subclouds_of_group(conn, association.peer_group_id) if group else []
+        members = await peer_groups_db.subclouds_of_group(conn, association.peer_group_id) if group else []
     if group is None or peer is None:
         return
     status, message = Sync.IN_SYNC.value, None
@@ -175,14 +175,14 @@ async def sync_association(ctx: SiteContext, association_id: int) -> None:
     finally:
         await client.close()
     async with ctx.engine.begin() as conn:
-        current = await geo.get_association(conn, association_id)
+        current = await associations_db.get_association(conn, association_id)
         # A change made while the sync ran leaves the association out of sync for the next round.
         if current is not None and current.updated_at == association.updated_at:
-            await geo.update_association(conn, association_id, {"sync_status": status, "sync_message": message})
+            await associations_db.update_association(conn, association_id, {"sync_status": status, "sync_message": message})
     log.info("association %s with %s: %s %s", association_id, peer.peer_name, status, message or "")
 
 
-async def _push(ctx: SiteContext, client: PeerClient, association: geo.Association, group: Any, peer: Any,
+async def _push(ctx: SiteContext, client: PeerClient, association: associations_db.Association, group: Any, peer: Any,
                 members: list) -> list[str]:
     site = await client.call("GET", "/system")
     if site.get("uuid") != peer.peer_uuid:

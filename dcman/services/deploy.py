@@ -5,19 +5,17 @@ the deploy reconciler does the rest."""
 from __future__ import annotations
 
 import base64
-import json
 import logging
 from typing import Any, Mapping
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dcman.db import cluster_repository as cluster_db
-from dcman.db import operations_repository as ops_db
-from dcman.db import repository as repo
+from dcman.db import cluster as cluster_db
+from dcman.db import operations as operations_db
+from dcman.db import subclouds as subclouds_db
 from dcman.domain.deploy import (
     PHASES,
     RECOVERY,
-    REHOME_ENDED_FAILED,
     RESUME_STARTS_AT,
     Step,
     check_abort,
@@ -29,6 +27,8 @@ from dcman.domain.deploy import (
 from dcman.domain.errors import InvalidInput
 from dcman.domain.states import DeployStatus
 from dcman.domain.subcloud import NO_ERRORS, Subcloud, validate_release
+from dcman.domain.subcloud_ops import interrupted_prestage
+from dcman.domain.transitions import transition
 from dcman.services.context import SiteContext
 from dcman.services.documents import config_columns, install_columns, stored_install_values
 from dcman.services.forms import as_text, decode_password, parse_yaml_mapping
@@ -42,18 +42,21 @@ async def recover_interrupted(conn: AsyncConnection, shards: frozenset[int]) -> 
     state (§2.3.4); run by the process taking the dead one's deploy shards, and by a single
     site at start. Returns how many subclouds moved."""
     moved = 0
-    for subcloud_id, running in await cluster_db.subclouds_in_states(conn, [s.value for s in RECOVERY], shards):
-        failed = RECOVERY[DeployStatus(running)]
-        if await repo.update_subcloud(
-            conn, subcloud_id,
-            {"deploy_status": failed.value,
-             "error_description": f"The site restarted while the subcloud was {running}.",
-             **({"deploy_plan": None} if failed in REHOME_ENDED_FAILED else {})},
-            only_if={"deploy_status": running},
-        ):
+    for subcloud_id, _ in await cluster_db.subclouds_in_states(conn, [s.value for s in RECOVERY], shards):
+        subcloud = await subclouds_db.get_subcloud(conn, subcloud_id)
+        if subcloud is None or subcloud.deploy_status not in RECOVERY:
+            continue
+        running, failed = subcloud.deploy_status, RECOVERY[subcloud.deploy_status]
+        change = transition(subcloud, deploy_status=failed,
+                            error_description=f"The site restarted while the subcloud was {running}.")
+        if await subclouds_db.apply_transition(conn, subcloud_id, change, only_if={"deploy_status": running}):
             moved += 1
             log.warning("subcloud %s: %s interrupted by a restart -> %s", subcloud_id, running, failed)
-    return moved + await ops_db.recover_prestages(conn, shards)
+    for subcloud_id, running in await operations_db.interrupted_prestages(conn, shards):
+        if await subclouds_db.apply_transition(conn, subcloud_id, interrupted_prestage(running),
+                                               only_if={"prestage_status": running}):
+            moved += 1
+    return moved
 
 
 async def create(ctx: SiteContext, form: Mapping[str, Any]) -> SubcloudView:
@@ -82,7 +85,7 @@ def _install(ctx: SiteContext, subcloud: Subcloud, form: Mapping[str, Any]) -> d
     if values is None:
         if form.get("bmc_password") is None and form.get("release") is None:
             return {}
-        if not subcloud.data_install:
+        if subcloud.install_values is None:
             raise InvalidInput(f"Subcloud {subcloud.name} has no install values for a bmc_password or release "
                                "to apply to; send install_values.")
         values = stored_install_values(ctx, subcloud)
@@ -111,11 +114,11 @@ async def _start(ctx: SiteContext, ref: str, form: Mapping[str, Any], decide) ->
     """Check and start one operation in one transaction; `decide(conn, subcloud)` returns the
     columns to write (including the new deploy_status) or raises."""
     async with ctx.engine.begin() as conn:
-        await repo.lock_subcloud_changes(conn)
+        await subclouds_db.lock_subcloud_changes(conn)
         subcloud = await _require(conn, ref, for_update=True)
         changes = await decide(conn, subcloud)
         changes.update(_secrets(ctx, form))
-        await repo.update_subcloud(conn, subcloud.id, changes)
+        await subclouds_db.apply_transition(conn, subcloud.id, transition(subcloud, **changes))
         view = await _view(conn, await _require(conn, str(subcloud.id)))
     ctx.subclouds_changed()
     return view
@@ -125,9 +128,9 @@ def _first_state(plan: list[Step]) -> dict[str, Any]:
     """The state an operation starts in and the plan left for the reconciler."""
     head = plan[0]
     if head is Step.COMPLETE:
-        return {"deploy_status": DeployStatus.COMPLETE.value, "deploy_plan": json.dumps([s.value for s in plan[1:]])}
-    return {"deploy_status": PHASES[head].pre.value, "deploy_plan": json.dumps([s.value for s in plan]),
-            "deploy_progress": 0, "error_description": NO_ERRORS}
+        return {"deploy_status": DeployStatus.COMPLETE, "plan": tuple(plan[1:])}
+    return {"deploy_status": PHASES[head].pre, "plan": tuple(plan), "deploy_progress": 0,
+            "error_description": NO_ERRORS}
 
 
 async def start_phase(ctx: SiteContext, ref: str, step: Step, form: Mapping[str, Any]) -> SubcloudView:
@@ -140,7 +143,7 @@ async def start_phase(ctx: SiteContext, ref: str, step: Step, form: Mapping[str,
         changes: dict[str, Any] = {}
         if step is Step.INSTALL:
             changes = _install(ctx, subcloud, form)
-            if not changes and not subcloud.data_install:
+            if not changes and subcloud.install_values is None:
                 raise InvalidInput(f"Installing subcloud {subcloud.name} needs install values; none are stored or given.")
         elif step is Step.BOOTSTRAP:
             changes = await _bootstrap(ctx, conn, subcloud, form)
@@ -165,15 +168,15 @@ async def resume(ctx: SiteContext, ref: str, form: Mapping[str, Any]) -> Subclou
     async def decide(conn: AsyncConnection, subcloud: Subcloud) -> dict[str, Any]:
         changes = {**_install(ctx, subcloud, form), **await _bootstrap(ctx, conn, subcloud, form),
                    **_deploy_config(ctx, form)}
-        has_install = bool(changes.get("data_install") or subcloud.data_install)
+        has_install = "install_values" in changes or subcloud.install_values is not None
         has_config = bool(changes.get("deploy_config") or subcloud.deploy_config)
         plan = resume_plan(subcloud.deploy_status, has_install, has_config)
         if plan != [Step.COMPLETE]:
             _require_password(subcloud, form)
         first = _first_state(plan)
-        restart = RESUME_STARTS_AT.get(DeployStatus(subcloud.deploy_status))
+        restart = RESUME_STARTS_AT.get(subcloud.deploy_status)
         if restart is not None:  # the create step again; the reconciler then runs the whole plan
-            first.update(deploy_status=restart.value, deploy_plan=json.dumps([s.value for s in plan]))
+            first.update(deploy_status=restart, plan=tuple(plan))
         return {**changes, **first}
 
     return await _start(ctx, ref, form, decide)
@@ -185,7 +188,7 @@ async def redeploy(ctx: SiteContext, ref: str, form: Mapping[str, Any]) -> Subcl
     async def decide(conn: AsyncConnection, subcloud: Subcloud) -> dict[str, Any]:
         changes = {**_install(ctx, subcloud, form), **await _bootstrap(ctx, conn, subcloud, form),
                    **_deploy_config(ctx, form)}
-        has_install = bool(changes.get("data_install") or subcloud.data_install)
+        has_install = "install_values" in changes or subcloud.install_values is not None
         check_redeploy(subcloud.name, subcloud.deploy_status, subcloud.availability_status,
                        subcloud.management_state, has_install)
         plan = full_plan(True, bool(changes.get("deploy_config") or subcloud.deploy_config))

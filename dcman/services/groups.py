@@ -7,14 +7,14 @@ from typing import Any, Mapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dcman.db import repository as repo
+from dcman.db import groups as groups_db
 from dcman.domain.errors import Conflict, InvalidInput, NotFound
 from dcman.domain.groups import SubcloudGroup, check_group_delete, validate_group_update, validate_new_group
 from dcman.services.context import SiteContext
 
 
 async def _require(conn: AsyncConnection, ref: str) -> SubcloudGroup:
-    group = await repo.get_group(conn, ref)
+    group = await groups_db.get_group(conn, ref)
     if group is None:
         raise NotFound(f"Subcloud group {ref} not found.")
     return group
@@ -28,7 +28,7 @@ def _body(body: Any) -> dict[str, Any]:
 
 async def list_groups(ctx: SiteContext) -> list[SubcloudGroup]:
     async with ctx.engine.connect() as conn:
-        return await repo.list_groups(conn)
+        return await groups_db.list_groups(conn)
 
 
 async def get_group(ctx: SiteContext, ref: str) -> SubcloudGroup:
@@ -40,9 +40,9 @@ async def create_group(ctx: SiteContext, body: Any) -> SubcloudGroup:
     values = validate_new_group(_body(body))
     try:
         async with ctx.engine.begin() as conn:
-            if await repo.group_name_taken(conn, values["name"]):
+            if await groups_db.group_name_taken(conn, values["name"]):
                 raise Conflict(f"A subcloud group named {values['name']} already exists.")
-            group_id = await repo.insert_group(conn, values)
+            group_id = await groups_db.insert_group(conn, values)
             return await _require(conn, str(group_id))
     except IntegrityError:
         raise Conflict(f"A subcloud group named {values['name']} already exists.") from None
@@ -54,9 +54,9 @@ async def update_group(ctx: SiteContext, ref: str, body: Any) -> SubcloudGroup:
         async with ctx.engine.begin() as conn:
             group = await _require(conn, ref)
             changes = validate_group_update(group, body)
-            if "name" in changes and await repo.group_name_taken(conn, changes["name"], except_id=group.id):
+            if "name" in changes and await groups_db.group_name_taken(conn, changes["name"], except_id=group.id):
                 raise Conflict(f"A subcloud group named {changes['name']} already exists.")
-            await repo.update_group(conn, group.id, changes)
+            await groups_db.update_group(conn, group.id, changes)
             return await _require(conn, str(group.id))
     except IntegrityError:
         raise Conflict(f"A subcloud group named {body.get('name')} already exists.") from None
@@ -65,5 +65,5 @@ async def update_group(ctx: SiteContext, ref: str, body: Any) -> SubcloudGroup:
 async def delete_group(ctx: SiteContext, ref: str) -> None:
     async with ctx.engine.begin() as conn:
         group = await _require(conn, ref)
-        check_group_delete(group, await repo.count_group_members(conn, group.id))
-        await repo.delete_group(conn, group.id)
+        check_group_delete(group, await groups_db.count_group_members(conn, group.id))
+        await groups_db.delete_group(conn, group.id)

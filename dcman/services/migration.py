@@ -14,15 +14,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from dcman.db import audit_repository as audit_db
-from dcman.db import geo_repository as geo
-from dcman.db import peer_group_repository as pg_repo
-from dcman.db import peer_repository as peers_db
-from dcman.db import repository as repo
+from dcman.db import associations as associations_db
+from dcman.db import audit as audit_db
+from dcman.db import peer_groups as peer_groups_db
+from dcman.db import peers as peers_db
+from dcman.db import subclouds as subclouds_db
+from dcman.db.clock import utcnow
 from dcman.domain.alarms import AlarmId
 from dcman.domain.errors import InvalidInput, NotFound
 from dcman.domain.migration import (
-    REHOME_PLAN,
     audit_peer_group,
     awaits_management,
     check_audit_request,
@@ -32,14 +32,26 @@ from dcman.domain.migration import (
     choose_for_migration,
     is_queued,
     lower_priority_alarm_entity,
+    managed_after_rehome,
     migration_finished,
     peer_answer,
+    queued_for_rehome,
+    rehome_refused,
+    rehome_started,
     waiting_message,
 )
 from dcman.domain.peer_groups import SubcloudPeerGroup
 from dcman.domain.peers import SystemPeer
-from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState, MigrationStatus, PeerAvailability
-from dcman.domain.subcloud import NO_ERRORS, Subcloud
+from dcman.domain.states import (
+    REHOMING_STATES,
+    AvailabilityStatus,
+    DeployStatus,
+    ManagementState,
+    MigrationStatus,
+    PeerAvailability,
+)
+from dcman.domain.subcloud import Subcloud
+from dcman.domain.transitions import transition
 from dcman.drivers.peer_client import PeerClient, PeerError, subcloud_path
 from dcman.services.context import SiteContext
 from dcman.services.forms import decode_password
@@ -54,7 +66,7 @@ def peer_client(ctx: SiteContext, peer: SystemPeer) -> PeerClient:
 
 
 async def _group(conn: Any, ref: str) -> SubcloudPeerGroup:
-    group = await pg_repo.get_peer_group(conn, ref)
+    group = await peer_groups_db.get_peer_group(conn, ref)
     if group is None:
         raise NotFound(f"Subcloud peer group {ref} not found.")
     return group
@@ -62,7 +74,7 @@ async def _group(conn: Any, ref: str) -> SubcloudPeerGroup:
 
 async def _peers_of(conn: Any, group_id: int) -> list[SystemPeer]:
     peers = []
-    for association in await geo.list_associations(conn, group_id):
+    for association in await associations_db.list_associations(conn, group_id):
         peer = await peers_db.get_peer(conn, association.system_peer_id)
         if peer is not None:
             peers.append(peer)
@@ -86,28 +98,27 @@ async def migrate(ctx: SiteContext, ref: str, body: Any) -> tuple[SubcloudPeerGr
     if not isinstance(body, Mapping):
         raise InvalidInput("The request body must be a JSON object.")
     async with ctx.engine.begin() as conn:
-        group = await pg_repo.get_peer_group(conn, ref, for_update=True)
+        group = await peer_groups_db.get_peer_group(conn, ref, for_update=True)
         if group is None:
             raise NotFound(f"Subcloud peer group {ref} not found.")
-        members = await pg_repo.subclouds_of_group(conn, group.id)
+        members = await peer_groups_db.subclouds_of_group(conn, group.id)
         check_migrate(group, len(members), body.get("sysadmin_password"))
         password = decode_password("sysadmin_password", body.get("sysadmin_password"))
         choice = choose_for_migration(members)
         check_something_to_migrate(group, choice)
+        by_id = {s.id: s for s in members}
         for subcloud_id in choice.prep_failed:
-            await repo.update_subcloud(conn, subcloud_id, {
-                "deploy_status": DeployStatus.REHOME_PREP_FAILED.value, "deploy_plan": None,
-                "error_description": "The subcloud has no rehome data; it cannot be migrated."})
+            await subclouds_db.apply_transition(conn, subcloud_id, rehome_refused(
+                by_id[subcloud_id], "The subcloud has no rehome data; it cannot be migrated."))
         secret = ctx.secrets.encrypt(password)
         for subcloud_id in choice.queued:
-            await repo.update_subcloud(conn, subcloud_id, {"deploy_plan": REHOME_PLAN, "sysadmin_password": secret,
-                                                           "error_description": NO_ERRORS})
-        await pg_repo.update_peer_group(conn, group.id, {"migration_status": MigrationStatus.MIGRATING.value,
+            await subclouds_db.apply_transition(conn, subcloud_id, queued_for_rehome(by_id[subcloud_id], secret))
+        await peer_groups_db.update_peer_group(conn, group.id, {"migration_status": MigrationStatus.MIGRATING.value,
                                                          "migration_message": None})
         updated = await _group(conn, str(group.id))
         chosen = set(choice.queued)
-        queued = [s for s in await pg_repo.subclouds_of_group(conn, group.id) if s.id in chosen]
-        statuses = await repo.endpoint_statuses(conn, [s.id for s in queued]) if queued else {}
+        queued = [s for s in await peer_groups_db.subclouds_of_group(conn, group.id) if s.id in chosen]
+        statuses = await subclouds_db.endpoint_statuses(conn, [s.id for s in queued]) if queued else {}
     log.info("peer group %s: migrating %d subcloud(s), %d without rehome data, %d skipped",
              group.peer_group_name, len(choice.queued), len(choice.prep_failed), len(choice.skipped))
     ctx.migration_wakeup.set()
@@ -138,7 +149,7 @@ class Migrations:
         """One round over every migrating group, and over the groups this site leads for
         rehomed subclouds that came online late; True while some migration work remains."""
         async with ctx.engine.connect() as conn:
-            groups = await pg_repo.list_peer_groups(conn)
+            groups = await peer_groups_db.list_peer_groups(conn)
         busy = False
         for group in groups:
             try:
@@ -146,7 +157,7 @@ class Migrations:
                     busy = await self._advance_group(ctx, group) or busy
                 elif group.system_leader_id == ctx.site_uuid:
                     async with ctx.engine.connect() as conn:
-                        members = await pg_repo.subclouds_of_group(conn, group.id)
+                        members = await peer_groups_db.subclouds_of_group(conn, group.id)
                     await self._manage_online(ctx, members)
             except Exception:
                 log.exception("migration of peer group %s: round failed", group.peer_group_name)
@@ -161,8 +172,8 @@ class Migrations:
         if online:
             async with ctx.engine.begin() as conn:
                 for s in online:
-                    await repo.update_subcloud(conn, s.id, {"management_state": ManagementState.MANAGED.value},
-                                               only_if={"deploy_status": DeployStatus.COMPLETE.value})
+                    await subclouds_db.apply_transition(conn, s.id, managed_after_rehome(s),
+                                                        only_if={"deploy_status": DeployStatus.COMPLETE})
             for s in online:
                 self.waiting_online.pop(s.id, None)
                 log.info("subcloud %s rehomed and online: managed", s.name)
@@ -171,10 +182,10 @@ class Migrations:
 
     async def _advance_group(self, ctx: SiteContext, group: SubcloudPeerGroup) -> bool:
         async with ctx.engine.connect() as conn:
-            members = await pg_repo.subclouds_of_group(conn, group.id)
+            members = await peer_groups_db.subclouds_of_group(conn, group.id)
             peers = await _peers_of(conn, group.id)
         waiting = await self._manage_online(ctx, members)
-        running = sum(1 for s in members if s.deploy_status in (DeployStatus.PRE_REHOME, DeployStatus.REHOMING))
+        running = sum(1 for s in members if s.deploy_status in REHOMING_STATES)
         room = max(0, group.max_subcloud_rehoming - running)
         chosen = [s for s in members if is_queued(s)][:room]
         if chosen:
@@ -184,22 +195,16 @@ class Migrations:
                 for s in chosen:
                     if s.id in release.unanswered:
                         continue  # still queued: rehomed once its old site lets go or is declared down
-                    if s.id in release.refused:
-                        await repo.update_subcloud(conn, s.id, {
-                            "deploy_status": DeployStatus.REHOME_PREP_FAILED.value, "deploy_plan": None,
-                            "error_description": release.refused[s.id][:2000]},
-                            only_if={"deploy_status": s.deploy_status})
-                    else:
-                        await repo.update_subcloud(conn, s.id, {"deploy_status": DeployStatus.PRE_REHOME.value,
-                                                                "deploy_progress": 0},
-                                                   only_if={"deploy_status": s.deploy_status})
+                    change = rehome_refused(s, release.refused[s.id]) if s.id in release.refused \
+                        else rehome_started(s)
+                    await subclouds_db.apply_transition(conn, s.id, change, only_if={"deploy_status": s.deploy_status})
                 if release.waiting_for != group.migration_message:
-                    await pg_repo.update_peer_group(conn, group.id, {"migration_message": release.waiting_for})
+                    await peer_groups_db.update_peer_group(conn, group.id, {"migration_message": release.waiting_for})
             if release.waiting_for != group.migration_message:
                 log.info("peer group %s: %s", group.peer_group_name, release.waiting_for or "no longer waiting")
             ctx.deploy_wakeup.set()
         async with ctx.engine.connect() as conn:
-            members = await pg_repo.subclouds_of_group(conn, group.id)
+            members = await peer_groups_db.subclouds_of_group(conn, group.id)
         # Rehomed during this round: the next round manages it.
         waiting = self._still_waiting(ctx, [s for s in members if awaits_management(s)]) or waiting
         if not migration_finished(members) or waiting:
@@ -253,13 +258,13 @@ class Migrations:
 
     async def _complete(self, ctx: SiteContext, group: SubcloudPeerGroup, peers: list[SystemPeer]) -> None:
         async with ctx.engine.begin() as conn:
-            await pg_repo.update_peer_group(conn, group.id, {
+            await peer_groups_db.update_peer_group(conn, group.id, {
                 "migration_status": MigrationStatus.COMPLETE.value, "system_leader_id": ctx.site_uuid,
                 "system_leader_name": ctx.settings.site_name, "migration_message": None})
             if group.group_priority == 0:
                 for peer in peers:
-                    await geo.clear_alarm(conn, AlarmId.PEER_GROUP_NOT_MANAGED,
-                                          lower_priority_alarm_entity(group.peer_group_name, peer.peer_uuid))
+                    await associations_db.clear_alarm(conn, AlarmId.PEER_GROUP_NOT_MANAGED,
+                                                      lower_priority_alarm_entity(group.peer_group_name, peer.peer_uuid))
             done = await _group(conn, str(group.id))
         log.info("peer group %s: migration complete", group.peer_group_name)
         for peer in peers:
@@ -316,24 +321,20 @@ async def audit_group(ctx: SiteContext, group: SubcloudPeerGroup, peer: SystemPe
             remote_members = (await client.call("GET", f"/subcloud-peer-groups/{group.peer_group_name}/subclouds")
                               )["subclouds"]
         async with ctx.engine.connect() as conn:
-            members = await pg_repo.subclouds_of_group(conn, group.id)
+            members = await peer_groups_db.subclouds_of_group(conn, group.id)
         outcome = audit_peer_group(group, remote, members, remote_members, peer.peer_uuid, peer.peer_name)
+        by_id = {s.id: s for s in members}
         async with ctx.engine.begin() as conn:
             for subcloud_id, columns in outcome.updates.items():
-                await repo.update_subcloud(conn, subcloud_id, columns)
-                if columns.get("deploy_status") == DeployStatus.SECONDARY:  # its alarms go with it (§2.4)
-                    await audit_db.reset_endpoints(conn, [subcloud_id])
-                    await audit_db.clear_alarms(conn, AlarmId.SUBCLOUD_OFFLINE, [subcloud_id])
+                await subclouds_db.apply_transition(conn, subcloud_id, transition(by_id[subcloud_id], **columns))
             for subcloud_id in outcome.deletes:
-                await repo.update_subcloud(conn, subcloud_id, {
-                    "deploy_status": DeployStatus.SECONDARY.value, "management_state": ManagementState.UNMANAGED.value})
-                await repo.delete_subcloud(conn, subcloud_id)
+                await subclouds_db.delete_subcloud(conn, subcloud_id)
             changes = {**outcome.group_changes, "needs_audit": False}
-            await pg_repo.update_peer_group(conn, group.id, changes)
+            await peer_groups_db.update_peer_group(conn, group.id, changes)
             if outcome.alarm is not None:
-                await audit_db.raise_alarms(conn, [(None, outcome.alarm)], repo.utcnow())
+                await audit_db.raise_alarms(conn, [(None, outcome.alarm)], utcnow())
             if outcome.clear_alarm is not None:
-                await geo.clear_alarm(conn, AlarmId.PEER_GROUP_NOT_MANAGED, outcome.clear_alarm)
+                await associations_db.clear_alarm(conn, AlarmId.PEER_GROUP_NOT_MANAGED, outcome.clear_alarm)
         if outcome.updates or outcome.deletes:
             log.info("peer group %s audited against %s: %d updated, %d deleted", group.peer_group_name,
                      peer.peer_name, len(outcome.updates), len(outcome.deletes))
@@ -343,7 +344,7 @@ async def audit_group(ctx: SiteContext, group: SubcloudPeerGroup, peer: SystemPe
                               json={"migration_status": MigrationStatus.NONE.value})
         if outcome.changed:  # the peer's copy follows the new leader at the next sync
             async with ctx.engine.begin() as conn:
-                await geo.mark_group_out_of_sync(conn, group.id, f"Peer group {group.peer_group_name} was audited "
+                await associations_db.mark_group_out_of_sync(conn, group.id, f"Peer group {group.peer_group_name} was audited "
                                                                  f"against {peer.peer_name}.")
             ctx.sync_wakeup.set()
     finally:

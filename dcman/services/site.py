@@ -9,9 +9,9 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dcman.config import Settings
-from dcman.db import repository as repo
+from dcman.db import site as site_db
 from dcman.db.engine import migrate
+from dcman.config import Settings
 from dcman.services.secrets import SecretBox, WrongSecretKey
 
 KEY_CHECK_TEXT = "dcman: the secret key of this site"
@@ -46,14 +46,14 @@ async def prepare_database(engine: AsyncEngine, site_name: str) -> dict:
     await migrate(engine)
     try:
         async with engine.begin() as conn:
-            if await repo.get_site(conn) is None:
-                await repo.insert_site(conn, site_name)
+            if await site_db.get_site(conn) is None:
+                await site_db.insert_site(conn, site_name)
             else:
-                await repo.rename_site(conn, site_name)
+                await site_db.rename_site(conn, site_name)
     except IntegrityError:  # a second process inserted it first
         pass
     async with engine.connect() as conn:
-        site = await repo.get_site(conn)
+        site = await site_db.get_site(conn)
     assert site is not None
     return site
 
@@ -63,13 +63,13 @@ async def check_secret_key(engine: AsyncEngine, secrets: SecretBox, settings: Se
     later. The first process stores a check value encrypted with its key; on a database from
     before the check, only once its key has read a stored secret, if there is one."""
     async with engine.begin() as conn:
-        token = await repo.get_secret_key_check(conn)
+        token = await site_db.get_secret_key_check(conn)
         if token is None:
-            stored = await repo.a_stored_secret(conn)
+            stored = await site_db.a_stored_secret(conn)
             if stored is not None and not secrets.reads(stored):
                 raise WrongSecretKey(_wrong_key(settings))
-            await repo.set_secret_key_check(conn, secrets.encrypt(KEY_CHECK_TEXT))
-            token = await repo.get_secret_key_check(conn)  # another process's, if it stored one first
+            await site_db.set_secret_key_check(conn, secrets.encrypt(KEY_CHECK_TEXT))
+            token = await site_db.get_secret_key_check(conn)  # another process's, if it stored one first
     if token is None or not secrets.reads(token):
         raise WrongSecretKey(_wrong_key(settings))
 
@@ -87,6 +87,6 @@ def _wrong_key(settings: Settings) -> str:
 async def site_identity(engine: AsyncEngine) -> dict[str, str]:
     """What another site needs to register this one as a system peer."""
     async with engine.connect() as conn:
-        site = await repo.get_site(conn)
+        site = await site_db.get_site(conn)
     assert site is not None
     return {"uuid": site["uuid"], "name": site["name"]}

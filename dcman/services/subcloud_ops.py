@@ -8,9 +8,9 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from dcman.db import operations_repository as ops_db
-from dcman.db import peer_group_repository as pg_repo
-from dcman.db import repository as repo
+from dcman.db import operations as operations_db
+from dcman.db import peer_groups as peer_groups_db
+from dcman.db import subclouds as subclouds_db
 from dcman.domain.errors import InvalidInput
 from dcman.domain.states import DeployStatus
 from dcman.domain.subcloud import NO_ERRORS, check_update_in_peer_group, validate_release
@@ -23,6 +23,7 @@ from dcman.domain.subcloud_ops import (
     parse_prestage_request,
     prestage_request_document,
 )
+from dcman.domain.transitions import transition
 from dcman.services.context import SiteContext
 from dcman.services.forms import decode_password
 from dcman.services.subclouds import SubcloudView, _bootstrap_address, _require, _view
@@ -33,23 +34,22 @@ async def reconfigure_network(ctx: SiteContext, ref: str, body: Mapping[str, Any
     """PATCH /subclouds/{ref} with the management network fields: every §2.6 rule, then
     `reconfiguring-network` with the new network kept aside until the subcloud has moved."""
     async with ctx.engine.begin() as conn:
-        await repo.lock_subcloud_changes(conn)  # the range check reads every other subcloud's
+        await subclouds_db.lock_subcloud_changes(conn)  # the range check reads every other subcloud's
         subcloud = await _require(conn, ref, for_update=True, by_region=from_peer)
         check_network_request(subcloud, body)
         if subcloud.peer_group_id is not None and not from_peer:
-            check_update_in_peer_group(subcloud, await pg_repo.get_peer_group(conn, subcloud.peer_group_id),
+            check_update_in_peer_group(subcloud, await peer_groups_db.get_peer_group(conn, subcloud.peer_group_id),
                                        ctx.site_uuid)
         address = _bootstrap_address(body["bootstrap_address"], "bootstrap_address")
         password = decode_password("sysadmin_password", body["sysadmin_password"])
         subnet = str(body["management_subnet"]).strip()
-        candidates = await repo.overlap_candidates(conn, str(body["management_start_ip"]).strip(),
-                                                   str(body["management_end_ip"]).strip(), subnet,
-                                                   except_id=subcloud.id) if _parses(subnet, body) else []
+        candidates = await subclouds_db.overlap_candidates(conn, str(body["management_start_ip"]).strip(),
+                                                           str(body["management_end_ip"]).strip(), subnet,
+                                                           except_id=subcloud.id) if _parses(subnet, body) else []
         change = new_network(subcloud, body, address, ctx.system_controller, candidates)
-        await repo.update_subcloud(conn, subcloud.id, {
-            "deploy_status": DeployStatus.RECONFIGURING_NETWORK.value, "error_description": NO_ERRORS,
-            "deploy_progress": 0,
-            "operation_request": network_request_document(change, ctx.secrets.encrypt(password))})
+        await subclouds_db.apply_transition(conn, subcloud.id, transition(
+            subcloud, deploy_status=DeployStatus.RECONFIGURING_NETWORK, error_description=NO_ERRORS,
+            deploy_progress=0, operation_request=network_request_document(change, ctx.secrets.encrypt(password))))
         view = await _view(conn, await _require(conn, str(subcloud.id)))
     ctx.subclouds_changed()
     ctx.operations_wakeup.set()
@@ -74,15 +74,15 @@ async def prestage(ctx: SiteContext, ref: str, body: Mapping[str, Any]) -> tuple
         subcloud = await _require(conn, ref, for_update=True)  # an unknown subcloud first, as the reference
         request = parse_prestage_request(body, validate_release)
         password = decode_password("sysadmin_password", body["sysadmin_password"])
-        check_prestage(subcloud, request, await ops_db.management_alarms(conn, subcloud.id))
+        check_prestage(subcloud, request, await operations_db.management_alarms(conn, subcloud.id))
         if subcloud.peer_group_id is not None:
-            group = await pg_repo.get_peer_group(conn, subcloud.peer_group_id)
+            group = await peer_groups_db.get_peer_group(conn, subcloud.peer_group_id)
             if group is not None and (group.group_priority > 0 or not group.led_by(ctx.site_uuid)):
                 raise InvalidInput(f"Prestage skipped '{subcloud.name}': Subcloud is in peer group "
                                    f"{group.peer_group_name}, which another site leads.")
-        await repo.update_subcloud(conn, subcloud.id, {
-            "prestage_status": PRESTAGING_PACKAGES, "error_description": NO_ERRORS,
-            "operation_request": prestage_request_document(request, ctx.secrets.encrypt(password))})
+        await subclouds_db.apply_transition(conn, subcloud.id, transition(
+            subcloud, prestage_status=PRESTAGING_PACKAGES, error_description=NO_ERRORS,
+            operation_request=prestage_request_document(request, ctx.secrets.encrypt(password))))
         view = await _view(conn, await _require(conn, str(subcloud.id)))
     ctx.operations_wakeup.set()
     return view, request.release

@@ -12,24 +12,23 @@ from typing import Any, Mapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dcman.db import audit_repository as audit_db
-from dcman.db import geo_repository as geo
-from dcman.db import json_listing
-from dcman.db import peer_group_repository as pg_repo
-from dcman.db import repository as repo
+from dcman.db import alarms as alarms_db
+from dcman.db import associations as associations_db
+from dcman.db import groups as groups_db
+from dcman.db import json_listing as json_listing_db
+from dcman.db import peer_groups as peer_groups_db
+from dcman.db import subclouds as subclouds_db
 from dcman.domain.deploy import full_plan
 from dcman.domain.migration import REHOME_PLAN
 from dcman.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from dcman.domain.network import validate_bootstrap_network
-from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState
+from dcman.domain.states import SECONDARY_STATES, AvailabilityStatus, DeployStatus, ManagementState
 from dcman.domain.subcloud import (
     NO_ERRORS,
-    SECONDARY_STATES,
     Subcloud,
     check_copy_release,
     check_migrate_flag,
     check_delete,
-    endpoints_kept_on_unmanage,
     check_management_change,
     check_rename,
     check_join_peer_group,
@@ -45,6 +44,7 @@ from dcman.domain.subcloud import (
     validate_subcloud_name,
     validate_text,
 )
+from dcman.domain.transitions import transition
 from dcman.domain.subcloud_ops import asks_network_reconfiguration
 from dcman.domain.secrets import might_hold_secrets, redacted_json_text
 from dcman.services.context import SiteContext
@@ -66,7 +66,7 @@ class SubcloudView:
 
 
 async def _require(conn: AsyncConnection, ref: str, for_update: bool = False, by_region: bool = False) -> Subcloud:
-    subcloud = await repo.get_subcloud(conn, ref, for_update=for_update, by_region=by_region)
+    subcloud = await subclouds_db.get_subcloud(conn, ref, for_update=for_update, by_region=by_region)
     if subcloud is None:
         raise NotFound(f"Subcloud {ref} not found.")
     return subcloud
@@ -77,14 +77,14 @@ async def _resolve_group(conn: AsyncConnection, ref: Any) -> int:
         ref = str(ref)
     if not isinstance(ref, str) or not ref:
         raise InvalidInput(f"Invalid group {ref!r}.")
-    group = await repo.get_group(conn, ref)
+    group = await groups_db.get_group(conn, ref)
     if group is None:
         raise InvalidInput(f"Invalid group {ref}: no such subcloud group.")
     return group.id
 
 
 async def _view(conn: AsyncConnection, subcloud: Subcloud) -> SubcloudView:
-    statuses = await repo.endpoint_statuses(conn, [subcloud.id])
+    statuses = await subclouds_db.endpoint_statuses(conn, [subcloud.id])
     return SubcloudView(subcloud, statuses.get(subcloud.id, []))
 
 
@@ -101,12 +101,12 @@ async def list_subclouds_json(ctx: SiteContext, group_ref: str | None = None, *,
     async with ctx.engine.connect() as conn:
         group_id = None
         if group_ref is not None:
-            group = await repo.get_group(conn, group_ref)
+            group = await groups_db.get_group(conn, group_ref)
             if group is None:
                 raise NotFound(f"Subcloud group {group_ref} not found.")
             group_id = group.id
-        text = await json_listing.subcloud_list(conn, group_id, with_rollup=with_rollup,
-                                                with_endpoints=with_endpoints)
+        text = await json_listing_db.subcloud_list(conn, group_id, with_rollup=with_rollup,
+                                                   with_endpoints=with_endpoints)
     if might_hold_secrets(text):  # a row from before secrets were sealed apart may hold some
         answer = json.loads(text)
         for row in answer["subclouds"]:
@@ -190,24 +190,24 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
 
     try:
         async with ctx.engine.begin() as conn:
-            await repo.lock_subcloud_changes(conn)
+            await subclouds_db.lock_subcloud_changes(conn)
             group_id = await _resolve_group(conn, form.get("group_id") or 1)
             # First every rule but the overlaps, then the overlaps against the few candidates.
             network = validate_bootstrap_network(values, ctx.system_controller, ())
-            candidates = await repo.overlap_candidates(conn, network.management_start_ip, network.management_end_ip,
-                                                       str(values["external_oam_subnet"]).strip())
+            candidates = await subclouds_db.overlap_candidates(conn, network.management_start_ip, network.management_end_ip,
+                                                               str(values["external_oam_subnet"]).strip())
             validate_bootstrap_network(values, ctx.system_controller, candidates)
-            if await repo.name_or_region_taken(conn, name):
+            if await subclouds_db.name_or_region_taken(conn, name):
                 raise Conflict(f"A subcloud named {name} already exists.")
             if secondary:  # the subcloud keeps the region it has on the primary site
                 region = validate_region_name(form.get("region_name"))
-                if await repo.region_taken(conn, region):
+                if await subclouds_db.region_taken(conn, region):
                     raise Conflict(f"A subcloud with region name {region} already exists.")
             else:
                 region = new_region_name()
-                while await repo.region_taken(conn, region):
+                while await subclouds_db.region_taken(conn, region):
                     region = new_region_name()
-            subcloud_id = await repo.insert_subcloud(
+            subcloud_id = await subclouds_db.insert_subcloud(
                 conn,
                 {
                     "name": name,
@@ -235,10 +235,9 @@ async def add_subcloud(ctx: SiteContext, form: Mapping[str, Any], run_phases: bo
                     **bootstrap_columns(ctx, values),
                     **config_stored,
                     "bootstrap_address": bootstrap_address,
-                    "deploy_plan": REHOME_PLAN if migrate else json.dumps(
-                        full_plan(install is not None, deploy_config is not None))
-                    if run_phases and not secondary else None,
-                    "rehome_data": rehome_data(values, bootstrap_address) if secondary else None,
+                    "plan": (REHOME_PLAN if migrate else tuple(full_plan(install is not None, deploy_config is not None)))
+                    if run_phases and not secondary else (),
+                    "rehome": rehome_data(values, bootstrap_address) if secondary else None,
                     "sysadmin_password": ctx.secrets.encrypt(sysadmin_password) if sysadmin_password else None,
                 },
             )
@@ -256,25 +255,25 @@ async def _peer_group_change(ctx: SiteContext, conn: AsyncConnection, subcloud: 
     if from_peer:
         if isinstance(ref, str) and ref.strip().lower() == "none":
             return {"peer_group_id": None}
-        group = await pg_repo.get_peer_group(conn, str(ref).strip()) if str(ref).strip() else None
+        group = await peer_groups_db.get_peer_group(conn, str(ref).strip()) if str(ref).strip() else None
         if group is None:
             raise InvalidInput(f"Invalid peer group {ref!r}: no such subcloud peer group.")
         return {"peer_group_id": group.id}
     current = None
     if subcloud.peer_group_id is not None:
-        current = await pg_repo.get_peer_group(conn, subcloud.peer_group_id, for_update=True)
+        current = await peer_groups_db.get_peer_group(conn, subcloud.peer_group_id, for_update=True)
     if isinstance(ref, str) and ref.strip().lower() == "none":
-        available = await pg_repo.count_available_peers(conn, current.id) if current is not None else 0
+        available = await peer_groups_db.count_available_peers(conn, current.id) if current is not None else 0
         check_leave_peer_group(subcloud, current, ctx.site_uuid, available)
         return {"peer_group_id": None}
     if isinstance(ref, bool) or not isinstance(ref, (str, int)) or not str(ref).strip():
         raise InvalidInput(f"Invalid peer group {ref!r}; give a peer group id or name, or none.")
-    group = await pg_repo.get_peer_group(conn, str(ref).strip(), for_update=True)
+    group = await peer_groups_db.get_peer_group(conn, str(ref).strip(), for_update=True)
     check_join_peer_group(subcloud, group, ref, current, ctx.site_uuid)
     changes: dict[str, Any] = {"peer_group_id": group.id}
-    rehome_data = rehome_data_on_join(subcloud)
-    if rehome_data is not None:
-        changes["rehome_data"] = rehome_data
+    rehome = rehome_data_on_join(subcloud)
+    if rehome is not None:
+        changes["rehome"] = rehome
     return changes
 
 
@@ -291,12 +290,10 @@ async def new_bootstrap_columns(ctx: SiteContext, conn: AsyncConnection, subclou
         raise InvalidInput(f"The bootstrap values name {values.get('name')!r} must be the subcloud's name, "
                            f"{subcloud.name}.")
     network = validate_bootstrap_network(values, ctx.system_controller, ())
-    candidates = await repo.overlap_candidates(conn, network.management_start_ip, network.management_end_ip,
-                                               str(values["external_oam_subnet"]).strip(), except_id=subcloud.id)
+    candidates = await subclouds_db.overlap_candidates(conn, network.management_start_ip, network.management_end_ip,
+                                                       str(values["external_oam_subnet"]).strip(), except_id=subcloud.id)
     validate_bootstrap_network(values, ctx.system_controller, candidates)
     changes.update(vars(network))
-    changes.update(repo.network_keys(network.management_subnet, network.management_start_ip,
-                                     network.management_end_ip))
     changes.update(bootstrap_columns(ctx, values))
     changes.update(external_oam_floating_address=str(values.get("external_oam_floating_address", "")).strip())
     return changes
@@ -311,7 +308,7 @@ def _install_update(ctx: SiteContext, subcloud: Subcloud, body: Mapping[str, Any
     if values is None:
         if password is None:
             return {}
-        if not subcloud.data_install:
+        if subcloud.install_values is None:
             raise InvalidInput(f"Subcloud {subcloud.name} has no install values for the bmc_password to apply to; "
                                "send install_values with it.")
         values = stored_install_values(ctx, subcloud)
@@ -352,11 +349,11 @@ async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any], f
         body["bootstrap_address"], "bootstrap_address")
     try:
         async with ctx.engine.begin() as conn:
-            await repo.lock_subcloud_changes(conn)  # a rename checks every other name
+            await subclouds_db.lock_subcloud_changes(conn)  # a rename checks every other name
             subcloud = await _require(conn, ref, for_update=True, by_region=from_peer)
             changes: dict[str, Any] = {}
             if body.get("name") is not None:
-                taken = await repo.name_or_region_taken(conn, str(body["name"]), except_id=subcloud.id)
+                taken = await subclouds_db.name_or_region_taken(conn, str(body["name"]), except_id=subcloud.id)
                 changes["name"] = check_rename(subcloud, body["name"], taken)
             for field in ("description", "location"):
                 if body.get(field) is not None:
@@ -377,26 +374,22 @@ async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any], f
             if body.get("peer_group") is not None:
                 changes.update(await _peer_group_change(ctx, conn, subcloud, body["peer_group"], from_peer))
             elif subcloud.peer_group_id is not None and not from_peer:  # the general guard (§6 rule 3)
-                group = await pg_repo.get_peer_group(conn, subcloud.peer_group_id)
+                group = await peer_groups_db.get_peer_group(conn, subcloud.peer_group_id)
                 check_update_in_peer_group(subcloud, group, ctx.site_uuid)
             # After a join, which may have just saved the rehome data the new values go into.
-            rehome = updated_rehome_data(subcloud, changes.get("rehome_data", subcloud.rehome_data),
+            rehome = updated_rehome_data(subcloud, changes.get("rehome", subcloud.rehome),  # type: ignore[arg-type]
                                          bootstrap_values, bootstrap_address)
             if rehome is not None:
-                changes["rehome_data"] = rehome
+                changes["rehome"] = rehome
             if from_peer and subcloud.deploy_status in SECONDARY_STATES:
                 # A secondary copy is rehomed from these columns: they follow the primary's values.
                 changes.update(await new_bootstrap_columns(ctx, conn, subcloud, bootstrap_values, bootstrap_address))
-            await repo.update_subcloud(conn, subcloud.id, changes)
+            await subclouds_db.apply_transition(conn, subcloud.id, transition(subcloud, **changes))
             if not from_peer:  # the leader changed a protected subcloud: the peer's copy must follow
                 for group_id in {subcloud.peer_group_id, changes.get("peer_group_id")} - {None}:
-                    await geo.mark_group_out_of_sync(conn, group_id, f"Subcloud {subcloud.name} changed.")
+                    await associations_db.mark_group_out_of_sync(conn, group_id, f"Subcloud {subcloud.name} changed.")
             if "name" in changes:
-                await repo.rename_alarm_entities(conn, subcloud.id, subcloud.name, changes["name"])
-            if changes.get("management_state") == ManagementState.UNMANAGED:
-                deploy_status = changes.get("deploy_status", subcloud.deploy_status)
-                await audit_db.reset_endpoints(conn, [subcloud.id], keep=endpoints_kept_on_unmanage(deploy_status))
-                await repo.reset_alarm_summary(conn, subcloud.id)
+                await alarms_db.rename_alarm_entities(conn, subcloud.id, subcloud.name, changes["name"])
             view = await _view(conn, await _require(conn, str(subcloud.id)))
     except IntegrityError:
         raise Conflict(f"A subcloud named {body.get('name')} already exists.") from None
@@ -408,7 +401,7 @@ async def delete_subcloud(ctx: SiteContext, ref: str, from_peer: bool = False) -
     async with ctx.engine.begin() as conn:
         subcloud = await _require(conn, ref, for_update=True, by_region=from_peer)
         check_delete(subcloud, from_peer)
-        await repo.delete_subcloud(conn, subcloud.id)
+        await subclouds_db.delete_subcloud(conn, subcloud.id)
     await asyncio.to_thread(remove_subcloud_files, ctx.settings.data_dir, subcloud.id)
     ctx.subclouds_changed()
 
@@ -416,7 +409,7 @@ async def delete_subcloud(ctx: SiteContext, ref: str, from_peer: bool = False) -
 async def alarm_summary_json(ctx: SiteContext) -> str:
     """`{"alarm_summary": [...]}` as JSON text, one row per subcloud, built by the database."""
     async with ctx.engine.connect() as conn:
-        return await json_listing.alarm_summary(conn)
+        return await json_listing_db.alarm_summary(conn)
 
 
 async def fault_alarms(ctx: SiteContext, alarm_id: str | None = None, entity: str | None = None,
@@ -426,4 +419,4 @@ async def fault_alarms(ctx: SiteContext, alarm_id: str | None = None, entity: st
         subcloud_id = None
         if subcloud_ref is not None:
             subcloud_id = (await _require(conn, subcloud_ref)).id
-        return await repo.list_fault_alarms(conn, alarm_id, entity, subcloud_id, limit)
+        return await alarms_db.list_fault_alarms(conn, alarm_id, entity, subcloud_id, limit)
