@@ -282,6 +282,24 @@ def test_the_cli_backs_up_restores_and_deletes_and_says_why_a_backup_failed(flee
     assert again.returncode == 1 and "Failed to run subcloud-backup delete" in again.stderr, again.stderr
 
 
+def test_a_site_killed_while_validating_a_backup_shows_validate_failed_and_it_runs_again(fleet):
+    name = "sim-00001"  # backed up centrally by the first test
+    fleet.fault(name, status_seconds=8, backup_mb=1)  # the backup's check of the subcloud waits on its status answer
+    assert create(fleet, subcloud=name).status_code == 200
+    reaches(fleet, name, "validating")
+    fleet.site.process.send_signal(signal.SIGKILL)
+    fleet.site.process.wait()
+    fleet.fault(name, status_seconds=0)
+    fleet.site = restart_site_process(fleet.site)
+    fleet.token = token_for(fleet.site)
+    shown = reaches(fleet, name, "validate-failed")
+    assert shown["error-description"] == "The site restarted while the subcloud's backup was validating."
+    reaches(fleet, name, "online", field="availability-status")
+    assert create(fleet, subcloud=name).status_code == 200
+    reaches(fleet, name, "complete-central")
+    assert_central_backup(fleet, name, MIB)
+
+
 def test_a_site_killed_while_backing_up_and_restoring_shows_the_failures_and_both_run_again(fleet):
     backing_up, restoring = "sim-00011", "sim-00005"  # sim-00005 holds a central backup by now
     assert fleet.call("PATCH", f"/subclouds/{restoring}", json={"management-state": "unmanaged"}).status_code == 200

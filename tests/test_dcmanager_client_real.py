@@ -121,7 +121,7 @@ class Client:
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
     work = tmp_path_factory.mktemp("client-real")
-    with running_fleet(work, 20, interval=0.5) as fleet:
+    with running_fleet(work, 21, interval=0.5) as fleet:
         # An operator's openrc; no keyring cache, so no token outlives this site.
         env = {"PATH": os.environ.get("PATH", ""), "HOME": str(work), "OS_AUTH_URL": fleet.site.url + "/v3",
                "OS_USERNAME": ADMIN_USER, "OS_PASSWORD": ADMIN_PASSWORD, "OS_PROJECT_NAME": "admin",
@@ -362,3 +362,56 @@ def test_what_dcman_does_not_serve_says_so(client: Client, args: tuple[str, ...]
     refused = client.run(*args, ok=False)
     assert refused.returncode == 1
     assert "not implemented by dcman" in refused.stderr and feature in refused.stderr, refused.stderr
+
+
+# --- backup, restore, prestage, network reconfiguration ------------------------------------------
+
+
+def test_backup_restore_prestage_and_readdressing_commands_in_every_format(client: Client) -> None:
+    c, fleet = client, client.fleet
+    names = {fmt: sim(18 + i) for i, fmt in enumerate(FORMATS)}
+    for name in names.values():
+        fleet.deployed(name)
+    for name in names.values():
+        c.run("subcloud", "manage", name)
+    for fmt, name in names.items():
+        created = c.shown("subcloud-backup", "create", "--subcloud", name, "--sysadmin-password", SYSADMIN,
+                          fmt=fmt)
+        check_one(created, fmt, {"name": name, "backup_status": "initial"})
+    for name in names.values():
+        wait_until(lambda name=name: fleet.subcloud(name)["backup-status"] == "complete-central", timeout=60)
+    c.every_format(("subcloud", "show", names["table"], "--detail"), lambda shown, fmt: check_one(
+        shown, fmt, {"name": names["table"], "backup_status": "complete-central"}))
+
+    # Prestage wants a managed, online subcloud; it shows the subcloud it started.
+    for fmt, name in names.items():
+        prestaged = c.shown("subcloud", "prestage", name, "--sysadmin-password", SYSADMIN, "--release", "24.09",
+                            fmt=fmt)
+        check_one(prestaged, fmt, {"name": name, "prestage_status": "prestaging-packages",
+                                   "prestage_software_version": "24.09"})
+    for name in names.values():
+        wait_until(lambda name=name: fleet.subcloud(name)["prestage-status"] == "complete", timeout=60)
+
+    # Restore and readdressing want it unmanaged.
+    for name in names.values():
+        c.run("subcloud", "unmanage", name)
+    for fmt, name in names.items():
+        restored = c.shown("subcloud-backup", "restore", "--subcloud", name, "--sysadmin-password", SYSADMIN,
+                           fmt=fmt)
+        check_one(restored, fmt, {"name": name, "deploy_status": "pre-restore"})
+    for name in names.values():
+        wait_until(lambda name=name: c.status(name) == "complete", timeout=60)
+    for block, (fmt, name) in enumerate(names.items(), start=40):
+        base = f"127.200.{block}."
+        moved = c.shown("subcloud", "update", name, "--management-subnet", base + "0/29",
+                        "--management-gateway-ip", base + "1", "--management-start-ip", base + "2",
+                        "--management-end-ip", base + "6", "--bootstrap-address", "10.10.0.3",
+                        "--sysadmin-password", SYSADMIN, "--yes", fmt=fmt)
+        check_one(moved, fmt, {"name": name, "deploy_status": "reconfiguring-network"})
+    for block, name in enumerate(names.values(), start=40):
+        wait_until(lambda name=name: c.status(name) == "complete", timeout=60)
+        assert fleet.subcloud(name)["management-start-ip"] == f"127.200.{block}.2"
+
+    for fmt, name in names.items():
+        c.run("subcloud-backup", "delete", "24.09", "--subcloud", name)
+        wait_until(lambda name=name: fleet.subcloud(name)["backup-status"] in ("unknown", None), timeout=30)

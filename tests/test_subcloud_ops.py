@@ -15,7 +15,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from conftest import add_form, restart_site_process, token_for
+from conftest import add_form, restart_site_process, start_site_process, stop_site_process, token_for
 from dcman.cli.main import cli
 from simfleet import Fleet, running_fleet, wait_until
 
@@ -24,7 +24,7 @@ PASSWORD = base64.b64encode(b"St8rlingX*").decode()
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    with running_fleet(tmp_path_factory.mktemp("subcloud-ops"), 10) as running:
+    with running_fleet(tmp_path_factory.mktemp("subcloud-ops"), 11) as running:
         yield running
 
 
@@ -310,6 +310,27 @@ def test_adoption_rehomes_a_subcloud_another_site_deployed_without_redeploying_i
     ours = sim_item(fleet, "sim-00005")["system_controller"]  # deployed by this site
     assert item["phase"]["phase"] == "rehome" and item["system_controller"] == ours != "other-site"
     wait_until(lambda: fleet.subcloud(name)["availability-status"] == "online", timeout=15)
+
+
+def test_adoption_of_a_subcloud_a_second_real_site_deployed(fleet, tmp_path):
+    name = "sim-00011"
+    other = start_site_process(tmp_path / "other-site", dict(fleet.site_env))
+    try:
+        elsewhere = Fleet(other, token_for(other), fleet.control, fleet.site_env)
+        elsewhere.deployed(name)
+        theirs = elsewhere.call("GET", "/system").json()["uuid"]
+        assert sim_item(fleet, name)["system_controller"] == theirs
+        fleet.fault(name, phase_seconds=0.8)
+        result = adopt(fleet, tmp_path, name, "--wait", "--format", "json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["deploy-status"] == "complete"
+        seen = {line.split(": ", 1)[1].split(" (")[0] for line in result.stderr.splitlines() if line.startswith(name)}
+        assert "rehoming" in seen and not {"installing", "bootstrapping", "configuring"} & seen
+        ours = fleet.call("GET", "/system").json()["uuid"]
+        assert sim_item(fleet, name)["system_controller"] == ours != theirs
+        wait_until(lambda: fleet.subcloud(name)["availability-status"] == "online", timeout=15)
+    finally:
+        stop_site_process(other)
 
 
 def test_a_failed_adoption_ends_rehome_failed_or_rehome_prep_failed(fleet, tmp_path):

@@ -1517,23 +1517,33 @@ async def test_the_new_fields_follow_the_peer_group_guard(api: Api, body: dict[s
 
 
 async def test_the_stored_alarm_summary_rows_follow_every_writer(api: Api) -> None:
-    """On SQLite each row of GET /alarms is JSON text kept by triggers (migration 0016); a later
-    migration that rebuilt subclouds or subcloud_alarms in batch mode would drop them silently."""
+    """On SQLite each row of GET /alarms is JSON text kept by triggers (migration 0016), and the
+    site sends its last answer again until triggers raise its version (0018); a later migration
+    that rebuilt subclouds or subcloud_alarms in batch mode would drop them silently."""
     from sqlalchemy import text, update
 
     from dcman.db.tables import subcloud_alarms
 
+    def shown(answer) -> list[tuple]:
+        return [(s["region_name"], s["critical_alarms"], s["major_alarms"], s["warnings"], s["cloud_status"])
+                for s in answer.json()["alarm_summary"]]
+
     await deployed(api, "edge-a", availability_status="offline")  # renamed only when deployed and unmanaged
     await api.add_subcloud("edge-b")
+    assert [row[0] for row in shown(await api.get(ALARMS))] == ["edge-a", "edge-b"]  # the answer kept
     async with api.ctx.engine.begin() as conn:  # as the audit writes a summary
         await conn.execute(update(subcloud_alarms).values(critical_alarms=2, major_alarms=1, minor_alarms=0,
                                                           warnings=3, cloud_status="critical"))
         if api.backend == "sqlite":
             triggers = (await conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))).scalars()
             assert {"subcloud_alarms_summary_on_insert", "subcloud_alarms_summary_on_update",
-                    "subcloud_alarms_summary_on_rename"} <= set(triggers)
+                    "subcloud_alarms_summary_on_rename", "alarm_summary_version_on_insert",
+                    "alarm_summary_version_on_update", "alarm_summary_version_on_delete",
+                    "alarm_summary_version_on_rename"} <= set(triggers)
+    assert shown(await api.get(ALARMS)) == [("edge-a", 2, 1, 3, "critical"), ("edge-b", 2, 1, 3, "critical")]
     await patch_ok(api, "edge-a", {"name": "edge-c"})
+    assert [row[0] for row in shown(await api.get(ALARMS))] == ["edge-c", "edge-b"]
     assert (await api.delete("/v1.0/subclouds/edge-b")).status_code == 200
-    summary = (await api.get(ALARMS)).json()["alarm_summary"]
-    assert [(s["region_name"], s["critical_alarms"], s["major_alarms"], s["warnings"], s["cloud_status"])
-            for s in summary] == [("edge-c", 2, 1, 3, "critical")]
+    assert shown(await api.get(ALARMS)) == [("edge-c", 2, 1, 3, "critical")]
+    await api.add_subcloud("edge-d")
+    assert [row[0] for row in shown(await api.get(ALARMS))] == ["edge-c", "edge-d"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import String, Text, and_, case, cast, func, literal_column, select, type_coerce
+from sqlalchemy import String, Text, and_, case, cast, func, literal_column, select, text, type_coerce
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -119,6 +119,14 @@ async def alarm_summary(conn: AsyncConnection) -> str:
     rows = (select(s.id, body.label("body")).select_from(t.subcloud_alarms.join(t.subclouds, a.subcloud_id == s.id))
             .order_by(s.id).subquery())
     return await _answer(conn, j, "alarm_summary", rows)
+
+
+async def alarm_summary_version(conn: AsyncConnection) -> int | None:
+    """The version of `GET /alarms`'s answer, raised by triggers whenever it changes (migration
+    0018), or None where it is not kept (PostgreSQL)."""
+    if conn.dialect.name != "sqlite":
+        return None
+    return int((await conn.execute(text("SELECT version FROM alarm_summary_version"))).scalar_one())
 
 
 async def _answer(conn: AsyncConnection, j: _Json, key: str, rows: Any) -> str:

@@ -66,6 +66,8 @@ class SiteContext:
         default_factory=lambda: {kind: ShardSet(kind) for kind in LeaseKind})
     # Recent wrong passwords, per account and client (this process's memory only).
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    # The last `GET /alarms` answer this process built, with its version (services/subclouds).
+    alarm_summary: tuple[int, bytes] | None = None
 
     @property
     def wakeups(self) -> dict[str, Wakeup]:

@@ -406,10 +406,18 @@ async def delete_subcloud(ctx: SiteContext, ref: str, from_peer: bool = False) -
     ctx.subclouds_changed()
 
 
-async def alarm_summary_json(ctx: SiteContext) -> str:
-    """`{"alarm_summary": [...]}` as JSON text, one row per subcloud, built by the database."""
+async def alarm_summary_json(ctx: SiteContext) -> bytes:
+    """`{"alarm_summary": [...]}` as JSON, one row per subcloud, built by the database; the last
+    one built again while its version (read first, so an answer is never older) is unchanged."""
     async with ctx.engine.connect() as conn:
-        return await json_listing_db.alarm_summary(conn)
+        version = await json_listing_db.alarm_summary_version(conn)
+        kept = ctx.alarm_summary
+        if version is not None and kept is not None and kept[0] == version:
+            return kept[1]
+        answer = (await json_listing_db.alarm_summary(conn)).encode()
+    if version is not None:
+        ctx.alarm_summary = (version, answer)
+    return answer
 
 
 async def fault_alarms(ctx: SiteContext, alarm_id: str | None = None, entity: str | None = None,
