@@ -70,8 +70,8 @@ def transition(before: Subcloud | SubcloudState, **changes: object) -> Transitio
         DeployStatus(changes.get("deploy_status", was.deploy_status)),
         ManagementState(changes.get("management_state", was.management_state)),
         AvailabilityStatus(changes.get("availability_status", was.availability_status)))
-    if now.deploy_status in REHOME_ENDED_FAILED:  # a failed rehome waits for the next migrate, not the queue
-        changes["plan"] = ()
+    if "deploy_status" in changes and now.deploy_status in REHOME_ENDED_FAILED:
+        changes["plan"] = ()  # a failed rehome waits for the next migrate, which queues it again
     wake: set[Wake] = set()
     if now.deploy_status != was.deploy_status and AUDITED_DEPLOY_STATES.intersection({now.deploy_status,
                                                                                        was.deploy_status}):

@@ -14,6 +14,8 @@ def test_a_failed_rehome_drops_its_plan_and_frees_a_rehome_slot() -> None:
     change = transition(SubcloudState(D.REHOMING, M.UNMANAGED, A.OFFLINE), deploy_status=D.REHOME_FAILED)
     assert change.changes["plan"] == () and Wake.MIGRATION in change.wake
     assert "plan" not in transition(MANAGED, deploy_status=D.PRE_INSTALL).changes
+    requeued = transition(SubcloudState(D.REHOME_FAILED, M.UNMANAGED, A.OFFLINE), plan=(Step.REHOME,))
+    assert requeued.changes["plan"] == (Step.REHOME,)  # the next migrate queues it again
 
 
 def test_leaving_management_resets_the_endpoints_but_dc_cert_and_the_alarm_summary() -> None:
