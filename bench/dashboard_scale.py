@@ -23,9 +23,9 @@ from pathlib import Path
 import httpx
 from sqlalchemy import insert
 
-from dcman.db import subclouds as subclouds_db
 from dcman.db import tables as t
-from dcman.api.app import create_app, start_site
+from dcman.db.subclouds import network_keys
+from dcman.site import site_app, start_site
 from dcman.config import load_settings
 from dcman.domain.states import EndpointType
 from dcman.services import accounts
@@ -58,7 +58,7 @@ def rows(count: int) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
             "management_end_ip": end, "management_gateway_ip": f"10.{hi}.{lo}.1",
             "systemcontroller_gateway_ip": "127.0.0.1", "openstack_installed": False, "audit_fail_count": 0,
             "first_identity_sync_complete": False, "group_id": 1, "rehomed": False, "created_at": now,
-            **subclouds_db.network_keys(subnet, start, end)})
+            **network_keys(subnet, start, end)})
         statuses += [{"subcloud_id": i, "endpoint_type": e.value, "sync_status": "in-sync"} for e in EndpointType]
         summaries.append({"uuid": str(uuid.uuid4()), "subcloud_id": i, "critical_alarms": 0, "major_alarms": 0,
                           "minor_alarms": 0, "warnings": 0, "cloud_status": "OK"})
@@ -86,7 +86,7 @@ async def main() -> None:
                 await conn.execute(insert(table), values[chunk:chunk + 5000])
     print(f"inserted {args.count} subclouds in {time.monotonic() - started:.1f}s", flush=True)
     token = (await accounts.login(ctx.engine, "admin", PASSWORD, 3600)).token
-    app = create_app(settings, ctx, run_loops=False)
+    app = site_app(settings, ctx, run_loops=False)
     figures: dict[str, object] = {"subclouds": args.count}
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://site", headers={"X-Auth-Token": token},

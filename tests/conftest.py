@@ -135,7 +135,7 @@ _SECRET_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
 
 
 async def _build_template(backend: str, tmp: Path) -> Template:
-    from dcman.api.app import start_site
+    from dcman.site import start_site
     from dcman.services import accounts
 
     if backend == "sqlite":
@@ -236,7 +236,7 @@ class Api:
 
 @pytest.fixture(params=SITE_BACKENDS)
 async def api(request: pytest.FixtureRequest, templates: dict[str, Template], tmp_path: Path) -> AsyncIterator[Api]:
-    from dcman.api.app import create_app, start_site
+    from dcman.site import site_app, start_site
 
     backend = request.param
     if backend not in templates:
@@ -245,7 +245,7 @@ async def api(request: pytest.FixtureRequest, templates: dict[str, Template], tm
     url = template.copy(tmp_path)
     settings = _settings(tmp_path, url)
     ctx = await start_site(settings)
-    app = create_app(settings, ctx, run_loops=getattr(request, "node", None) is not None
+    app = site_app(settings, ctx, run_loops=getattr(request, "node", None) is not None
                      and request.node.get_closest_marker("loops") is not None)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -580,9 +580,9 @@ def test_subcloud_errors_prints_the_error_description(fake: FakeSite) -> None:
 
 @pytest.fixture
 def no_wait(monkeypatch: pytest.MonkeyPatch) -> None:
-    from dcman.cli import deploy
+    from dcman.cli import follow
 
-    monkeypatch.setattr(deploy, "POLL_INTERVAL_S", 0.0)
+    monkeypatch.setattr(follow, "POLL_INTERVAL_S", 0.0)
 
 
 def states_route(fake: FakeSite, states: list[tuple[str, int | None]],

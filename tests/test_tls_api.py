@@ -21,7 +21,7 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import generic
 
 from dcman.cli.client import ClientError, SiteClient
-from dcman.drivers.peer_client import PeerClient, PeerError
+from dcman.drivers.peer_site import PeerError, PeerSite
 from dcman.tls import server_context
 
 from conftest import (ADMIN_PASSWORD, ADMIN_USER, DCMAN, RunningSite, start_site_process, stop_site_process,
@@ -109,10 +109,10 @@ def test_a_site_reached_over_https_that_gives_an_http_api_is_refused() -> None:
     client = SiteClient("https://site.test", "admin", "pw", transport=httpx.MockTransport(answer))
     with pytest.raises(ClientError, match="not https; refusing to send the token in clear"):
         client.get("/subclouds")
-    peer = PeerClient("https://site.test/v3", "admin", "pw", retries=0)
+    peer = PeerSite("https://site.test/v3", "admin", "pw", retries=0)
     peer._http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
     with pytest.raises(PeerError, match="not https; refusing to call it in clear"):
-        asyncio.run(peer.call("GET", "/subcloud-peer-groups"))
+        asyncio.run(peer.peer_groups())
     assert sent == ["https://site.test/v3/auth/tokens"] * 2  # nothing was sent to the http URL
 
 

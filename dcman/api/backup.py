@@ -12,7 +12,6 @@ from dcman.api import views
 from dcman.api.bodies import read_body
 from dcman.api.responses import writes
 from dcman.api.state import site_context
-from dcman.drivers.agent_client import AgentClient
 from dcman.services import backup
 from dcman.services.context import SiteContext
 
@@ -56,8 +55,7 @@ async def create(request: Request, ctx: SiteContext = Depends(site_context)) -> 
               openapi_extra=_form(DELETE_SCHEMA))
 async def delete(release: str, request: Request, ctx: SiteContext = Depends(site_context)) -> Response:
     """Delete the backups of `release`; 204 when all went, 207 with a notice otherwise."""
-    client = AgentClient.for_site(ctx.settings)
-    notice = await backup.delete(ctx, release, await read_body(request), client)
+    notice = await backup.delete(ctx, release, await read_body(request), ctx.agents)
     if notice is None:
         return Response(status_code=204)
     return JSONResponse(notice, status_code=207)

@@ -9,7 +9,7 @@ from typing_extensions import TypedDict
 
 from dcman.api.responses import reads
 from dcman.api.state import site_context
-from dcman.services.cluster_status import cluster_status
+from dcman.cluster.status import cluster_status
 from dcman.services.context import SiteContext
 
 router = APIRouter(prefix="/processes", tags=["processes"])

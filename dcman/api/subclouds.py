@@ -14,7 +14,8 @@ from dcman.api.state import site_context
 from dcman.domain import listing
 from dcman.domain.listing import is_list_query, parse_alarm_limit, parse_subcloud_query
 from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState
-from dcman.services import overview, subclouds
+from dcman.domain.subcloud_ops import asks_network_reconfiguration
+from dcman.services import overview, subcloud_ops, subclouds
 from dcman.services.context import SiteContext
 
 router = APIRouter(tags=["subclouds"])
@@ -131,7 +132,11 @@ async def show_subcloud_detail(subcloud_ref: str, ctx: SiteContext = Depends(sit
                                   "multipart/form-data": {"schema": UPDATE_FORM_SCHEMA}}}})
 async def update_subcloud(subcloud_ref: str, request: Request, ctx: SiteContext = Depends(site_context),
                           peer: bool = Depends(from_peer)) -> dict[str, Any]:
-    view = await subclouds.update_subcloud(ctx, subcloud_ref, await read_body(request), from_peer=peer)
+    body = await read_body(request)
+    if asks_network_reconfiguration(body):  # management network fields: carried out by the operations loop
+        view = await subcloud_ops.reconfigure_network(ctx, subcloud_ref, body, peer)
+    else:
+        view = await subclouds.update_subcloud(ctx, subcloud_ref, body, from_peer=peer)
     return views.subcloud(view)
 
 

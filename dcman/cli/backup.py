@@ -17,10 +17,10 @@ import click
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from dcman.cli.client import ClientError, SiteClient, get_client
-from dcman.cli.deploy import NO_ERRORS, POLL_INTERVAL_S, _poll
+from dcman.cli.client import ClientError, SiteClient, get_client, ref_path
+from dcman.cli.follow import NO_ERRORS, POLL_INTERVAL_S, poll
 from dcman.cli.output import format_option, render_list
-from dcman.cli.subclouds import FILE, LIST_COLUMNS, _secret, b64, read_part, ref_path
+from dcman.cli.subclouds import FILE, LIST_COLUMNS, _secret, b64, read_part
 
 BACKUP_DONE = frozenset({"complete-central", "complete-local"})
 BACKUP_FAILED = frozenset({"validate-failed", "backup-prep-failed", "failed"})
@@ -68,7 +68,7 @@ def follow(client: SiteClient, subclouds: list[Mapping[str, Any]], field: str, d
             time.sleep(POLL_INTERVAL_S)
             for key, subcloud in current.items():
                 if str(subcloud.get(field)) not in done | failed:
-                    current[key] = _poll(client, f"/subclouds/{ref_path(key)}")
+                    current[key] = poll(client, f"/subclouds/{ref_path(key)}")
 
 
 def _answer(client: SiteClient, answer: Any, path: str, output_format: str, wait: bool, field: str,

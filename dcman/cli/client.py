@@ -16,7 +16,7 @@ import json
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import click
 import httpx
@@ -354,3 +354,8 @@ def get_client() -> SiteClient:
     client = settings.client()
     ctx.call_on_close(client.close)
     return client
+
+
+def ref_path(ref: str) -> str:
+    """URL path segment of an object named by id or name."""
+    return quote(str(ref), safe="")

@@ -11,7 +11,7 @@ import click
 from dcman.cli.client import SiteClient, get_client, site_options
 from dcman.cli.groups import SUBCLOUD_COLUMNS
 from dcman.cli.output import format_option, render_list, render_one
-from dcman.cli.subclouds import ref_path
+from dcman.cli.client import ref_path
 
 _STATE = click.Choice(["enabled", "disabled"], case_sensitive=False)
 _PRIORITY = click.IntRange(0, 65536)

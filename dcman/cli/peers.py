@@ -9,7 +9,7 @@ import click
 
 from dcman.cli.client import SiteClient, get_client, site_options
 from dcman.cli.output import Column, format_option, render_list, render_one
-from dcman.cli.subclouds import ref_path
+from dcman.cli.client import ref_path
 
 PEER_COLUMNS: list[Column] = [
     ("id", "id"),

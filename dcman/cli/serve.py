@@ -31,7 +31,7 @@ def _tls_options(settings: Settings, context: ssl.SSLContext | None) -> dict[str
 
 
 async def _serve(roles: str | None) -> None:
-    from dcman.api.app import create_app, start_site
+    from dcman.site import site_app, start_site
     from dcman.api.connections import KEEP_ALIVE_SECONDS, GuardedHttp, connection_cap, raise_descriptor_limit
 
     try:
@@ -54,7 +54,7 @@ async def _serve(roles: str | None) -> None:
         fail(str(exc))
     except Exception as exc:  # database unreachable, data dir not writable, ...
         fail(f"cannot start the site: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-    app = create_app(settings, ctx)
+    app = site_app(settings, ctx)
     GuardedHttp.max_connections = connection_cap(raise_descriptor_limit())
     # Idle keep-alive connections close after 5 s, request heads must arrive within 10 s
     # (GuardedHttp), bodies within 30 s (api/limits); at the cap, the oldest idle one is dropped.

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import base64
-import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, Mapping
-from urllib.parse import quote
+from typing import Any, Callable
 
 import click
 
-from dcman.cli.client import SiteClient, get_client, site_options
-from dcman.cli.output import Column, format_option, render_list, render_one
+from dcman.cli.client import SiteClient, get_client, ref_path, site_options
+from dcman.cli.follow import follow
+from dcman.cli.output import Column, format_option, render_list
+from dcman.cli.subcloud_view import show_subcloud
 
 LIST_COLUMNS: list[Column] = [
     ("id", "id"),
@@ -23,43 +23,6 @@ LIST_COLUMNS: list[Column] = [
     ("progress", "deploy-progress"),
     ("sync", "sync_status"),
 ]
-
-
-def ref_path(ref: str) -> str:
-    """URL path segment of an object named by id or name."""
-    return quote(str(ref), safe="")
-
-
-def _decoded(key: str, value: Any) -> Any:
-    """data_install and data_upgrade come as JSON text (as the reference sends them); shown as values."""
-    if key in ("data_install", "data_upgrade") and isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-def subcloud_rows(subcloud: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    """Field/Value rows of a subcloud; per-endpoint sync statuses become their own rows."""
-    rows: list[tuple[str, Any]] = []
-    for key, value in subcloud.items():
-        value = _decoded(key, value)
-        if key == "endpoint_sync_status" and isinstance(value, list):
-            for status in value:
-                if isinstance(status, Mapping) and "endpoint_type" in status:
-                    rows.append(
-                        (f"{status['endpoint_type']}_sync_status", status.get("sync_status"))
-                    )
-                else:
-                    rows.append((key, status))
-        else:
-            rows.append((key, value))
-    return rows
-
-
-def show_subcloud(subcloud: Mapping[str, Any], output_format: str) -> None:
-    render_one({key: _decoded(key, value) for key, value in subcloud.items()}, output_format, subcloud_rows(subcloud))
 
 
 def _patch_and_show(subcloud_ref: str, body: dict[str, Any], output_format: str) -> None:
@@ -265,8 +228,6 @@ def deploy_answer(
     """Show the subcloud a deploy request answered; with --wait, follow the deploy first."""
     subcloud_obj = SiteClient.expect_object(answer, method, path)
     if wait:
-        from dcman.cli.deploy import follow  # deploy.py builds on this module
-
         follow(client, subcloud_obj, expected, output_format)
     else:
         show_subcloud(subcloud_obj, output_format)
@@ -476,8 +437,6 @@ def prestage(subcloud_ref: str, sysadmin_password: str | None, release: str | No
     client, path = get_client(), f"/subclouds/{ref_path(subcloud_ref)}/prestage"
     subcloud_obj = SiteClient.expect_object(client.patch(path, json=body), "PATCH", path)
     if wait:
-        from dcman.cli.deploy import follow  # deploy.py builds on this module
-
         follow(client, subcloud_obj, frozenset({"complete"}), output_format, key="prestage-status")
     else:
         show_subcloud(subcloud_obj, output_format)

@@ -13,7 +13,7 @@ from dcman.config import SettingsError, load_settings
 from dcman.db.engine import create_engine
 from dcman.domain.errors import DomainError
 from dcman.services import accounts
-from dcman.services.site import make_private, prepare_database
+from dcman.site import make_private, prepare_database
 
 T = TypeVar("T")
 

@@ -1,4 +1,4 @@
-"""Queries of scale-out: the process registry and the shard leases (see services/membership).
+"""Queries of scale-out: the process registry and the shard leases (see cluster/membership).
 
 Times come from the database (`db_now`) so that processes on machines whose clocks differ
 still agree on who is alive and which lease has expired."""

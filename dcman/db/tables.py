@@ -25,7 +25,7 @@ site = Table(
     Column("name", String(255), nullable=False),
     Column("created_at", DateTime, nullable=False),
     # A known text encrypted with the site's secret key: a process whose key cannot read it
-    # refuses to start (services/site.py).
+    # refuses to start (dcman/site.py).
     Column("secret_key_check", Text),
 )
 

@@ -1,5 +1,5 @@
 """Scale-out rules: the roles a process plays, the shards subclouds are divided into, and
-each worker's fair share of them (no I/O: the lease bookkeeping is in services/membership)."""
+each worker's fair share of them (no I/O: the lease bookkeeping is in cluster/membership)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Rules of system peers (geo-redundancy reference §1): the fields, their defaults and ranges."""
+"""Rules of system peers (geo-redundancy reference §1, §2): the fields, their defaults and
+ranges, and the heartbeat's hysteresis."""
 
 from __future__ import annotations
 
@@ -202,3 +203,27 @@ def check_peer_delete(peer: SystemPeer, association_count: int) -> None:
             f"System peer {peer.peer_name} is associated with {association_count} subcloud peer group(s); "
             "delete the associations first."
         )
+
+
+@dataclass(frozen=True)
+class PeerHealth:
+    """What the heartbeat keeps of a peer: its availability and the failed beats in a row."""
+
+    availability: PeerAvailability
+    failures: int
+
+    @classmethod
+    def of(cls, peer: SystemPeer) -> PeerHealth:
+        return cls(PeerAvailability(peer.availability_state), peer.heartbeat_failures)
+
+
+def after_heartbeat(current: PeerHealth, ok: bool, threshold: int) -> PeerHealth:
+    """The hysteresis of §2: a peer is `unavailable` after `threshold` failed beats in a row,
+    and `available` again at the first beat it answers (the subcloud audit's rule is
+    dcman.domain.audit.after_probe)."""
+    if ok:
+        return PeerHealth(PeerAvailability.AVAILABLE, 0)
+    failures = current.failures + 1
+    if failures >= threshold:
+        return PeerHealth(PeerAvailability.UNAVAILABLE, failures)
+    return PeerHealth(current.availability, failures)

@@ -278,6 +278,46 @@ class AgentClient:
     async def post(self, address: str, auth: str, path: str, body: Any) -> AgentResponse:
         return (await self.exchange(address, auth, [("POST", path, body)]))[0]
 
+    # --- what dcman asks of an agent (dcman.agent.protocol): its paths are written here only
+
+    async def status(self, address: str, auth: str) -> AgentResponse:
+        return await self.get(address, auth, "/v1/status")
+
+    async def probe(self, address: str, auth: str, alarms: bool) -> list[AgentResponse]:
+        """The audit's probe: the status and, with `alarms`, the alarm summary, pipelined on one connection."""
+        calls: list[tuple[str, str, Any]] = [("GET", "/v1/status", None)]
+        if alarms:
+            calls.append(("GET", "/v1/alarms/summary", None))
+        return await self.exchange(address, auth, calls)
+
+    async def start_phase(self, address: str, auth: str, phase: str, payload: dict[str, Any]) -> None:
+        """Start `phase`; a run of it already under way (a restart caught us) is adopted.
+        Raises AgentError with the reason otherwise."""
+        answer = await self.post(address, auth, f"/v1/phases/{phase}", payload)
+        if answer.status == 409:
+            current = await self.current_phase(address, auth)
+            body = current.body if isinstance(current.body, dict) else {}
+            if body.get("phase") != phase or body.get("state") != "running":
+                detail = answer.body.get("error") if isinstance(answer.body, dict) else answer.body
+                raise AgentError(f"the subcloud refused it: {detail}")
+        elif answer.status != 202:
+            raise AgentError(f"the agent refused the {phase} phase ({answer.status}): {answer.body}")
+
+    async def current_phase(self, address: str, auth: str) -> AgentResponse:
+        """The agent's phase: its `phase`, `state`, `progress` and `message`."""
+        return await self.get(address, auth, "/v1/phases/current")
+
+    async def abort_phase(self, address: str, auth: str) -> AgentResponse:
+        return await self.post(address, auth, "/v1/phases/current/abort", {})
+
+    async def delete_backup(self, address: str, auth: str, release: str) -> AgentResponse:
+        return (await self.exchange(address, auth, [("DELETE", f"/v1/backups/{release}", None)]))[0]
+
+    async def download_backup(self, address: str, auth: str, release: str, write: Any,
+                              max_length: int | None = None) -> int:
+        """Stream the subcloud's backup of `release` into `await write(bytes)` (see `download`)."""
+        return await download(self, address, auth, f"/v1/backups/{release}", write, max_length=max_length)
+
 
 class _Download(_Exchange):
     """One GET whose answer's body goes to `sink` as it arrives instead of being kept: the

@@ -37,6 +37,8 @@ from dcman.domain.cluster import SHARDS, LeaseKind
 from dcman.domain.states import AvailabilityStatus, DeployStatus, EndpointType, ManagementState, SyncStatus
 from dcman.domain.transitions import SubcloudState, endpoints_kept
 from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
+from dcman.loops import runner
+from dcman.loops.runner import Timing
 from dcman.services.context import SiteContext
 
 log = logging.getLogger("dcman.audit")
@@ -149,6 +151,10 @@ class AuditLoop:
         # Subclouds whose first probe just failed, each with when to probe it again (in order).
         self.confirming: deque[tuple[float, int]] = deque()
         self.confirm_delay = confirm_delay(self.interval)
+        # Where the loop is in its cycle (monotonic times), set by its first tick.
+        self.started = False
+        self.cycle_start = self.last_flush = self.last_reload = 0.0
+        self.position = 0
 
     # --- loading -------------------------------------------------------------------------
 
@@ -204,10 +210,8 @@ class AuditLoop:
     async def _probe(self, target: Target) -> None:
         started = time.monotonic()
         try:
-            calls = [("GET", "/v1/status", None)]
-            if wants_alarm_summary(target.management_state, target.availability):
-                calls.append(("GET", "/v1/alarms/summary", None))
-            responses = await self.client.exchange(target.address, target.auth, calls)
+            responses = await self.client.probe(target.address, target.auth,
+                                                alarms=wants_alarm_summary(target.management_state, target.availability))
             status = responses[0]
             ok = status.status == 200 and is_healthy(status.body)
             result = ProbeResult(target.id, ok)
@@ -373,48 +377,49 @@ class AuditLoop:
 
     # --- the loop ------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        """Walk the cycle: every tick, launch the probes whose slot in the interval has come."""
+    async def start(self) -> None:
         loop = asyncio.get_running_loop()
         await self.reload(first=True)
-        cycle_start = loop.time()
-        position = 0  # index into self.order of the next target due in this cycle
-        last_flush = last_reload = loop.time()
-        while True:
-            now = loop.time()
-            try:
-                if now - last_flush >= FLUSH_S:
-                    await self.flush()
-                    last_flush = now
-                # Operator changes wake the loop; a burst of them costs one reload a second.
-                if self.ctx.audit_wakeup.is_set() and now - last_reload >= RELOAD_MIN_S:
-                    self.ctx.audit_wakeup.clear()
-                    last_reload = now
-                    await self.flush()
-                    # Resume after the last target launched, not at the current time: those due
-                    # since the last tick are launched below, else they would wait a whole cycle.
-                    launched = self.order[position - 1].phase if position else -1.0
-                    for target in await self.reload():
-                        await self._launch(target)  # a new or just (un)managed subcloud is probed at once
-                    position = _first_after(self.order, launched)
-                elapsed = (now - cycle_start) / self.interval
-                if elapsed >= 1.0:
-                    while position < len(self.order):  # the tail of a late cycle
-                        await self._launch(self.order[position])
-                        position += 1
-                    await self.flush()
-                    metrics.audit_cycle_done(loop.time() - cycle_start, self.interval)
-                    cycle_start, position, last_reload = now, 0, now
-                    elapsed = 0.0
-                    for target in await self.reload():
-                        await self._launch(target)  # new at the turn of the cycle: at once too
-                while position < len(self.order) and self.order[position].phase <= elapsed:
-                    await self._launch(self.order[position])
-                    position += 1
-                await self._confirm(now)
-            except Exception:  # a database hiccup must not stop the audit; the next tick retries
-                log.exception("audit tick failed")
-            await asyncio.sleep(TICK_S)
+        self.cycle_start = self.last_flush = self.last_reload = loop.time()
+        self.position = 0  # index into self.order of the next target due in this cycle
+        self.started = True
+
+    async def tick(self) -> float:
+        """Walk the cycle: launch the probes whose slot in the interval has come."""
+        if not self.started:
+            await self.start()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if now - self.last_flush >= FLUSH_S:
+            await self.flush()
+            self.last_flush = now
+        # Operator changes wake the loop; a burst of them costs one reload a second.
+        if self.ctx.audit_wakeup.is_set() and now - self.last_reload >= RELOAD_MIN_S:
+            self.ctx.audit_wakeup.clear()
+            self.last_reload = now
+            await self.flush()
+            # Resume after the last target launched, not at the current time: those due
+            # since the last tick are launched below, else they would wait a whole cycle.
+            launched = self.order[self.position - 1].phase if self.position else -1.0
+            for target in await self.reload():
+                await self._launch(target)  # a new or just (un)managed subcloud is probed at once
+            self.position = _first_after(self.order, launched)
+        elapsed = (now - self.cycle_start) / self.interval
+        if elapsed >= 1.0:
+            while self.position < len(self.order):  # the tail of a late cycle
+                await self._launch(self.order[self.position])
+                self.position += 1
+            await self.flush()
+            metrics.audit_cycle_done(loop.time() - self.cycle_start, self.interval)
+            self.cycle_start, self.position, self.last_reload = now, 0, now
+            elapsed = 0.0
+            for target in await self.reload():
+                await self._launch(target)  # new at the turn of the cycle: at once too
+        while self.position < len(self.order) and self.order[self.position].phase <= elapsed:
+            await self._launch(self.order[self.position])
+            self.position += 1
+        await self._confirm(now)
+        return TICK_S
 
 
 def _first_after(order: list[Target], phase: float) -> int:
@@ -429,5 +434,6 @@ def _first_after(order: list[Target], phase: float) -> int:
 
 
 async def run(ctx: SiteContext) -> None:
-    await AuditLoop(ctx).run()
+    # Not woken by the audit's wake-up: each tick looks at it (a reload at most once a second).
+    await runner.run("audit", AuditLoop(ctx).tick, Timing(TICK_S))
 

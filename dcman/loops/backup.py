@@ -23,18 +23,21 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import cluster as cluster_db
-from dcman.db import subclouds as subclouds_db
 from dcman.db import tables as t
 from dcman.db.clock import utcnow
 from dcman.domain.backup import CREATE_PARALLELISM, RESTORE_PARALLELISM
-from dcman.domain.cluster import SHARDS, LeaseKind
+from dcman.domain.cluster import LeaseKind
 from dcman.domain.deploy import error_text
 from dcman.domain.states import AvailabilityStatus, BackupStatus as B, DeployStatus as D, ManagementState
 from dcman.domain.subcloud import NO_ERRORS, Subcloud
 from dcman.domain.transitions import transition
-from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth, download
+from dcman.drivers.agent_client import AgentError, basic_auth
+from dcman.loops import runner
+from dcman.loops.runner import Pending, SubcloudTasks, Timing, Work
+from dcman.loops.subcloud_driver import SubcloudDriver
 from dcman.services import transitions
 from dcman.services.context import SiteContext
 from dcman.services.subcloud_files import (
@@ -118,21 +121,8 @@ class CentralCopy:
         await asyncio.to_thread(self._discard)
 
 
-class Driver:
+class Driver(SubcloudDriver):
     """Takes one subcloud's backup or restore as far as it can go now."""
-
-    def __init__(self, ctx: SiteContext, client: AgentClient, subcloud_id: int) -> None:
-        self.ctx, self.client, self.id = ctx, client, subcloud_id
-        self.lost_polls = 0
-
-    async def load(self) -> Subcloud | None:
-        async with self.ctx.engine.connect() as conn:
-            return await subclouds_db.get_subcloud(conn, self.id)
-
-    async def run(self) -> None:
-        while (subcloud := await self.load()) is not None:
-            if not await self.step(subcloud):
-                return
 
     async def move(self, subcloud: Subcloud, column: str, to: str, **columns: Any) -> bool:
         """Compare-and-set `column` (backup_status or deploy_status) from its loaded value to `to`."""
@@ -143,14 +133,7 @@ class Driver:
         return moved
 
     async def write_log(self, subcloud: Subcloud, operation: str, line: str) -> None:
-        path = operation_log_path(self.ctx.settings.data_dir, subcloud.id, operation)
-
-        def append() -> None:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as handle:
-                handle.write(f"{utcnow():%Y-%m-%d %H:%M:%S} {line}\n")
-
-        await asyncio.to_thread(append)
+        await self.append_log(operation_log_path(self.ctx.settings.data_dir, subcloud.id, operation), line)
 
     def auth(self, subcloud: Subcloud) -> str:
         token = request_of(subcloud).get("password") or subcloud.sysadmin_password or ""
@@ -197,7 +180,7 @@ class Driver:
                                           f"({subcloud.deploy_status}, {subcloud.availability_status}, "
                                           f"{subcloud.management_state}).")
         try:
-            answer = await self.client.get(subcloud.management_start_ip, self.auth(subcloud), "/v1/status")
+            answer = await self.client.status(subcloud.management_start_ip, self.auth(subcloud))
         except AgentError as exc:
             return await self.fail_backup(subcloud, B.VALIDATE_FAILED, f"Cannot validate the subcloud: {exc}")
         if answer.status == 401:
@@ -214,16 +197,7 @@ class Driver:
         prep_failed = (("backup_status", B.BACKUP_PREP_FAILED.value) if phase == "backup"
                        else ("deploy_status", D.RESTORE_PREP_FAILED.value))
         try:
-            answer = await self.client.post(address, auth, f"/v1/phases/{phase}", payload)
-            if answer.status == 409:
-                current = await self.client.get(address, auth, "/v1/phases/current")
-                adopted = isinstance(current.body, dict) and current.body.get("phase") == phase \
-                    and current.body.get("state") == "running"
-                if not adopted:
-                    detail = answer.body.get("error") if isinstance(answer.body, dict) else answer.body
-                    raise AgentError(f"the subcloud refused it: {detail}")
-            elif answer.status != 202:
-                raise AgentError(f"the agent refused the {phase} phase ({answer.status}): {answer.body}")
+            await self.client.start_phase(address, auth, phase, payload)
         except AgentError as exc:
             message = f"Cannot start the {phase}: {exc}"
             await self.write_log(subcloud, phase, message)
@@ -237,7 +211,7 @@ class Driver:
         """The agent's phase, or None when it did not answer (counted)."""
         await asyncio.sleep(POLL_S)
         try:
-            answer = await self.client.get(subcloud.management_start_ip, self.auth(subcloud), "/v1/phases/current")
+            answer = await self.client.current_phase(subcloud.management_start_ip, self.auth(subcloud))
         except AgentError:
             self.lost_polls += 1
             return None
@@ -275,8 +249,8 @@ class Driver:
             await copy.open()
             # Never fill the data directory's disk: the database and the logs live there too.
             room = (await asyncio.to_thread(shutil.disk_usage, copy.target.parent)).free - DISK_RESERVE_BYTES
-            size = await download(self.client, subcloud.management_start_ip, self.auth(subcloud),
-                                  f"/v1/backups/{release}", copy.write, max_length=room)
+            size = await self.client.download_backup(subcloud.management_start_ip, self.auth(subcloud), release,
+                                                     copy.write, max_length=room)
             checksum = await copy.commit()
         except (AgentError, OSError) as exc:
             await copy.discard()
@@ -352,7 +326,7 @@ class Driver:
                                error_description=NO_ERRORS)
 
 
-async def subclouds_with_backup_work(conn: Any, exclude: list[int], limit: int, shards: frozenset[int],
+async def subclouds_with_backup_work(conn: AsyncConnection, exclude: list[int], limit: int, shards: frozenset[int],
                                      restores: bool) -> list[int]:
     """Subclouds of these shards with a backup (or, with `restores`, a restore) to carry on."""
     c = t.subclouds.c
@@ -368,57 +342,28 @@ async def subclouds_with_backup_work(conn: Any, exclude: list[int], limit: int, 
 
 
 class BackupLoop:
-    def __init__(self, ctx: SiteContext, client: AgentClient | None = None) -> None:
+    """Drives the backups and the restores of the held deploy shards, each up to its parallelism."""
+
+    def __init__(self, ctx: SiteContext) -> None:
         self.ctx = ctx
-        self.client = client or AgentClient.for_site(ctx.settings)
-        self.backups: dict[int, asyncio.Task] = {}
-        self.restores: dict[int, asyncio.Task] = {}
-        self.shards = ctx.shards[LeaseKind.DEPLOY]
-        self.shards.drainers.append(self.drain)
+        self.client = ctx.agents
+        shards = ctx.shards[LeaseKind.DEPLOY]
+        self.backups = SubcloudTasks("backup", shards, CREATE_PARALLELISM, ctx.backup_wakeup.set_local)
+        self.restores = SubcloudTasks("restore", shards, RESTORE_PARALLELISM, ctx.backup_wakeup.set_local)
 
-    async def drain(self, shards: frozenset[int]) -> None:
-        """Stop driving the subclouds of shards given back; their new holder carries on."""
-        stopping = [task for running in (self.backups, self.restores) for subcloud_id, task in running.items()
-                    if subcloud_id % SHARDS in shards]
-        for task in stopping:
-            task.cancel()
-        await asyncio.gather(*stopping, return_exceptions=True)
+    def pending(self, restores: bool) -> Pending:
+        async def find(conn: AsyncConnection, exclude: list[int], limit: int,
+                       shards: frozenset[int]) -> list[tuple[int, Work]]:
+            found = await subclouds_with_backup_work(conn, exclude, limit, shards, restores)
+            return [(subcloud_id, Driver(self.ctx, self.client, subcloud_id).run) for subcloud_id in found]
 
-    def _start(self, running: dict[int, asyncio.Task], subcloud_id: int) -> None:
-        async def drive() -> None:
-            try:
-                await Driver(self.ctx, self.client, subcloud_id).run()
-            except Exception:  # one subcloud's trouble must not stop the others
-                log.exception("backup or restore of subcloud %s failed", subcloud_id)
-            finally:
-                running.pop(subcloud_id, None)
-                self.ctx.backup_wakeup.set_local()
+        return find
 
-        running[subcloud_id] = asyncio.create_task(drive())
-
-    async def run(self) -> None:
-        while True:
-            self.ctx.backup_wakeup.clear()
-            try:
-                shards = self.shards.held
-                for running, room, restores in ((self.backups, CREATE_PARALLELISM, False),
-                                                (self.restores, RESTORE_PARALLELISM, True)):
-                    room -= len(running)
-                    if room <= 0 or not shards:
-                        continue
-                    async with self.ctx.engine.connect() as conn:
-                        busy = list(self.backups) + list(self.restores)
-                        pending = await subclouds_with_backup_work(conn, busy, room, shards, restores)
-                    for subcloud_id in pending:
-                        if self.shards.holds(subcloud_id):
-                            self._start(running, subcloud_id)
-            except Exception:  # a database hiccup must not kill the loop; the next tick retries
-                log.exception("backup loop tick failed")
-            try:
-                await asyncio.wait_for(self.ctx.backup_wakeup.wait(), IDLE_TICK_S)
-            except TimeoutError:
-                pass
+    async def reconcile(self) -> None:
+        # A subcloud is never both backed up and restored: each query leaves out the other's.
+        await self.backups.fill(self.ctx.engine, self.pending(restores=False), busy=self.restores.running)
+        await self.restores.fill(self.ctx.engine, self.pending(restores=True), busy=self.backups.running)
 
 
 async def run(ctx: SiteContext) -> None:
-    await BackupLoop(ctx).run()
+    await runner.run("backup", BackupLoop(ctx).reconcile, Timing(IDLE_TICK_S), ctx.backup_wakeup)

@@ -16,9 +16,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from dcman.db import subclouds as subclouds_db
-from dcman.db.clock import utcnow
-from dcman.domain.cluster import SHARDS, LeaseKind
+from dcman.domain.cluster import LeaseKind
 from dcman.domain.deploy import (
     ALLOWED_FROM,
     PHASES,
@@ -29,9 +30,12 @@ from dcman.domain.deploy import (
     phase_of,
 )
 from dcman.domain.states import DeployStatus
-from dcman.domain.transitions import transition
 from dcman.domain.subcloud import NO_ERRORS, Subcloud
-from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
+from dcman.domain.transitions import transition
+from dcman.drivers.agent_client import AgentError, basic_auth
+from dcman.loops import runner
+from dcman.loops.runner import SubcloudTasks, Timing, Work
+from dcman.loops.subcloud_driver import SubcloudDriver
 from dcman.services import documents, transitions
 from dcman.services.context import SiteContext
 from dcman.services.subcloud_files import phase_log_path
@@ -49,16 +53,8 @@ def phase_log(ctx: SiteContext, subcloud: Subcloud, step: str) -> Path:
     return phase_log_path(ctx.settings.data_dir, subcloud.id, step)
 
 
-class Driver:
-    """Takes one subcloud as far as it can go now, one compare-and-set step at a time."""
-
-    def __init__(self, ctx: SiteContext, client: AgentClient, subcloud_id: int) -> None:
-        self.ctx, self.client, self.id = ctx, client, subcloud_id
-        self.lost_polls = 0
-
-    async def load(self) -> Subcloud | None:
-        async with self.ctx.engine.connect() as conn:
-            return await subclouds_db.get_subcloud(conn, self.id)
+class Driver(SubcloudDriver):
+    """Takes one subcloud through its deploy plan as far as it can go now."""
 
     async def move(self, subcloud: Subcloud, to: DeployStatus, **changes: Any) -> bool:
         """Compare-and-set the deploy status from the loaded one, with what follows from it."""
@@ -69,14 +65,7 @@ class Driver:
         return moved
 
     async def write_log(self, subcloud: Subcloud, step: str, line: str) -> None:
-        path = phase_log(self.ctx, subcloud, step)
-
-        def append() -> None:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as handle:
-                handle.write(f"{utcnow():%Y-%m-%d %H:%M:%S} {line}\n")
-
-        await asyncio.get_running_loop().run_in_executor(None, append)
+        await self.append_log(phase_log(self.ctx, subcloud, step), line)
 
     def auth(self, subcloud: Subcloud) -> str:
         return basic_auth(self.ctx.secrets.decrypt(subcloud.sysadmin_password or ""))
@@ -93,13 +82,7 @@ class Driver:
             body["deploy_config"] = documents.agent_deploy_config(self.ctx, subcloud)
         return body
 
-    async def run(self) -> None:
-        while (subcloud := await self.load()) is not None:
-            if not await self.step(subcloud):
-                return
-
     async def step(self, subcloud: Subcloud) -> bool:
-        """One step; False when there is nothing to do now."""
         status = subcloud.deploy_status
         if status == DeployStatus.NOT_DEPLOYED:
             return await self.move(subcloud, DeployStatus.CREATING)
@@ -129,15 +112,7 @@ class Driver:
     async def start_phase(self, subcloud: Subcloud, step: Step, states: PhaseStates) -> bool:
         address, auth = subcloud.management_start_ip, self.auth(subcloud)
         try:
-            answer = await self.client.post(address, auth, f"/v1/phases/{step}", self.payload(subcloud, step))
-            if answer.status == 409:  # the agent still runs it (a restart caught us): adopt it
-                current = await self.client.get(address, auth, "/v1/phases/current")
-                adopted = isinstance(current.body, dict) and current.body.get("phase") == step \
-                    and current.body.get("state") == "running"
-                if not adopted:
-                    raise AgentError(f"the subcloud is busy with another phase: {current.body}")
-            elif answer.status != 202:
-                raise AgentError(f"the agent refused the {step} phase ({answer.status}): {answer.body}")
+            await self.client.start_phase(address, auth, step, self.payload(subcloud, step))
         except (AgentError, ValueError) as exc:
             message = f"Cannot start {step}: {exc}"
             await self.write_log(subcloud, step, message)
@@ -147,7 +122,7 @@ class Driver:
 
     async def current(self, subcloud: Subcloud) -> dict[str, Any] | None:
         try:
-            answer = await self.client.get(subcloud.management_start_ip, self.auth(subcloud), "/v1/phases/current")
+            answer = await self.client.current_phase(subcloud.management_start_ip, self.auth(subcloud))
         except AgentError:
             self.lost_polls += 1
             return None
@@ -195,7 +170,7 @@ class Driver:
 
     async def abort(self, subcloud: Subcloud, step: Step, states: PhaseStates, plan: tuple[Step, ...]) -> bool:
         try:
-            await self.client.post(subcloud.management_start_ip, self.auth(subcloud), "/v1/phases/current/abort", {})
+            await self.client.abort_phase(subcloud.management_start_ip, self.auth(subcloud))
         except AgentError:
             pass  # the poll below decides
         await asyncio.sleep(POLL_S)
@@ -208,55 +183,23 @@ class Driver:
 
 
 class DeployLoop:
-    def __init__(self, ctx: SiteContext, client: AgentClient | None = None) -> None:
+    """Drives every subcloud of the held deploy shards that has a step to take, one task each."""
+
+    def __init__(self, ctx: SiteContext) -> None:
         self.ctx = ctx
-        self.client = client or AgentClient.for_site(ctx.settings)
-        self.drivers: dict[int, asyncio.Task] = {}
-        self.shards = ctx.shards[LeaseKind.DEPLOY]
-        self.shards.drainers.append(self.drain)
+        self.client = ctx.agents
+        self.drivers = SubcloudTasks("deploy", ctx.shards[LeaseKind.DEPLOY], PARALLELISM, ctx.deploy_wakeup.set)
 
-    async def drain(self, shards: frozenset[int]) -> None:
-        """Stop driving the subclouds of shards given back: every step is a compare-and-set on
-        the stored state, so the process taking them over carries on from there."""
-        stopping = [task for subcloud_id, task in self.drivers.items() if subcloud_id % SHARDS in shards]
-        for task in stopping:
-            task.cancel()
-        await asyncio.gather(*stopping, return_exceptions=True)
+    async def pending(self, conn: AsyncConnection, exclude: list[int], limit: int,
+                      shards: frozenset[int]) -> list[tuple[int, Work]]:
+        found = await subclouds_db.subclouds_with_deploy_work(conn, exclude=exclude, limit=limit, shards=shards)
+        return [(subcloud_id, Driver(self.ctx, self.client, subcloud_id).run) for subcloud_id in found]
 
-    def _start(self, subcloud_id: int) -> None:
-        async def drive() -> None:
-            try:
-                await Driver(self.ctx, self.client, subcloud_id).run()
-            except Exception:  # one subcloud's trouble must not stop the others
-                log.exception("driving subcloud %s failed", subcloud_id)
-            finally:
-                self.drivers.pop(subcloud_id, None)
-                self.ctx.deploy_wakeup.set()
-
-        self.drivers[subcloud_id] = asyncio.create_task(drive())
-
-    async def run(self) -> None:
+    async def reconcile(self) -> None:
         # Steps a dead process cut short were recovered when its leases were taken
-        # (services/membership); this loop drives only the subclouds of the shards it holds.
-        while True:
-            self.ctx.deploy_wakeup.clear()
-            try:
-                room = PARALLELISM - len(self.drivers)
-                shards = self.shards.held
-                if room > 0 and shards:
-                    async with self.ctx.engine.connect() as conn:
-                        pending = await subclouds_db.subclouds_with_deploy_work(conn, exclude=list(self.drivers), limit=room,
-                                                                                shards=shards)
-                    for subcloud_id in pending:
-                        if self.shards.holds(subcloud_id):  # not given back while we queried
-                            self._start(subcloud_id)
-            except Exception:  # a database hiccup must not kill the loop; the next tick retries
-                log.exception("deploy reconciler tick failed")
-            try:
-                await asyncio.wait_for(self.ctx.deploy_wakeup.wait(), IDLE_TICK_S)
-            except TimeoutError:
-                pass
+        # (cluster/membership); this loop drives only the subclouds of the shards it holds.
+        await self.drivers.fill(self.ctx.engine, self.pending)
 
 
 async def run(ctx: SiteContext) -> None:
-    await DeployLoop(ctx).run()
+    await runner.run("deploy", DeployLoop(ctx).reconcile, Timing(IDLE_TICK_S), ctx.deploy_wakeup)

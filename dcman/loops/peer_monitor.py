@@ -10,8 +10,8 @@ peer every beat, so interval and threshold changes apply at once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from functools import partial
 
 from dcman import metrics
 from dcman.db import associations as associations_db
@@ -20,18 +20,16 @@ from dcman.db import peer_groups as peer_groups_db
 from dcman.db import peers as peers_db
 from dcman.db.clock import utcnow
 from dcman.domain.alarms import AlarmId, heartbeat_alarm, peer_entity
-from dcman.domain.peers import SystemPeer
+from dcman.domain.peers import PeerHealth, SystemPeer, after_heartbeat
 from dcman.domain.states import AdministrativeState, PeerAvailability
-from dcman.drivers.peer_client import PeerClient, PeerError
+from dcman.drivers.peer_site import PeerError, PeerSite, UnreadableAnswer
+from dcman.loops import runner
+from dcman.loops.runner import Tasks, Timing
 from dcman.services.context import SiteContext
 from dcman.services.migration import audit_group
 
 log = logging.getLogger("dcman.peers")
-
-
-def client_for(ctx: SiteContext, peer: SystemPeer) -> PeerClient:
-    return PeerClient(peer.manager_endpoint, peer.manager_username, ctx.secrets.decrypt(peer.manager_password),
-                      ca_file=ctx.settings.peer_ca_file, timeout=min(10.0, peer.heartbeat_interval / 2), retries=0)
+PEERS_TICK_S = 2.0
 
 
 async def _load(ctx: SiteContext, peer_id: int) -> SystemPeer | None:
@@ -42,12 +40,8 @@ async def _load(ctx: SiteContext, peer_id: int) -> SystemPeer | None:
 async def record_beat(ctx: SiteContext, peer: SystemPeer, ok: bool, reason: str | None = None) -> None:
     """Apply one heartbeat's outcome to the peer, its alarm, associations and groups; `reason`
     (why a failed beat failed) goes into the alarm's text."""
-    failures = 0 if ok else peer.heartbeat_failures + 1
-    state = peer.availability_state
-    if ok and state != PeerAvailability.AVAILABLE:
-        state = PeerAvailability.AVAILABLE.value
-    elif not ok and failures >= peer.heartbeat_failure_threshold and state != PeerAvailability.UNAVAILABLE:
-        state = PeerAvailability.UNAVAILABLE.value
+    health = after_heartbeat(PeerHealth.of(peer), ok, peer.heartbeat_failure_threshold)
+    state, failures = health.availability.value, health.failures
     now = utcnow()
     async with ctx.engine.begin() as conn:
         await peers_db.record_heartbeat(conn, peer.id, now, ok)
@@ -96,55 +90,78 @@ async def audit_shared_groups(ctx: SiteContext, peer_id: int, remote_groups: lis
             log.warning("audit of peer group %s against %s failed: %s", group.peer_group_name, peer.peer_name, exc)
 
 
+class PeerMonitor:
+    """The heartbeat of one system peer: its client is kept from beat to beat, made again
+    when the peer's endpoint or account changes."""
+
+    def __init__(self, ctx: SiteContext, peer_id: int) -> None:
+        self.ctx, self.peer_id = ctx, peer_id
+        self.site: PeerSite | None = None
+        self.key: tuple[str, str, str] | None = None
+
+    async def close(self) -> None:
+        if self.site is not None:
+            await self.site.close()
+        self.site = self.key = None
+
+    async def connected(self, peer: SystemPeer) -> PeerSite:
+        key = (peer.manager_endpoint, peer.manager_username, peer.manager_password)
+        if self.site is None or key != self.key:
+            await self.close()
+            # A beat is not retried: the next beat is, and a slow one must not delay it.
+            self.site = self.ctx.peer_site(peer, timeout=min(10.0, peer.heartbeat_interval / 2), retries=0)
+            self.key = key
+        return self.site
+
+    async def beat(self) -> float:
+        """One heartbeat; returns the peer's interval, re-read every beat so a change applies at once."""
+        ctx = self.ctx
+        peer = await _load(ctx, self.peer_id)
+        if peer is None:  # deleted: the peers loop stops this task
+            return 1.0
+        if peer.administrative_state == AdministrativeState.ENABLED:
+            site = await self.connected(peer)
+            remote_groups, reason = None, None
+            try:
+                remote_groups = await site.peer_groups()
+                ok = True
+            except UnreadableAnswer:
+                ok = True  # it answered; its list is just not readable
+            except (PeerError, ValueError) as exc:
+                log.info("heartbeat to %s failed: %s", peer.peer_name, exc)
+                ok, reason = False, str(exc)
+            metrics.heartbeat(peer.peer_name, ok)
+            try:
+                await record_beat(ctx, peer, ok, reason)
+            except Exception:
+                log.exception("recording a heartbeat of %s failed", peer.peer_name)
+            if ok and remote_groups:
+                await audit_shared_groups(ctx, peer.id, remote_groups)
+        return float(peer.heartbeat_interval)
+
+
 async def monitor(ctx: SiteContext, peer_id: int) -> None:
-    client: PeerClient | None = None
-    key = None
+    heartbeat = PeerMonitor(ctx, peer_id)
     try:
-        while (peer := await _load(ctx, peer_id)) is not None:
-            if peer.administrative_state == AdministrativeState.ENABLED:
-                if key != (peer.manager_endpoint, peer.manager_username, peer.manager_password):
-                    if client is not None:
-                        await client.close()
-                    client, key = client_for(ctx, peer), (peer.manager_endpoint, peer.manager_username,
-                                                         peer.manager_password)
-                remote_groups, reason = None, None
-                try:
-                    remote_groups = (await client.call("GET", "/subcloud-peer-groups"))["subcloud_peer_groups"]
-                    ok = True
-                except (PeerError, ValueError) as exc:
-                    log.info("heartbeat to %s failed: %s", peer.peer_name, exc)
-                    ok, reason = False, str(exc)
-                except (KeyError, TypeError):
-                    ok = True  # it answered; its list is just not readable
-                metrics.heartbeat(peer.peer_name, ok)
-                try:
-                    await record_beat(ctx, peer, ok, reason)
-                except Exception:
-                    log.exception("recording a heartbeat of %s failed", peer.peer_name)
-                if ok and remote_groups:
-                    await audit_shared_groups(ctx, peer.id, remote_groups)
-            await asyncio.sleep(peer.heartbeat_interval)
+        await runner.run(f"heartbeat of peer {peer_id}", heartbeat.beat, Timing(PEERS_TICK_S))
     finally:
-        if client is not None:
-            await client.close()
+        await heartbeat.close()
+
+
+class PeersLoop:
+    """Keeps one heartbeat task per system peer, started and stopped as peers come and go."""
+
+    def __init__(self, ctx: SiteContext) -> None:
+        self.ctx = ctx
+        self.monitors = Tasks("heartbeat")
+
+    async def reconcile(self) -> None:
+        async with self.ctx.engine.connect() as conn:
+            ids = {p.id for p in await peers_db.list_peers(conn)}
+        await self.monitors.stop(set(self.monitors.running) - ids)
+        for peer_id in ids - self.monitors.running.keys():
+            self.monitors.start(peer_id, partial(monitor, self.ctx, peer_id))
 
 
 async def run(ctx: SiteContext) -> None:
-    """Keep one monitor task per system peer, started and stopped as peers come and go."""
-    tasks: dict[int, asyncio.Task] = {}
-    while True:
-        ctx.peers_wakeup.clear()
-        try:
-            async with ctx.engine.connect() as conn:
-                ids = {p.id for p in await peers_db.list_peers(conn)}
-            for peer_id in ids - tasks.keys():
-                tasks[peer_id] = asyncio.create_task(monitor(ctx, peer_id), name=f"peer-{peer_id}")
-            for peer_id in list(tasks):
-                if peer_id not in ids or tasks[peer_id].done():
-                    tasks.pop(peer_id).cancel()
-        except Exception:
-            log.exception("peer monitor tick failed")
-        try:
-            await asyncio.wait_for(ctx.peers_wakeup.wait(), 2.0)
-        except TimeoutError:
-            pass
+    await runner.run("peer monitor", PeersLoop(ctx).reconcile, Timing(PEERS_TICK_S), ctx.peers_wakeup)

@@ -19,10 +19,9 @@ import json
 import logging
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from dcman.db import operations as operations_db
-from dcman.db import subclouds as subclouds_db
-from dcman.db.clock import utcnow
-from dcman.domain.cluster import SHARDS, LeaseKind
+from dcman.domain.cluster import LeaseKind
 from dcman.domain.deploy import error_text
 from dcman.domain.states import DeployStatus
 from dcman.domain.subcloud import NO_ERRORS, Subcloud
@@ -35,7 +34,10 @@ from dcman.domain.subcloud_ops import (
     prestaged_versions,
 )
 from dcman.domain.transitions import transition
-from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
+from dcman.drivers.agent_client import AgentError, basic_auth
+from dcman.loops import runner
+from dcman.loops.runner import SubcloudTasks, Timing, Work
+from dcman.loops.subcloud_driver import SubcloudDriver
 from dcman.services import transitions
 from dcman.services.context import SiteContext
 from dcman.services.subcloud_files import subcloud_dir
@@ -48,16 +50,8 @@ PARALLELISM = 100
 MAX_LOST_POLLS = 40
 
 
-class OperationDriver:
-    """Shared by the operations: loading, compare-and-set moves, the phase log, the agent calls."""
-
-    def __init__(self, ctx: SiteContext, client: AgentClient, subcloud_id: int) -> None:
-        self.ctx, self.client, self.id = ctx, client, subcloud_id
-        self.lost_polls = 0
-
-    async def load(self) -> Subcloud | None:
-        async with self.ctx.engine.connect() as conn:
-            return await subclouds_db.get_subcloud(conn, self.id)
+class OperationDriver(SubcloudDriver):
+    """Shared by the operations: compare-and-set moves, the phase log, the agent's answers."""
 
     async def move(self, subcloud: Subcloud, only_if: dict[str, Any], columns: dict[str, Any]) -> bool:
         moved = await transitions.move(self.ctx, self.id, transition(subcloud, **columns), only_if=only_if)
@@ -69,32 +63,13 @@ class OperationDriver:
 
     async def write_log(self, subcloud: Subcloud, phase: str, line: str) -> None:
         """A line of the operation's log, DATA_DIR/subclouds/<id>/<phase>.log (phase: a fixed name)."""
-        path = subcloud_dir(self.ctx.settings.data_dir, subcloud.id) / f"{phase}.log"
-
-        def append() -> None:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as handle:
-                handle.write(f"{utcnow():%Y-%m-%d %H:%M:%S} {line}\n")
-
-        await asyncio.get_running_loop().run_in_executor(None, append)
-
-    async def start_phase(self, address: str, auth: str, phase: str, payload: dict[str, Any]) -> None:
-        """Start `phase` on the agent at `address`; a run of it already under way (a restart
-        caught us) is adopted. Raises AgentError with the reason otherwise."""
-        answer = await self.client.post(address, auth, f"/v1/phases/{phase}", payload)
-        if answer.status == 409:
-            current = await self.client.get(address, auth, "/v1/phases/current")
-            body = current.body if isinstance(current.body, dict) else {}
-            if body.get("phase") != phase or body.get("state") != "running":
-                raise AgentError(f"the subcloud is busy with another phase: {current.body}")
-        elif answer.status != 202:
-            raise AgentError(f"the agent refused the {phase} phase ({answer.status}): {answer.body}")
+        await self.append_log(subcloud_dir(self.ctx.settings.data_dir, subcloud.id) / f"{phase}.log", line)
 
     async def current(self, addresses: tuple[str, ...], auth: str) -> dict[str, Any] | None:
         """The agent's current phase, from the first of these addresses that answers."""
         for address in addresses:
             try:
-                answer = await self.client.get(address, auth, "/v1/phases/current")
+                answer = await self.client.current_phase(address, auth)
             except AgentError:
                 continue
             if isinstance(answer.body, dict):
@@ -107,11 +82,8 @@ class OperationDriver:
 class NetworkDriver(OperationDriver):
     """Takes one `reconfiguring-network` subcloud to `complete` or `network-reconfiguration-failed`."""
 
-    async def run(self) -> None:
-        while (subcloud := await self.load()) is not None \
-                and subcloud.deploy_status == DeployStatus.RECONFIGURING_NETWORK:
-            if not await self.step(subcloud):
-                return
+    def wants(self, subcloud: Subcloud) -> bool:
+        return subcloud.deploy_status == DeployStatus.RECONFIGURING_NETWORK
 
     async def fail(self, subcloud: Subcloud, message: str) -> bool:
         await self.write_log(subcloud, NETWORK_PHASE, message)
@@ -141,7 +113,7 @@ class NetworkDriver(OperationDriver):
                    "management_gateway_address": network["management_gateway_ip"],
                    "bootstrap_address": network["bootstrap_address"]}
         try:
-            await self.start_phase(subcloud.management_start_ip, auth, NETWORK_PHASE, payload)
+            await self.client.start_phase(subcloud.management_start_ip, auth, NETWORK_PHASE, payload)
         except AgentError as exc:
             return await self.fail(subcloud, f"Cannot start the network reconfiguration: {exc}")
         await self.write_log(subcloud, NETWORK_PHASE, f"network reconfiguration started on "
@@ -187,10 +159,8 @@ class PrestageDriver(OperationDriver):
     """Takes one prestaging subcloud through the packages and images phases to `complete`,
     or to `failed` with the reason in its error description."""
 
-    async def run(self) -> None:
-        while (subcloud := await self.load()) is not None and subcloud.prestage_status in PRESTAGE_STEPS:
-            if not await self.step(subcloud):
-                return
+    def wants(self, subcloud: Subcloud) -> bool:
+        return subcloud.prestage_status in PRESTAGE_STEPS
 
     def guard(self, subcloud: Subcloud) -> dict[str, Any]:
         return {"prestage_status": subcloud.prestage_status, "operation_request": subcloud.operation_request}
@@ -216,7 +186,7 @@ class PrestageDriver(OperationDriver):
                        "release": request.get("release"),
                        "prestage_reason": "for_sw_deploy" if request.get("for_sw_deploy") else "for_install"}
             try:
-                await self.start_phase(address, auth, phase, payload)
+                await self.client.start_phase(address, auth, phase, payload)
             except AgentError as exc:
                 return await self.fail(subcloud, f"Cannot start {phase}: {exc}")
             await self.write_log(subcloud, PRESTAGE, f"{phase} of {request.get('release')} started on {address}")
@@ -247,57 +217,23 @@ class PrestageDriver(OperationDriver):
 class OperationsLoop:
     """Starts a driver for every subcloud of the held deploy shards with an operation under way."""
 
-    def __init__(self, ctx: SiteContext, client: AgentClient | None = None) -> None:
+    def __init__(self, ctx: SiteContext) -> None:
         self.ctx = ctx
-        self.client = client or AgentClient.for_site(ctx.settings)
-        self.drivers: dict[int, asyncio.Task] = {}
-        self.shards = ctx.shards[LeaseKind.DEPLOY]
-        self.shards.drainers.append(self.drain)
+        self.client = ctx.agents
+        self.drivers = SubcloudTasks("operation", ctx.shards[LeaseKind.DEPLOY], PARALLELISM,
+                                     ctx.operations_wakeup.set)
 
-    async def drain(self, shards: frozenset[int]) -> None:
-        """Stop driving the subclouds of shards given back; their new holder carries on."""
-        stopping = [task for subcloud_id, task in self.drivers.items() if subcloud_id % SHARDS in shards]
-        for task in stopping:
-            task.cancel()
-        await asyncio.gather(*stopping, return_exceptions=True)
+    async def pending(self, conn: AsyncConnection, exclude: list[int], limit: int,
+                      shards: frozenset[int]) -> list[tuple[int, Work]]:
+        found = await operations_db.subclouds_with_operations(conn, exclude, limit, shards)
+        return [(subcloud_id, DRIVERS[kind](self.ctx, self.client, subcloud_id).run) for subcloud_id, kind in found]
 
-    def _start(self, subcloud_id: int, driver: type[OperationDriver]) -> None:
-        async def drive() -> None:
-            try:
-                await driver(self.ctx, self.client, subcloud_id).run()  # type: ignore[attr-defined]
-            except Exception:  # one subcloud's trouble must not stop the others
-                log.exception("operation on subcloud %s failed", subcloud_id)
-            finally:
-                self.drivers.pop(subcloud_id, None)
-                self.ctx.operations_wakeup.set()
-
-        self.drivers[subcloud_id] = asyncio.create_task(drive())
-
-    async def tick(self) -> None:
-        room, shards = PARALLELISM - len(self.drivers), self.shards.held
-        if room <= 0 or not shards:
-            return
-        async with self.ctx.engine.connect() as conn:
-            pending = await operations_db.subclouds_with_operations(conn, list(self.drivers), room, shards)
-        for subcloud_id, kind in pending:
-            if self.shards.holds(subcloud_id):
-                self._start(subcloud_id, DRIVERS[kind])
-
-    async def run(self) -> None:
-        while True:
-            self.ctx.operations_wakeup.clear()
-            try:
-                await self.tick()
-            except Exception:  # a database hiccup must not kill the loop; the next tick retries
-                log.exception("operations tick failed")
-            try:
-                await asyncio.wait_for(self.ctx.operations_wakeup.wait(), IDLE_TICK_S)
-            except TimeoutError:
-                pass
+    async def reconcile(self) -> None:
+        await self.drivers.fill(self.ctx.engine, self.pending)
 
 
 DRIVERS: dict[str, type[OperationDriver]] = {operations_db.NETWORK: NetworkDriver, PRESTAGE: PrestageDriver}
 
 
 async def run(ctx: SiteContext) -> None:
-    await OperationsLoop(ctx).run()
+    await runner.run("operations", OperationsLoop(ctx).reconcile, Timing(IDLE_TICK_S), ctx.operations_wakeup)

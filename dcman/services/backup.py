@@ -240,9 +240,8 @@ async def delete(ctx: SiteContext, release: str, body: Mapping[str, Any], client
             if local_only:
                 assert password is not None
                 try:
-                    answer = await client.exchange(subcloud.management_start_ip, basic_auth(password),
-                                                   [("DELETE", f"/v1/backups/{release}", None)])
-                    gone, reason = answer[0].status == 200, str((answer[0].body or {}).get("error", ""))
+                    answer = await client.delete_backup(subcloud.management_start_ip, basic_auth(password), release)
+                    gone, reason = answer.status == 200, str((answer.body or {}).get("error", ""))
                 except AgentError as exc:
                     gone, reason = False, f"cannot reach the subcloud: {exc}"
             else:

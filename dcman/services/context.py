@@ -1,4 +1,5 @@
-"""What every use case needs: the settings, the database, the secret box and the loop wake-ups."""
+"""What every use case needs: the settings, the database, the secret box, the drivers and the
+loop wake-ups."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from dcman.config import Settings
 from dcman.domain.cluster import LeaseKind
 from dcman.domain.network import SystemControllerNetwork
+from dcman.domain.peers import SystemPeer
 from dcman.domain.throttle import LoginThrottle
+from dcman.drivers.agent_client import AgentClient
+from dcman.drivers.peer_site import PeerSite
 from dcman.services.secrets import SecretBox
-from dcman.services.shards import ShardSet
+from dcman.cluster.shards import ShardSet
 
 
 class Wakeup(asyncio.Event):
@@ -44,8 +48,10 @@ class SiteContext:
     engine: AsyncEngine
     secrets: SecretBox
     system_controller: SystemControllerNetwork
+    # The client of the subclouds' agents, with the site's agent settings (made once: it reads the CA file).
+    agents: AgentClient
     site_uuid: str = ""
-    # This process among those sharing the database (services/membership).
+    # This process among those sharing the database (cluster/membership).
     process_id: str = ""
     # Set when a subcloud needs the deploy loop now rather than at its next tick.
     deploy_wakeup: Wakeup = field(default_factory=_wakeup("deploy"))
@@ -73,6 +79,12 @@ class SiteContext:
     def wakeups(self) -> dict[str, Wakeup]:
         return {w.name: w for w in (self.deploy_wakeup, self.audit_wakeup, self.peers_wakeup, self.sync_wakeup,
                                     self.migration_wakeup, self.backup_wakeup, self.operations_wakeup)}
+
+    def peer_site(self, peer: SystemPeer, *, timeout: float = 10.0, retries: int = 2) -> PeerSite:
+        """The client of a system peer's site (its account, DCMAN_PEER_CA_FILE); the caller
+        closes it. Callers that must not wait long on a silent peer give fewer retries."""
+        return PeerSite(peer.manager_endpoint, peer.manager_username, self.secrets.decrypt(peer.manager_password),
+                        ca_file=self.settings.peer_ca_file, timeout=timeout, retries=retries)
 
     def peers_changed(self) -> None:
         self.peers_wakeup.set()

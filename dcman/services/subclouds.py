@@ -45,7 +45,6 @@ from dcman.domain.subcloud import (
     validate_text,
 )
 from dcman.domain.transitions import transition
-from dcman.domain.subcloud_ops import asks_network_reconfiguration
 from dcman.domain.secrets import might_hold_secrets, redacted_json_text
 from dcman.services.context import SiteContext
 from dcman.services.documents import bootstrap_columns, config_columns, install_columns, stored_install_values
@@ -329,11 +328,8 @@ def _wants_something(body: Mapping[str, Any]) -> bool:
 
 async def update_subcloud(ctx: SiteContext, ref: str, body: Mapping[str, Any], from_peer: bool = False) -> SubcloudView:
     """PATCH /subclouds/{ref}: every check passes before anything is written (§2.4, §2.6–2.8).
-    With management network fields it is a network reconfiguration (services/subcloud_ops)."""
-    if asks_network_reconfiguration(body):
-        from dcman.services.subcloud_ops import reconfigure_network  # it builds on this module
-
-        return await reconfigure_network(ctx, ref, body, from_peer)
+    A PATCH with management network fields is a network reconfiguration instead
+    (services/subcloud_ops.reconfigure_network)."""
     unsupported = sorted(set(body) - set(UPDATABLE_FIELDS))
     if unsupported:
         raise InvalidInput(

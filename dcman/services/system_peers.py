@@ -6,9 +6,9 @@ from typing import Any, Mapping
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
-
 from dcman.db import associations as associations_db
 from dcman.db import peers as peers_db
+from dcman.db import site as site_db
 from dcman.domain.alarms import AlarmId, peer_entity
 from dcman.domain.errors import Conflict, InvalidInput, NotFound
 from dcman.domain.peers import (
@@ -98,8 +98,8 @@ async def update_peer(ctx: SiteContext, ref: str, body: Any) -> SystemPeer:
             if changes.get("peer_controller_gateway_address", peer.peer_controller_gateway_address) != \
                     peer.peer_controller_gateway_address:  # every copy there carries that gateway
                 await associations_db.mark_peer_associations(conn, peer.id, AssociationSyncStatus.OUT_OF_SYNC.value,
-                                                             f"The peer controller gateway address of {peer.peer_name} changed.",
-                                                             AssociationType.PRIMARY.value)
+                                                 f"The peer controller gateway address of {peer.peer_name} changed.",
+                                                 AssociationType.PRIMARY.value)
             peer = await _require(conn, peer.id)
     except IntegrityError:
         raise _conflict(changes) from None
@@ -128,6 +128,9 @@ async def peer_groups_of_peer(ctx: SiteContext, ref: str) -> list[dict[str, Any]
         return await peers_db.peer_groups_of_peer(conn, peer.id)
 
 
-def manager_password(ctx: SiteContext, peer: SystemPeer) -> str:
-    """The clear password of the account on the peer (for the peer-site client)."""
-    return ctx.secrets.decrypt(peer.manager_password)
+async def site_identity(ctx: SiteContext) -> dict[str, str]:
+    """What another site needs to register this one as a system peer."""
+    async with ctx.engine.connect() as conn:
+        site = await site_db.get_site(conn)
+    assert site is not None
+    return {"uuid": site["uuid"], "name": site["name"]}

@@ -1,6 +1,6 @@
 """A value encrypted with the site's secret key, kept with the site's identity, so that a
 process started with another DCMAN_SECRET_KEY refuses to start instead of failing every
-deploy. Databases from before this revision get it at the next start (services/site.py).
+deploy. Databases from before this revision get it at the next start (dcman/site.py).
 
 Revision ID: 0010
 Revises: 0009

@@ -1,5 +1,5 @@
 """The cluster loop: keeps this process in the registry with its fair share of shard leases
-(services/membership) and runs each singleton loop it leads (services/coordination),
+(cluster/membership) and runs each singleton loop it leads (cluster/coordination),
 starting it when leadership is won and stopping it when lost."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from dcman.services.context import SiteContext
-from dcman.services.coordination import LocalCoordination, PgCoordination
-from dcman.services.membership import Membership, stop_working_all
+from dcman.cluster.coordination import LocalCoordination, PgCoordination
+from dcman.cluster.membership import Membership, stop_working_all
 
 log = logging.getLogger("dcman.cluster")
 Singleton = Callable[[SiteContext], Coroutine[Any, Any, None]]

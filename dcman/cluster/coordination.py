@@ -15,8 +15,8 @@ import zlib
 from typing import Any
 
 from dcman.services.context import SiteContext
-from dcman.services.lease_keeper import LeaseKeeper
-from dcman.services.membership import Membership
+from dcman.cluster.lease_keeper import LeaseKeeper
+from dcman.cluster.membership import Membership
 
 log = logging.getLogger("dcman.cluster")
 CHANNEL = "dcman_wakeups"

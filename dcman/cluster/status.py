@@ -9,7 +9,7 @@ from typing import Any
 from dcman.db import cluster as cluster_db
 from dcman.domain.cluster import SHARDS, LeaseKind, LeaseTiming
 from dcman.services.context import SiteContext
-from dcman.services.coordination import SINGLETONS
+from dcman.cluster.coordination import SINGLETONS
 
 
 def _iso(value: Any) -> str:

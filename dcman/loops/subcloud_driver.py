@@ -1,0 +1,51 @@
+"""What the drivers of one subcloud share (deploy phases, backups and restores, operations):
+the subcloud re-read before every step, since the stored row is the truth and another
+writer may have moved it; steps taken until one says there is nothing to do now; a log
+file of its own per phase."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from dcman.db import subclouds as subclouds_db
+from dcman.db.clock import utcnow
+from dcman.domain.subcloud import Subcloud
+from dcman.drivers.agent_client import AgentClient
+from dcman.services.context import SiteContext
+
+
+class SubcloudDriver:
+    """Takes one subcloud as far as it can go now, one compare-and-set step at a time."""
+
+    def __init__(self, ctx: SiteContext, client: AgentClient, subcloud_id: int) -> None:
+        self.ctx, self.client, self.id = ctx, client, subcloud_id
+        self.lost_polls = 0  # the agent's silences in a row, while a phase runs
+
+    async def load(self) -> Subcloud | None:
+        async with self.ctx.engine.connect() as conn:
+            return await subclouds_db.get_subcloud(conn, self.id)
+
+    def wants(self, subcloud: Subcloud) -> bool:
+        """Whether the subcloud, as stored now, is still this driver's to take further."""
+        return True
+
+    async def step(self, subcloud: Subcloud) -> bool:
+        """One step; False when there is nothing to do now."""
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        while (subcloud := await self.load()) is not None and self.wants(subcloud):
+            if not await self.step(subcloud):
+                return
+
+    @staticmethod
+    async def append_log(path: Path, line: str) -> None:
+        """A time-stamped line at the end of a phase's log (written in a thread)."""
+
+        def append() -> None:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(f"{utcnow():%Y-%m-%d %H:%M:%S} {line}\n")
+
+        await asyncio.to_thread(append)
