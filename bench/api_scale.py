@@ -34,9 +34,9 @@ import httpx
 from processes import SiteWithSim, cpu_seconds, log
 from sqlalchemy import create_engine, insert
 
-from dcman.agent import addressing
+from dcman.db import subclouds as subclouds_db
 from dcman.db import tables as t
-from dcman.db.repository import network_keys
+from dcman.agent import addressing
 from dcman.domain.states import EndpointType
 from dcman.services.secrets import SecretBox
 
@@ -68,7 +68,7 @@ def write_fleet(db_path: Path, count: int) -> None:
                     "external_oam_floating_address": values["external_oam_floating_address"],
                     "openstack_installed": False, "audit_fail_count": 0, "first_identity_sync_complete": True,
                     "group_id": 1, "rehomed": False, "sysadmin_password": password, "created_at": now,
-                    **network_keys(subnet, start, end)})
+                    **subclouds_db.network_keys(subnet, start, end)})
                 statuses += [{"subcloud_id": subcloud_id, "endpoint_type": e.value, "sync_status": "in-sync",
                               "created_at": now} for e in EndpointType]
                 summaries.append({"uuid": str(uuid.uuid4()), "subcloud_id": subcloud_id, "critical_alarms": 0,

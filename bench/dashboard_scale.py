@@ -23,10 +23,10 @@ from pathlib import Path
 import httpx
 from sqlalchemy import insert
 
+from dcman.db import tables as t
+from dcman.db.subclouds import network_keys
 from dcman.site import site_app, start_site
 from dcman.config import load_settings
-from dcman.db import tables as t
-from dcman.db.repository import network_keys
 from dcman.domain.states import EndpointType
 from dcman.services import accounts
 

@@ -187,7 +187,8 @@ async def clone_subclouds(database_url: str, items: list[dict], batch: int = 200
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from dcman.db import tables as t
-    from dcman.db.repository import network_keys, utcnow
+    from dcman.db.clock import utcnow
+    from dcman.db import subclouds as subclouds_db
 
     started = time.monotonic()
     engine = create_async_engine(database_url)
@@ -208,8 +209,8 @@ async def clone_subclouds(database_url: str, items: list[dict], batch: int = 200
                        "management_gateway_ip": values["management_gateway_address"],
                        "availability_status": "offline", "audit_fail_count": 0, "created_at": now,
                        "updated_at": now}
-                row.update(network_keys(row["management_subnet"], row["management_start_ip"],
-                                        row["management_end_ip"]))
+                row.update(subclouds_db.network_keys(row["management_subnet"], row["management_start_ip"],
+                                                     row["management_end_ip"]))
                 rows.append(row)
             async with engine.begin() as conn:
                 ids = list((await conn.execute(insert(t.subclouds).returning(t.subclouds.c.id), rows)).scalars())

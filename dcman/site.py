@@ -17,13 +17,14 @@ from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dcman.db import site as site_db
+from dcman.db import subclouds as subclouds_db
+from dcman.db.engine import create_engine, migrate
 from dcman.api.app import create_app
 from dcman.cluster import loop as cluster
 from dcman.cluster.coordination import coordination_for, keeper_for
 from dcman.cluster.membership import Membership
 from dcman.config import Settings
-from dcman.db import repository as repo
-from dcman.db.engine import create_engine, migrate
 from dcman.domain.cluster import Role
 from dcman.domain.network import parse_system_controller_network
 from dcman.drivers.agent_client import AgentClient
@@ -67,14 +68,14 @@ async def prepare_database(engine: AsyncEngine, site_name: str) -> dict:
     await migrate(engine)
     try:
         async with engine.begin() as conn:
-            if await repo.get_site(conn) is None:
-                await repo.insert_site(conn, site_name)
+            if await site_db.get_site(conn) is None:
+                await site_db.insert_site(conn, site_name)
             else:
-                await repo.rename_site(conn, site_name)
+                await site_db.rename_site(conn, site_name)
     except IntegrityError:  # a second process inserted it first
         pass
     async with engine.connect() as conn:
-        site = await repo.get_site(conn)
+        site = await site_db.get_site(conn)
     assert site is not None
     return site
 
@@ -84,13 +85,13 @@ async def check_secret_key(engine: AsyncEngine, secrets: SecretBox, settings: Se
     later. The first process stores a check value encrypted with its key; on a database from
     before the check, only once its key has read a stored secret, if there is one."""
     async with engine.begin() as conn:
-        token = await repo.get_secret_key_check(conn)
+        token = await site_db.get_secret_key_check(conn)
         if token is None:
-            stored = await repo.a_stored_secret(conn)
+            stored = await site_db.a_stored_secret(conn)
             if stored is not None and not secrets.reads(stored):
                 raise WrongSecretKey(_wrong_key(settings))
-            await repo.set_secret_key_check(conn, secrets.encrypt(KEY_CHECK_TEXT))
-            token = await repo.get_secret_key_check(conn)  # another process's, if it stored one first
+            await site_db.set_secret_key_check(conn, secrets.encrypt(KEY_CHECK_TEXT))
+            token = await site_db.get_secret_key_check(conn)  # another process's, if it stored one first
     if token is None or not secrets.reads(token):
         raise WrongSecretKey(_wrong_key(settings))
 
@@ -117,7 +118,7 @@ async def start_site(settings: Settings) -> SiteContext:
         await engine.dispose()
         raise
     async with engine.connect() as conn:
-        regions = await repo.region_ids(conn) if (settings.data_dir / OLD_LOGS_DIR).is_dir() else {}
+        regions = await subclouds_db.region_ids(conn) if (settings.data_dir / OLD_LOGS_DIR).is_dir() else {}
     if regions:
         await asyncio.to_thread(move_old_layout, settings.data_dir, regions)
     generated = await accounts.ensure_bootstrap_admin(engine, settings.admin_user, settings.admin_password)

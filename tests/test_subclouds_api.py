@@ -714,7 +714,7 @@ async def test_the_unpaged_lists_built_by_the_database_match_the_subclouds_as_sh
     (dcman/db/json_listing.py); each subcloud must read as show and the paged list give it."""
     await api.add_subcloud("edge1", description='Ünïcode "quoted" \\ back\ttab', location="YOW")
     await api.add_subcloud("edge2")
-    await api.set_state("edge2", openstack_installed=True, backup_status="complete",
+    await api.set_state("edge2", openstack_installed=True, backup_status="complete-central",
                         backup_datetime=datetime(2025, 1, 2, 3, 4, 5), updated_at=datetime(2025, 1, 2, 3, 4, 5, 120000))
     await set_endpoint_status(api, "edge1", "firmware", "out-of-sync")
     for endpoint in ENDPOINT_TYPES:

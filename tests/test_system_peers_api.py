@@ -8,9 +8,9 @@ import json
 import pytest
 from sqlalchemy import insert
 
-from dcman.db import peer_repository
+from dcman.db import peers as peers_db
 from dcman.db import tables as t
-from dcman.db.repository import utcnow
+from dcman.db.clock import utcnow
 
 PEER_UUID = "b00d0863-c54e-4340-af4d-3e2093764276"
 PASSWORD = "Wind123$"
@@ -64,8 +64,8 @@ async def test_create_with_defaults_stores_and_shows_them(api):
     assert await peers(api) == [created]
     # the password is stored encrypted, and decrypts to what was sent
     async with api.ctx.engine.connect() as conn:
-        stored = await peer_repository.get_peer(conn, PEER_UUID)
-        assert [p.id for p in await peer_repository.list_peers(conn)] == [created["id"]]
+        stored = await peers_db.get_peer(conn, PEER_UUID)
+        assert [p.id for p in await peers_db.list_peers(conn)] == [created["id"]]
     assert stored.manager_password != PASSWORD and PASSWORD not in stored.manager_password
     assert api.ctx.secrets.decrypt(stored.manager_password) == PASSWORD
     assert stored.heartbeat_failures == 0
@@ -178,7 +178,7 @@ async def test_update_validates_and_changes_the_peer(api):
     assert updated["updated-at"] is not None and updated["peer-uuid"] == PEER_UUID
     assert (await api.get("/v1.0/system-peers/Renamed")).json() == updated
     async with api.ctx.engine.connect() as conn:
-        stored = await peer_repository.get_peer(conn, created["id"])
+        stored = await peers_db.get_peer(conn, created["id"])
     assert api.ctx.secrets.decrypt(stored.manager_password) == new_password
 
     for body, words in [({}, "Nothing to update"), ({"heartbeat_interval": 5}, "10 to 600"),
@@ -233,12 +233,12 @@ async def test_delete_and_delete_refused_while_associated(api):
 async def test_peer_health_is_recorded_for_the_monitor(api):
     created = await create(api)
     async with api.ctx.engine.begin() as conn:
-        await peer_repository.set_peer_health(conn, created["id"], "created", 1)
+        await peers_db.set_peer_health(conn, created["id"], "created", 1)
     async with api.ctx.engine.connect() as conn:
-        peer = await peer_repository.get_peer(conn, created["id"])
+        peer = await peers_db.get_peer(conn, created["id"])
     assert (peer.availability_state, peer.heartbeat_failures, peer.updated_at) == ("created", 1, None)
     async with api.ctx.engine.begin() as conn:
-        await peer_repository.set_peer_health(conn, created["id"], "available", 0)
+        await peers_db.set_peer_health(conn, created["id"], "available", 0)
     shown = (await api.get(f"/v1.0/system-peers/{created['id']}")).json()
     assert shown["availability-state"] == "available" and shown["updated-at"] is not None
 

@@ -429,11 +429,15 @@ class HttpConnection(asyncio.Protocol):
     async def _stream(self, response: StreamResponse, keep_alive: bool) -> None:
         try:
             for chunk in response.chunks:
-                if self._transport is None:
+                if self._transport is None or self._transport.is_closing():
                     return  # the client went away
                 self._write(chunk)
                 assert self._writable is not None
                 await self._writable.wait()
+                # A set event does not yield: without this, a client that went away (writes to
+                # a lost transport neither fail nor pause) had the loop make every chunk of a
+                # 100 GiB answer before it could see so, and the other subclouds went unanswered.
+                await asyncio.sleep(0)
         except Exception:
             log.exception("streaming an answer failed")
             self._reset()

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from typing_extensions import TypedDict
 
+from dcman.db.associations import Association
 from dcman.api.auth import from_peer
 from dcman.api.bodies import read_body
 from dcman.api.commands.associations import (
@@ -20,7 +21,6 @@ from dcman.api.commands.wire import json_body
 from dcman.api.responses import reads, writes
 from dcman.api.state import site_context
 from dcman.api.views import timestamp
-from dcman.db.geo_repository import Association
 from dcman.services import associations, peer_requests
 from dcman.services.context import SiteContext
 

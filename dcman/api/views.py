@@ -11,10 +11,11 @@ from typing import Any
 
 from typing_extensions import NotRequired, TypedDict
 
+from dcman.db import subclouds as subclouds_db
 from dcman.domain.groups import SubcloudGroup
 from dcman.domain.secrets import redacted_json_text
 from dcman.domain.states import AvailabilityStatus
-from dcman.domain.subcloud import SHOWN_FIELDS, rollup_sync_status
+from dcman.domain.subcloud import rollup_sync_status
 from dcman.services.subclouds import SubcloudView
 
 
@@ -102,7 +103,7 @@ def subcloud(view: SubcloudView, *, with_rollup: bool = False, detail: bool = Fa
     sends no endpoint_sync_status: the dcmanager client lists those with one column per entry,
     and a row with entries breaks its table."""
     s = view.subcloud
-    body: dict[str, Any] = {key: getattr(s, attribute) for key, attribute in SHOWN_FIELDS}
+    body = subclouds_db.shown_fields(s)
     for key in ("backup-datetime", "created-at", "updated-at"):
         body[key] = timestamp(body[key])
     for key in ("data_install", "rehome_data"):

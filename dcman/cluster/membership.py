@@ -18,7 +18,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from dcman.db import cluster_repository as cluster_db
+from dcman.db import cluster as cluster_db
 from dcman.domain.cluster import (
     KIND_OF_ROLE,
     SHARDS,

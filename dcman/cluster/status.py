@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from dcman.db import cluster_repository as cluster_db
+from dcman.db import cluster as cluster_db
 from dcman.domain.cluster import SHARDS, LeaseKind, LeaseTiming
 from dcman.services.context import SiteContext
 from dcman.cluster.coordination import SINGLETONS

@@ -12,8 +12,8 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import tables as t
+from dcman.db.subclouds import SHOWN_FIELDS
 from dcman.domain.states import SyncStatus
-from dcman.domain.subcloud import SHOWN_FIELDS
 
 _TIMESTAMPS = ("backup_datetime", "created_at", "updated_at")
 

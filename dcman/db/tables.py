@@ -62,7 +62,7 @@ subclouds = Table(
     Column("management_gateway_ip", String(64), nullable=False),
     Column("systemcontroller_gateway_ip", String(64), nullable=False),
     Column("external_oam_floating_address", String(64)),
-    # Sortable keys of the management range and subnet (see repository.address_key), so that
+    # Sortable keys of the management range and subnet (see subclouds.address_key), so that
     # the overlap checks of an add look at a handful of rows, not the whole fleet.
     Column("range_lo", String(32), index=True),
     Column("range_hi", String(32)),
@@ -70,7 +70,7 @@ subclouds = Table(
     Column("subnet_hi", String(32)),
     Column("openstack_installed", Boolean, nullable=False, default=False),
     Column("audit_fail_count", Integer, nullable=False, default=0),
-    # Bumped by every reset of the subcloud's endpoint statuses (audit_repository.reset_endpoints):
+    # Bumped by every reset of the subcloud's endpoint statuses (subclouds.reset_endpoints):
     # the audit drops the statuses it keeps in memory when it sees another value.
     Column("endpoints_version", Integer, nullable=False, default=0, server_default="0"),
     Column("first_identity_sync_complete", Boolean, nullable=False, default=False),

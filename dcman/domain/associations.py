@@ -10,7 +10,7 @@ from dcman.domain.commands import AssociationUpdate, NewAssociation
 from dcman.domain.errors import InvalidInput, StateRefused
 from dcman.domain.secrets import redact
 from dcman.domain.states import AssociationType
-from dcman.domain.subcloud import Subcloud, rehome_data, rehome_payload
+from dcman.domain.subcloud import Subcloud, rehome_data
 
 MAX_PRIORITY = 65536
 
@@ -63,24 +63,23 @@ class SubcloudCopy:
 
     @property
     def rehome_data(self) -> dict[str, object]:
-        """The rehome data the peer stores from this copy (it removes the same secrets)."""
-        return json.loads(rehome_data(self.bootstrap_values, self.bootstrap_address))
+        """The rehome data the peer stores from this copy (it removes the same secrets), as the
+        peer's API shows it decoded: its values as JSON has them."""
+        saved = rehome_data(self.bootstrap_values, self.bootstrap_address).saved_payload
+        return json.loads(json.dumps({"saved_payload": saved}, default=str))
 
 
 def subcloud_copy(subcloud: Subcloud, peer_gateway: str) -> SubcloudCopy | str:
     """The copy of `subcloud` for a peer reached through `peer_gateway` (the system peer's
     `peer_controller_gateway_address`: the subclouds' gateway towards the peer's own system
     controller subnet, as the reference puts it in every copy), or why there is none."""
-    payload = rehome_payload(subcloud.rehome_data)
+    payload = None if subcloud.rehome is None else dict(subcloud.rehome.saved_payload)
     if not payload or not payload.get("bootstrap-address"):
         return f"subcloud {subcloud.name} has no rehome data to copy"
     payload = redact(payload)  # rows from before secrets were sealed apart may hold some
     address = str(payload.pop("bootstrap-address"))
     values = {**payload, "name": subcloud.name, GATEWAY_KEY: peer_gateway}
-    try:
-        install = json.loads(subcloud.data_install) if subcloud.data_install else None
-    except ValueError:
-        install = None
+    install = subcloud.install_values
     return SubcloudCopy(name=subcloud.name, region_name=subcloud.region_name, bootstrap_values=values,
                         bootstrap_address=address, description=subcloud.description,
                         location=subcloud.location, release=subcloud.software_version,

@@ -10,24 +10,11 @@ A restore runs on the deploy status: `pre-restore → restoring → complete`, o
 from __future__ import annotations
 
 import re
-from enum import StrEnum
 
 from dcman.domain.errors import InvalidInput
-from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState
+from dcman.domain.states import AvailabilityStatus, BackupStatus, DeployStatus, ManagementState
 from dcman.domain.subcloud import Subcloud
-
-
-class BackupStatus(StrEnum):
-    INITIAL = "initial"
-    VALIDATING = "validating"
-    VALIDATE_FAILED = "validate-failed"
-    PRE_BACKUP = "pre-backup"
-    BACKUP_PREP_FAILED = "backup-prep-failed"
-    BACKING_UP = "backing-up"
-    FAILED = "failed"
-    UNKNOWN = "unknown"
-    COMPLETE_LOCAL = "complete-local"
-    COMPLETE_CENTRAL = "complete-central"
+from dcman.domain.transitions import Transition
 
 
 # A backup in one of these is under way: no second operation may start on the subcloud.
@@ -100,6 +87,12 @@ def check_restore(subcloud: Subcloud) -> None:
     busy = operation_in_progress(subcloud)
     if busy:
         raise InvalidInput(f"Cannot perform subcloud-backup restore operation on subcloud {subcloud.name}: {busy}.")
+
+
+def interrupted_backup(running: BackupStatus) -> Transition:
+    """A backup a dead process was driving fails (§2.3.4), its request dropped."""
+    return Transition({"backup_status": BACKUP_RECOVERY[running], "backup_request": None,
+                       "error_description": f"The site restarted while the subcloud's backup was {running}."})
 
 
 def recovered_backup_status(status: str | None) -> BackupStatus | None:

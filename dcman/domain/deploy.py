@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from dcman.domain.errors import InvalidInput, StateRefused
-from dcman.domain.states import AvailabilityStatus, DeployStatus as S, ManagementState
+from dcman.domain.states import SECONDARY_STATES, AvailabilityStatus, DeployStatus as S, ManagementState
 
 
 class Step(StrEnum):
@@ -84,7 +84,6 @@ REHOME_ENDED_FAILED = frozenset({S.REHOME_FAILED, S.REHOME_PREP_FAILED})
 
 # States from which the reconciler starts the next step of the plan.
 RESTING = frozenset({S.CREATE_COMPLETE, S.INSTALL_COMPLETE, S.BOOTSTRAP_COMPLETE})
-SECONDARY_STATES = frozenset({S.SECONDARY, S.SECONDARY_FAILED})
 MAX_ERROR_TEXT = 2048
 
 

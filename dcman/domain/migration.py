@@ -12,13 +12,21 @@ from typing import Any
 from dcman.domain.alarms import Alarm, AlarmId, Severity
 from dcman.domain.errors import InvalidInput, PermissionDenied
 from dcman.domain.peer_groups import SubcloudPeerGroup
-from dcman.domain.states import REHOMING_STATES, AvailabilityStatus, DeployStatus, ManagementState, MigrationStatus
-from dcman.domain.subcloud import Subcloud, rehome_payload
+from dcman.domain.deploy import Step
+from dcman.domain.states import (
+    REHOMING_STATES,
+    SECONDARY_STATES,
+    AvailabilityStatus,
+    DeployStatus,
+    ManagementState,
+    MigrationStatus,
+)
+from dcman.domain.subcloud import NO_ERRORS, Subcloud
+from dcman.domain.transitions import Transition, transition
 
 # The deploy plan that queues a subcloud for rehoming by the migration.
-REHOME_PLAN = '["rehome"]'
-MIGRATABLE = frozenset({DeployStatus.SECONDARY.value, DeployStatus.REHOME_FAILED.value,
-                        DeployStatus.REHOME_PREP_FAILED.value})
+REHOME_PLAN: tuple[Step, ...] = (Step.REHOME,)
+MIGRATABLE = frozenset({DeployStatus.SECONDARY, DeployStatus.REHOME_FAILED, DeployStatus.REHOME_PREP_FAILED})
 
 
 def check_migrate(group: SubcloudPeerGroup, member_count: int, password: object) -> None:
@@ -32,8 +40,7 @@ def check_migrate(group: SubcloudPeerGroup, member_count: int, password: object)
 
 
 def has_rehome_data(subcloud: Subcloud) -> bool:
-    payload = rehome_payload(subcloud.rehome_data)
-    return payload is not None and bool(payload.get("bootstrap-address"))
+    return subcloud.rehome is not None and bool(subcloud.rehome.saved_payload.get("bootstrap-address"))
 
 
 def check_something_to_migrate(group: SubcloudPeerGroup, choice: "MigrationChoice") -> None:
@@ -105,7 +112,27 @@ def awaits_management(subcloud: Subcloud) -> bool:
 
 def is_queued(subcloud: Subcloud) -> bool:
     """Waiting for its turn to be rehomed (the migrate request queued it)."""
-    return subcloud.deploy_plan == REHOME_PLAN and subcloud.deploy_status in MIGRATABLE
+    return subcloud.plan == REHOME_PLAN and subcloud.deploy_status in MIGRATABLE
+
+
+def queued_for_rehome(subcloud: Subcloud, sysadmin_password: str) -> Transition:
+    """§4 step 2: the subcloud waits in the rehome queue, with the password the migrate brought."""
+    return transition(subcloud, plan=REHOME_PLAN, sysadmin_password=sysadmin_password, error_description=NO_ERRORS)
+
+
+def rehome_refused(subcloud: Subcloud, why: str) -> Transition:
+    """§4 step 6: a subcloud that cannot be rehomed (no rehome data, or its peer kept it)."""
+    return transition(subcloud, deploy_status=DeployStatus.REHOME_PREP_FAILED, error_description=why[:2000])
+
+
+def rehome_started(subcloud: Subcloud) -> Transition:
+    """§4 step 5: a slot of the group is free; the deploy reconciler runs the rehome phase."""
+    return transition(subcloud, deploy_status=DeployStatus.PRE_REHOME, deploy_progress=0)
+
+
+def managed_after_rehome(subcloud: Subcloud) -> Transition:
+    """A rehomed subcloud seen online is managed here (see awaits_management)."""
+    return transition(subcloud, management_state=ManagementState.MANAGED)
 
 
 # --- the peer-group audit (§5) --------------------------------------------------------------
@@ -156,8 +183,7 @@ def audit_peer_group(local: SubcloudPeerGroup, remote: Mapping[str, object], loc
         there = by_region.get(s.region_name)
         if there is None:
             out.deletes.append(s.id)
-        elif there.get("management-state") == ManagementState.MANAGED and s.deploy_status not in (
-                DeployStatus.SECONDARY, DeployStatus.SECONDARY_FAILED):
+        elif there.get("management-state") == ManagementState.MANAGED and s.deploy_status not in SECONDARY_STATES:
             # A secondary subcloud is not audited, so it is shown offline (lifecycle §2.4).
             out.updates[s.id] = {"deploy_status": DeployStatus.SECONDARY.value,
                                  "management_state": ManagementState.UNMANAGED.value,

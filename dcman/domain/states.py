@@ -80,6 +80,21 @@ ACTIVE_DEPLOY_STATES: frozenset[DeployStatus] = frozenset(
 )
 
 
+class BackupStatus(StrEnum):
+    """A subcloud's backup (lifecycle reference §1.1); the machine is in dcman.domain.backup."""
+
+    INITIAL = "initial"
+    VALIDATING = "validating"
+    VALIDATE_FAILED = "validate-failed"
+    PRE_BACKUP = "pre-backup"
+    BACKUP_PREP_FAILED = "backup-prep-failed"
+    BACKING_UP = "backing-up"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    COMPLETE_LOCAL = "complete-local"
+    COMPLETE_CENTRAL = "complete-central"
+
+
 class SyncStatus(StrEnum):
     UNKNOWN = "unknown"
     IN_SYNC = "in-sync"
@@ -160,3 +175,5 @@ class AssociationSyncStatus(StrEnum):
 # A rehome is under way: the subcloud holds one of a migration's `max_subcloud_rehoming`
 # slots, and a peer may not take it back.
 REHOMING_STATES: frozenset[DeployStatus] = frozenset({DeployStatus.PRE_REHOME, DeployStatus.REHOMING})
+# A copy of a subcloud another site manages (geo-redundancy §3): not audited, not deployed here.
+SECONDARY_STATES: frozenset[DeployStatus] = frozenset({DeployStatus.SECONDARY, DeployStatus.SECONDARY_FAILED})

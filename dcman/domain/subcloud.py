@@ -6,10 +6,9 @@ Lifecycle reference §2.4 (management state), §2.6 (update), §2.8 (rename), §
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
@@ -17,10 +16,13 @@ from dcman.domain.commands import NewSubcloud
 from dcman.domain.errors import Conflict, InvalidInput, StateRefused
 from dcman.domain.peer_groups import SubcloudPeerGroup
 from dcman.domain.secrets import redact
+from dcman.domain.deploy import Step
 from dcman.domain.states import (
     ACTIVE_DEPLOY_STATES,
     REHOMING_STATES,
+    SECONDARY_STATES,
     AvailabilityStatus,
+    BackupStatus,
     DeployStatus,
     ManagementState,
     SyncStatus,
@@ -32,7 +34,6 @@ NO_ERRORS = "No errors present"
 # Update fields that ask for a network reconfiguration (§2.6), which needs an agent phase dcman lacks.
 NETWORK_RECONFIGURATION_FIELDS = ("management_subnet", "management_gateway_ip", "management_start_ip",
                                   "management_end_ip")
-SECONDARY_STATES = (DeployStatus.SECONDARY, DeployStatus.SECONDARY_FAILED)
 RESERVED_REGION_NAMES = ("RegionOne", "SystemController")
 MAX_TEXT = 255
 
@@ -48,9 +49,25 @@ _REGION_FORBIDDEN = frozenset("/\\")
 _PRESTAGING = ("prestaging", "prestaging-packages", "prestaging-images")
 
 
+@dataclass(frozen=True)
+class RehomeData:
+    """What a peer site needs to take the subcloud over (geo-redundancy §3): its bootstrap
+    values without secrets, and its bootstrap address (`bootstrap-address` in the payload)."""
+
+    saved_payload: dict[str, Any]
+    # Other keys of the stored document, kept as they are.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def bootstrap_address(self) -> str | None:
+        address = self.saved_payload.get("bootstrap-address")
+        return address if isinstance(address, str) else None
+
+
 @dataclass
 class Subcloud:
-    """One managed edge cloud, as stored. Secrets are held encrypted and never leave the site."""
+    """One managed edge cloud, as its repository maps it. Secrets are held encrypted and never
+    leave the site; install values, bootstrap values and deploy config are the stored documents."""
 
     id: int
     name: str
@@ -58,10 +75,10 @@ class Subcloud:
     description: str | None
     location: str | None
     software_version: str
-    management_state: str
-    availability_status: str
-    deploy_status: str
-    backup_status: str | None
+    management_state: ManagementState
+    availability_status: AvailabilityStatus
+    deploy_status: DeployStatus
+    backup_status: BackupStatus | None
     backup_datetime: datetime | None
     error_description: str
     management_subnet: str
@@ -70,25 +87,24 @@ class Subcloud:
     management_gateway_ip: str
     systemcontroller_gateway_ip: str
     external_oam_floating_address: str | None
-    range_lo: str | None
-    range_hi: str | None
-    subnet_lo: str | None
-    subnet_hi: str | None
     openstack_installed: bool
     audit_fail_count: int
     first_identity_sync_complete: bool
     group_id: int
     peer_group_id: int | None
-    rehome_data: str | None
+    # Saved when the subcloud joins a peer group (or arrives as a secondary copy).
+    rehome: RehomeData | None
     rehomed: bool
     prestage_status: str | None
     prestage_versions: str | None
-    data_install: str | None
+    # The public parts of the install and bootstrap values (their secrets are sealed apart).
+    install_values: dict[str, Any] | None
     data_upgrade: str | None
-    bootstrap_values: str | None
+    bootstrap_values: dict[str, Any] | None
     bootstrap_address: str | None
     deploy_config: str | None
-    deploy_plan: str | None
+    # The deploy steps left for the reconciler, in order (empty: nothing queued).
+    plan: tuple[Step, ...]
     deploy_progress: int | None
     sysadmin_password: str | None
     bmc_password: str | None
@@ -102,26 +118,6 @@ class Subcloud:
     # The backup create or restore under way: options as JSON, the password a Fernet token.
     backup_request: str | None = None
     operation_request: str | None = None
-
-
-# What the API shows of a subcloud, in the reference's key order: (answer key, attribute).
-SHOWN_FIELDS: tuple[tuple[str, str], ...] = (
-    ("id", "id"), ("name", "name"), ("description", "description"), ("location", "location"),
-    ("software-version", "software_version"), ("management-state", "management_state"),
-    ("availability-status", "availability_status"), ("deploy-status", "deploy_status"),
-    ("backup-status", "backup_status"), ("backup-datetime", "backup_datetime"),
-    ("error-description", "error_description"), ("region-name", "region_name"),
-    ("management-subnet", "management_subnet"), ("management-start-ip", "management_start_ip"),
-    ("management-end-ip", "management_end_ip"), ("management-gateway-ip", "management_gateway_ip"),
-    ("openstack-installed", "openstack_installed"), ("prestage-status", "prestage_status"),
-    ("prestage-versions", "prestage_versions"), ("systemcontroller-gateway-ip", "systemcontroller_gateway_ip"),
-    # JSON text, as the reference stores and sends them.
-    ("data_install", "data_install"), ("data_upgrade", "data_upgrade"),
-    ("created-at", "created_at"), ("updated-at", "updated_at"), ("group_id", "group_id"),
-    ("peer_group_id", "peer_group_id"), ("rehome_data", "rehome_data"),
-    # dcman's addition: the running phase's progress (0-100), as its agent reports it.
-    ("deploy-progress", "deploy_progress"),
-)
 
 
 def new_region_name() -> str:
@@ -354,63 +350,39 @@ def stored_bootstrap_values(values: Mapping[str, object]) -> dict[str, object]:
     return {str(k): v for k, v in redact(dict(values)).items()}
 
 
-def rehome_data(values: Mapping[str, object], bootstrap_address: str | None) -> str:
+def rehome_data(values: Mapping[str, object], bootstrap_address: str | None) -> RehomeData:
     """The rehome data a peer site needs to take the subcloud over: its bootstrap values
     without secrets, and its bootstrap address (geo-redundancy §3)."""
-    return json.dumps({"saved_payload": {**stored_bootstrap_values(values), "bootstrap-address": bootstrap_address}},
-                      default=str)
+    return RehomeData({**stored_bootstrap_values(values), "bootstrap-address": bootstrap_address})
 
 
-def rehome_payload(text: str | None) -> dict[str, object] | None:
-    """The saved payload of stored rehome data (bootstrap values and `bootstrap-address`), or
-    None when there is none or it is not a mapping."""
-    document = _rehome_document(text)
-    return dict(document["saved_payload"]) if document else None
-
-
-def _rehome_document(text: str | None) -> dict[str, Any] | None:
-    """Stored rehome data as a dict holding a `saved_payload` dict, or None when there is none."""
-    try:
-        document = json.loads(text) if text else None
-    except ValueError:
-        return None
-    if not isinstance(document, dict) or not isinstance(document.get("saved_payload"), dict):
-        return None
-    return document
-
-
-def updated_rehome_data(subcloud: Subcloud, current: str | None, values: Mapping[str, object] | None,
-                        bootstrap_address: str | None) -> str | None:
+def updated_rehome_data(subcloud: Subcloud, current: RehomeData | None, values: Mapping[str, object] | None,
+                        bootstrap_address: str | None) -> RehomeData | None:
     """§2.6 `bootstrap_values` / `bootstrap_address` in an update: new values replace the saved
     payload (keeping its bootstrap address); an address needs rehome data to go into. `current`
     is the subcloud's rehome data as the update leaves it so far. None: nothing to change."""
     if values is None and bootstrap_address is None:
         return None
-    document = _rehome_document(current)
+    payload = None if current is None else dict(current.saved_payload)
     if values is not None:
-        saved_address = document["saved_payload"].get("bootstrap-address") if document else None
-        document = {**(document or {}), "saved_payload": stored_bootstrap_values(values)}
+        saved_address = payload.get("bootstrap-address") if payload is not None else None
+        payload = stored_bootstrap_values(values)
         if saved_address is not None:
-            document["saved_payload"]["bootstrap-address"] = saved_address
+            payload["bootstrap-address"] = saved_address
     if bootstrap_address is not None:
-        if document is None:
+        if payload is None:
             raise StateRefused(f"Subcloud {subcloud.name} has no rehome data to store a bootstrap_address in; "
                                "send bootstrap_values first, or with it.")
-        document["saved_payload"]["bootstrap-address"] = bootstrap_address
-    return json.dumps(document, default=str)
+        payload["bootstrap-address"] = bootstrap_address
+    return RehomeData(payload, dict(current.extra) if current is not None else {})
 
 
-def rehome_data_on_join(subcloud: Subcloud) -> str | None:
+def rehome_data_on_join(subcloud: Subcloud) -> RehomeData | None:
     """What the peer site needs to take the subcloud over, saved when it joins a group
     (unless already saved): its stored bootstrap values (no secrets) and bootstrap address."""
-    if subcloud.rehome_data:
+    if subcloud.rehome is not None:
         return None
-    try:
-        payload = json.loads(subcloud.bootstrap_values) if subcloud.bootstrap_values else {}
-    except ValueError:
-        payload = {}
-    if not isinstance(payload, dict):
-        payload = {}
+    payload = subcloud.bootstrap_values or {}
     # Named as it is now: a rename since it was added left the old name in the stored values.
     return rehome_data({**payload, "name": subcloud.name}, subcloud.bootstrap_address)
 

@@ -13,8 +13,9 @@ from dcman.domain.commands import NetworkReconfiguration, PrestageRequest
 from dcman.domain.deploy import RECOVERY
 from dcman.domain.errors import InvalidInput, StateRefused
 from dcman.domain.network import OtherSubcloudNetwork, SystemControllerNetwork, validate_management_network
-from dcman.domain.states import DeployStatus, ManagementState
-from dcman.domain.subcloud import NETWORK_RECONFIGURATION_FIELDS, SECONDARY_STATES, Subcloud
+from dcman.domain.states import SECONDARY_STATES, DeployStatus, ManagementState
+from dcman.domain.subcloud import NETWORK_RECONFIGURATION_FIELDS, Subcloud
+from dcman.domain.transitions import Transition
 
 # The agent phase that readdresses a subcloud.
 NETWORK_PHASE = "network"
@@ -119,6 +120,12 @@ PRESTAGE_STEPS: dict[str, tuple[str, str]] = {
 }
 # §2.3.4: a prestage a restart cut short has failed.
 PRESTAGE_RECOVERY: dict[str, str] = {status: PRESTAGE_FAILED for status in PRESTAGE_STEPS}
+
+
+def interrupted_prestage(running: str) -> Transition:
+    """A prestage a dead process was driving fails (§2.3.4), its request dropped."""
+    return Transition({"prestage_status": PRESTAGE_RECOVERY[running], "operation_request": None,
+                       "error_description": f"The site restarted while the subcloud was {running}."})
 
 
 def is_major_release(text: str) -> bool:

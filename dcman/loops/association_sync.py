@@ -8,10 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from functools import partial
-
-from dcman.db import geo_repository as geo
-from dcman.db import peer_group_repository as groups_db
-from dcman.db import peer_repository as peers_db
+from dcman.db import associations as associations_db
+from dcman.db import peer_groups as peer_groups_db
+from dcman.db import peers as peers_db
 from dcman.domain.associations import SubcloudCopy, check_peer_copy, copy_changes, subcloud_copy
 from dcman.domain.errors import DomainError
 from dcman.domain.peer_groups import SubcloudPeerGroup
@@ -33,7 +32,7 @@ SYNC_COPIES_IN_FLIGHT = 8
 async def sync_pending(ctx: SiteContext) -> None:
     """One round: sync every association that needs it, one after the other."""
     async with ctx.engine.connect() as conn:
-        pending = await geo.associations_to_sync(conn)
+        pending = await associations_db.associations_to_sync(conn)
     for association_id in pending:
         await sync_association(ctx, association_id)
 
@@ -45,12 +44,12 @@ async def run(ctx: SiteContext) -> None:
 async def sync_association(ctx: SiteContext, association_id: int) -> None:
     """Bring the peer site's copy of the group in line; the outcome lands in sync_status."""
     async with ctx.engine.connect() as conn:
-        association = await geo.get_association(conn, association_id)
+        association = await associations_db.get_association(conn, association_id)
         if association is None:
             return
-        group = await groups_db.get_peer_group(conn, association.peer_group_id)
+        group = await peer_groups_db.get_peer_group(conn, association.peer_group_id)
         peer = await peers_db.get_peer(conn, association.system_peer_id)
-        members = await groups_db.subclouds_of_group(conn, association.peer_group_id) if group else []
+        members = await peer_groups_db.subclouds_of_group(conn, association.peer_group_id) if group else []
     if group is None or peer is None:
         return
     status, message = Sync.IN_SYNC.value, None
@@ -66,14 +65,14 @@ async def sync_association(ctx: SiteContext, association_id: int) -> None:
     finally:
         await site.close()
     async with ctx.engine.begin() as conn:
-        current = await geo.get_association(conn, association_id)
+        current = await associations_db.get_association(conn, association_id)
         # A change made while the sync ran leaves the association out of sync for the next round.
         if current is not None and current.updated_at == association.updated_at:
-            await geo.update_association(conn, association_id, {"sync_status": status, "sync_message": message})
+            await associations_db.update_association(conn, association_id, {"sync_status": status, "sync_message": message})
     log.info("association %s with %s: %s %s", association_id, peer.peer_name, status, message or "")
 
 
-async def _push(ctx: SiteContext, site: PeerSite, association: geo.Association, group: SubcloudPeerGroup,
+async def _push(ctx: SiteContext, site: PeerSite, association: associations_db.Association, group: SubcloudPeerGroup,
                 peer: SystemPeer, members: list[Subcloud]) -> list[str]:
     identity = await site.system()
     if identity.get("uuid") != peer.peer_uuid:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 from dcman import metrics
-from dcman.db import audit_repository as audit_db
-from dcman.db.repository import utcnow
+from dcman.db import audit as audit_db
+from dcman.db import subclouds as subclouds_db
+from dcman.db.clock import utcnow
 from dcman.domain.alarms import Alarm, AlarmId, offline_alarm, out_of_sync_alarm
 from dcman.domain.audit import (
     UNAVAILABLE_COUNTS,
@@ -33,7 +34,8 @@ from dcman.domain.audit import (
     wants_alarm_summary,
 )
 from dcman.domain.cluster import SHARDS, LeaseKind
-from dcman.domain.states import AvailabilityStatus, EndpointType, SyncStatus
+from dcman.domain.states import AvailabilityStatus, DeployStatus, EndpointType, ManagementState, SyncStatus
+from dcman.domain.transitions import SubcloudState, endpoints_kept
 from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
 from dcman.loops import runner
 from dcman.loops.runner import Timing
@@ -311,12 +313,11 @@ class AuditLoop:
         async with self.ctx.engine.begin() as conn:
             # First, as an operator's change does: lock the subcloud rows, then write the rest.
             endpoints = await self._endpoint_changes(conn, list(reported.values()))
-            await audit_db.set_availability(conn, availability_rows, now)
-            await audit_db.set_fail_counts(conn, counts_only)
-            await audit_db.set_error_descriptions(conn, errors, now)
+            await subclouds_db.set_availability(conn, availability_rows, now)
+            await subclouds_db.set_fail_counts(conn, counts_only)
+            await subclouds_db.set_error_descriptions(conn, errors, now)
             if went_offline:
-                ids = [t.id for t in went_offline]
-                await audit_db.reset_endpoints(conn, ids)
+                await self._reset_endpoints(conn, went_offline)
                 await audit_db.raise_alarms(conn, [(t.id, offline_alarm(t.name)) for t in went_offline], now)
             if went_online:
                 await audit_db.clear_alarms(conn, AlarmId.SUBCLOUD_OFFLINE, [t.id for t in went_online])
@@ -327,6 +328,19 @@ class AuditLoop:
                 await audit_db.clear_alarms(conn, AlarmId.SUBCLOUD_RESOURCE_OUT_OF_SYNC, [subcloud_id], [entity])
         for outcome in seen.values():
             outcome.commit()
+
+    async def _reset_endpoints(self, conn, went_offline: list[Target]) -> None:  # type: ignore[no-untyped-def]
+        """Going offline resets endpoint statuses by the transitions' rule, one statement for
+        each set of endpoints kept (the hot path of 50,000 subclouds takes no transition each)."""
+        by_kept: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        for target in went_offline:
+            state = SubcloudState(DeployStatus(target.deploy_status), ManagementState(target.management_state),
+                                  AvailabilityStatus.ONLINE)
+            kept = endpoints_kept(state, state._replace(availability_status=AvailabilityStatus.OFFLINE))
+            if kept is not None:
+                by_kept[kept].append(target.id)
+        for kept, ids in by_kept.items():
+            await subclouds_db.reset_endpoints(conn, ids, keep=kept)
 
     async def _endpoint_changes(self, conn, reported: list[tuple[Seen, dict[str, str]]]) -> EndpointChanges:  # type: ignore[no-untyped-def]
         """The reported sync statuses that differ from the stored ones and may be stored.

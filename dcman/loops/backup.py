@@ -25,18 +25,20 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dcman.db import repository as repo
+from dcman.db import cluster as cluster_db
 from dcman.db import tables as t
-from dcman.db.cluster_repository import shard_filter
-from dcman.domain.backup import CREATE_PARALLELISM, RESTORE_PARALLELISM, BackupStatus as B
+from dcman.db.clock import utcnow
+from dcman.domain.backup import CREATE_PARALLELISM, RESTORE_PARALLELISM
 from dcman.domain.cluster import LeaseKind
 from dcman.domain.deploy import error_text
-from dcman.domain.states import AvailabilityStatus, DeployStatus as D, ManagementState
+from dcman.domain.states import AvailabilityStatus, BackupStatus as B, DeployStatus as D, ManagementState
 from dcman.domain.subcloud import NO_ERRORS, Subcloud
+from dcman.domain.transitions import transition
 from dcman.drivers.agent_client import AgentError, basic_auth
 from dcman.loops import runner
 from dcman.loops.runner import Pending, SubcloudTasks, Timing, Work
 from dcman.loops.subcloud_driver import SubcloudDriver
+from dcman.services import transitions
 from dcman.services.context import SiteContext
 from dcman.services.subcloud_files import (
     BACKUP_FILE,
@@ -124,13 +126,10 @@ class Driver(SubcloudDriver):
 
     async def move(self, subcloud: Subcloud, column: str, to: str, **columns: Any) -> bool:
         """Compare-and-set `column` (backup_status or deploy_status) from its loaded value to `to`."""
-        async with self.ctx.engine.begin() as conn:
-            moved = await repo.update_subcloud(conn, self.id, {column: to, **columns},
-                                               only_if={column: getattr(subcloud, column)})
+        moved = await transitions.move(self.ctx, self.id, transition(subcloud, **{column: to, **columns}),
+                                       only_if={column: getattr(subcloud, column)})
         if moved:
             log.info("subcloud %s: %s %s -> %s", subcloud.name, column, getattr(subcloud, column), to)
-            if column == "deploy_status":
-                self.ctx.audit_wakeup.set()
         return moved
 
     async def write_log(self, subcloud: Subcloud, operation: str, line: str) -> None:
@@ -239,7 +238,7 @@ class Driver(SubcloudDriver):
         if request_of(subcloud).get("local_only"):
             await self.write_log(subcloud, "backup", "backup complete, kept on the subcloud")
             return await self.move(subcloud, "backup_status", B.COMPLETE_LOCAL.value, backup_request=None,
-                                   backup_datetime=repo.utcnow(), error_description=NO_ERRORS)
+                                   backup_datetime=utcnow(), error_description=NO_ERRORS)
         return await self.fetch(subcloud)
 
     async def fetch(self, subcloud: Subcloud) -> bool:
@@ -261,7 +260,7 @@ class Driver(SubcloudDriver):
             raise
         await self.write_log(subcloud, "backup", f"backup of {release} stored centrally: {size} bytes, sha256 {checksum}")
         return await self.move(subcloud, "backup_status", B.COMPLETE_CENTRAL.value, backup_request=None,
-                               backup_datetime=repo.utcnow(), error_description=NO_ERRORS)
+                               backup_datetime=utcnow(), error_description=NO_ERRORS)
 
     # --- restore ------------------------------------------------------------------------
 
@@ -316,9 +315,8 @@ class Driver(SubcloudDriver):
         if state == "running":
             progress = body.get("progress")
             if isinstance(progress, int) and progress != subcloud.deploy_progress:
-                async with self.ctx.engine.begin() as conn:
-                    await repo.update_subcloud(conn, self.id, {"deploy_progress": progress},
-                                               only_if={"deploy_status": D.RESTORING.value})
+                await transitions.move(self.ctx, self.id, transition(subcloud, deploy_progress=progress),
+                                       only_if={"deploy_status": D.RESTORING})
             return True
         if state != "succeeded":
             return await self.fail_restore(subcloud, D.RESTORE_FAILED,
@@ -336,7 +334,7 @@ async def subclouds_with_backup_work(conn: AsyncConnection, exclude: list[int], 
         wanted = c.deploy_status.in_([s.value for s in RESTORE_WORK])
     else:
         wanted = c.backup_status.in_([s.value for s in BACKUP_WORK])
-    query = select(c.id).where(and_(wanted, c.backup_request.is_not(None), shard_filter(c.id, shards))
+    query = select(c.id).where(and_(wanted, c.backup_request.is_not(None), cluster_db.shard_filter(c.id, shards))
                                ).order_by(c.id).limit(limit)
     if exclude:
         query = query.where(c.id.not_in(exclude))

@@ -12,32 +12,31 @@ At most PARALLELISM subclouds are driven at once.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dcman.db import repository as repo
+from dcman.db import subclouds as subclouds_db
 from dcman.domain.cluster import LeaseKind
 from dcman.domain.deploy import (
     ALLOWED_FROM,
     PHASES,
-    REHOME_ENDED_FAILED,
     RESTING,
     PhaseStates,
     Step,
     error_text,
     phase_of,
 )
-from dcman.domain.states import REHOMING_STATES, DeployStatus
+from dcman.domain.states import DeployStatus
 from dcman.domain.subcloud import NO_ERRORS, Subcloud
+from dcman.domain.transitions import transition
 from dcman.drivers.agent_client import AgentError, basic_auth
 from dcman.loops import runner
 from dcman.loops.runner import SubcloudTasks, Timing, Work
 from dcman.loops.subcloud_driver import SubcloudDriver
-from dcman.services import documents
+from dcman.services import documents, transitions
 from dcman.services.context import SiteContext
 from dcman.services.subcloud_files import phase_log_path
 
@@ -54,25 +53,15 @@ def phase_log(ctx: SiteContext, subcloud: Subcloud, step: str) -> Path:
     return phase_log_path(ctx.settings.data_dir, subcloud.id, step)
 
 
-def plan_of(subcloud: Subcloud) -> list[str]:
-    return json.loads(subcloud.deploy_plan) if subcloud.deploy_plan else []
-
-
 class Driver(SubcloudDriver):
     """Takes one subcloud through its deploy plan as far as it can go now."""
 
-    async def move(self, subcloud: Subcloud, to: str, **columns: Any) -> bool:
-        if to in REHOME_ENDED_FAILED:  # a failed rehome waits for the next migrate, not for the queue
-            columns["deploy_plan"] = None
-        async with self.ctx.engine.begin() as conn:
-            moved = await repo.update_subcloud(conn, self.id, {"deploy_status": to, **columns},
-                                               only_if={"deploy_status": subcloud.deploy_status})
+    async def move(self, subcloud: Subcloud, to: DeployStatus, **changes: Any) -> bool:
+        """Compare-and-set the deploy status from the loaded one, with what follows from it."""
+        moved = await transitions.move(self.ctx, self.id, transition(subcloud, deploy_status=to, **changes),
+                                       only_if={"deploy_status": subcloud.deploy_status})
         if moved:
             log.info("subcloud %s: %s -> %s", subcloud.name, subcloud.deploy_status, to)
-            if to in (DeployStatus.COMPLETE, DeployStatus.INSTALLING, DeployStatus.CONFIGURING):
-                self.ctx.audit_wakeup.set()  # newly audited states
-            if subcloud.deploy_status in REHOMING_STATES and to not in REHOMING_STATES:
-                self.ctx.migration_wakeup.set()  # a rehome slot of its peer group is free for the next one
         return moved
 
     async def write_log(self, subcloud: Subcloud, step: str, line: str) -> None:
@@ -96,20 +85,20 @@ class Driver(SubcloudDriver):
     async def step(self, subcloud: Subcloud) -> bool:
         status = subcloud.deploy_status
         if status == DeployStatus.NOT_DEPLOYED:
-            return await self.move(subcloud, DeployStatus.CREATING.value)
+            return await self.move(subcloud, DeployStatus.CREATING)
         if status == DeployStatus.CREATING:
             # Nothing to set up on the site: the agent URL derives from the management address.
-            return await self.move(subcloud, DeployStatus.CREATE_COMPLETE.value, error_description=NO_ERRORS)
-        plan = plan_of(subcloud)
+            return await self.move(subcloud, DeployStatus.CREATE_COMPLETE, error_description=NO_ERRORS)
+        plan = subcloud.plan
         if status in RESTING:
             if not plan:
                 return False
-            head = Step(plan[0])
+            head = plan[0]
             if head is Step.COMPLETE:
-                return await self.move(subcloud, DeployStatus.COMPLETE.value, deploy_plan=json.dumps(plan[1:]))
-            if status not in {s.value for s in ALLOWED_FROM[head]}:
+                return await self.move(subcloud, DeployStatus.COMPLETE, plan=plan[1:])
+            if status not in ALLOWED_FROM[head]:
                 return False
-            return await self.move(subcloud, PHASES[head].pre.value, deploy_progress=0)
+            return await self.move(subcloud, PHASES[head].pre, deploy_progress=0)
         found = phase_of(status)
         if found is None:
             return False
@@ -127,9 +116,9 @@ class Driver(SubcloudDriver):
         except (AgentError, ValueError) as exc:
             message = f"Cannot start {step}: {exc}"
             await self.write_log(subcloud, step, message)
-            return await self.move(subcloud, states.pre_failed.value, error_description=error_text(message))
+            return await self.move(subcloud, states.pre_failed, error_description=error_text(message))
         await self.write_log(subcloud, step, f"{step} started on {address}")
-        return await self.move(subcloud, states.running.value, error_description=NO_ERRORS, deploy_progress=0)
+        return await self.move(subcloud, states.running, error_description=NO_ERRORS, deploy_progress=0)
 
     async def current(self, subcloud: Subcloud) -> dict[str, Any] | None:
         try:
@@ -140,7 +129,7 @@ class Driver(SubcloudDriver):
         self.lost_polls = 0
         return answer.body if isinstance(answer.body, dict) else None
 
-    async def finish(self, subcloud: Subcloud, step: Step, states: PhaseStates, plan: list[str],
+    async def finish(self, subcloud: Subcloud, step: Step, states: PhaseStates, plan: tuple[Step, ...],
                      body: dict[str, Any]) -> bool:
         state, message = body.get("state"), str(body.get("message") or "")
         progress = body.get("progress") if isinstance(body.get("progress"), int) else subcloud.deploy_progress
@@ -148,39 +137,38 @@ class Driver(SubcloudDriver):
         if state == "succeeded":
             rest = plan[1:] if plan and plan[0] == step else plan
             extra = {"rehomed": True} if step is Step.REHOME else {}
-            return await self.move(subcloud, states.done.value, deploy_plan=json.dumps(rest), deploy_progress=100,
+            return await self.move(subcloud, states.done, plan=rest, deploy_progress=100,
                                    error_description=NO_ERRORS, **extra)
         if state == "aborted":
-            return await self.move(subcloud, states.aborted.value, error_description=f"{step} aborted.",
+            return await self.move(subcloud, states.aborted, error_description=f"{step} aborted.",
                                    deploy_progress=progress)
-        return await self.move(subcloud, states.failed.value, error_description=error_text(message),
+        return await self.move(subcloud, states.failed, error_description=error_text(message),
                                deploy_progress=progress)
 
     async def lost(self, subcloud: Subcloud, states: PhaseStates, doing: str) -> bool:
         """No answer from the agent: keep waiting (an installing node reboots), then fail."""
         if self.lost_polls < MAX_LOST_POLLS:
             return True
-        return await self.move(subcloud, states.failed.value,
+        return await self.move(subcloud, states.failed,
                                error_description=f"Lost contact with the subcloud {doing}.")
 
-    async def poll(self, subcloud: Subcloud, step: Step, states: PhaseStates, plan: list[str]) -> bool:
+    async def poll(self, subcloud: Subcloud, step: Step, states: PhaseStates, plan: tuple[Step, ...]) -> bool:
         await asyncio.sleep(POLL_S)
         body = await self.current(subcloud)
         if body is None:
             return await self.lost(subcloud, states, f"during {step}")
         if body.get("phase") != step:
-            return await self.move(subcloud, states.failed.value,
+            return await self.move(subcloud, states.failed,
                                    error_description=f"The subcloud no longer runs {step} (it reports {body}).")
         if body.get("state") == "running":
             progress = body.get("progress")
             if isinstance(progress, int) and progress != subcloud.deploy_progress:
-                async with self.ctx.engine.begin() as conn:
-                    await repo.update_subcloud(conn, self.id, {"deploy_progress": progress},
-                                               only_if={"deploy_status": states.running.value})
+                await transitions.move(self.ctx, self.id, transition(subcloud, deploy_progress=progress),
+                                       only_if={"deploy_status": states.running})
             return True
         return await self.finish(subcloud, step, states, plan, body)
 
-    async def abort(self, subcloud: Subcloud, step: Step, states: PhaseStates, plan: list[str]) -> bool:
+    async def abort(self, subcloud: Subcloud, step: Step, states: PhaseStates, plan: tuple[Step, ...]) -> bool:
         try:
             await self.client.abort_phase(subcloud.management_start_ip, self.auth(subcloud))
         except AgentError:
@@ -204,7 +192,7 @@ class DeployLoop:
 
     async def pending(self, conn: AsyncConnection, exclude: list[int], limit: int,
                       shards: frozenset[int]) -> list[tuple[int, Work]]:
-        found = await repo.subclouds_with_deploy_work(conn, exclude=exclude, limit=limit, shards=shards)
+        found = await subclouds_db.subclouds_with_deploy_work(conn, exclude=exclude, limit=limit, shards=shards)
         return [(subcloud_id, Driver(self.ctx, self.client, subcloud_id).run) for subcloud_id in found]
 
     async def reconcile(self) -> None:

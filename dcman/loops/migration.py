@@ -14,23 +14,32 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from dcman.db import geo_repository as geo
-from dcman.db import peer_group_repository as pg_repo
-from dcman.db import peer_repository as peers_db
-from dcman.db import repository as repo
+from dcman.db import associations as associations_db
+from dcman.db import peer_groups as peer_groups_db
+from dcman.db import peers as peers_db
+from dcman.db import subclouds as subclouds_db
 from dcman.domain.alarms import AlarmId
 from dcman.domain.migration import (
     PeerAnswer,
     awaits_management,
     is_queued,
     lower_priority_alarm_entity,
+    managed_after_rehome,
     migration_finished,
     peer_answer,
+    rehome_refused,
+    rehome_started,
     waiting_message,
 )
 from dcman.domain.peer_groups import SubcloudPeerGroup
 from dcman.domain.peers import SystemPeer
-from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState, MigrationStatus, PeerAvailability
+from dcman.domain.states import (
+    REHOMING_STATES,
+    AvailabilityStatus,
+    DeployStatus,
+    MigrationStatus,
+    PeerAvailability,
+)
 from dcman.domain.subcloud import Subcloud
 from dcman.drivers.peer_site import PeerError
 from dcman.loops import runner
@@ -47,7 +56,7 @@ TIMING = Timing(idle_s=5.0, min_gap_s=0.1)
 
 async def _peers_of(conn: Any, group_id: int) -> list[SystemPeer]:
     peers = []
-    for association in await geo.list_associations(conn, group_id):
+    for association in await associations_db.list_associations(conn, group_id):
         peer = await peers_db.get_peer(conn, association.system_peer_id)
         if peer is not None:
             peers.append(peer)
@@ -78,7 +87,7 @@ class Migrations:
         """One round over every migrating group, and over the groups this site leads for
         rehomed subclouds that came online late; True while some migration work remains."""
         async with ctx.engine.connect() as conn:
-            groups = await pg_repo.list_peer_groups(conn)
+            groups = await peer_groups_db.list_peer_groups(conn)
         busy = False
         for group in groups:
             try:
@@ -86,7 +95,7 @@ class Migrations:
                     busy = await self._advance_group(ctx, group) or busy
                 elif group.system_leader_id == ctx.site_uuid:
                     async with ctx.engine.connect() as conn:
-                        members = await pg_repo.subclouds_of_group(conn, group.id)
+                        members = await peer_groups_db.subclouds_of_group(conn, group.id)
                     await self._manage_online(ctx, members)
             except Exception:
                 log.exception("migration of peer group %s: round failed", group.peer_group_name)
@@ -101,8 +110,8 @@ class Migrations:
         if online:
             async with ctx.engine.begin() as conn:
                 for s in online:
-                    await repo.update_subcloud(conn, s.id, {"management_state": ManagementState.MANAGED.value},
-                                               only_if={"deploy_status": DeployStatus.COMPLETE.value})
+                    await subclouds_db.apply_transition(conn, s.id, managed_after_rehome(s),
+                                                        only_if={"deploy_status": DeployStatus.COMPLETE})
             for s in online:
                 self.waiting_online.pop(s.id, None)
                 log.info("subcloud %s rehomed and online: managed", s.name)
@@ -111,10 +120,10 @@ class Migrations:
 
     async def _advance_group(self, ctx: SiteContext, group: SubcloudPeerGroup) -> bool:
         async with ctx.engine.connect() as conn:
-            members = await pg_repo.subclouds_of_group(conn, group.id)
+            members = await peer_groups_db.subclouds_of_group(conn, group.id)
             peers = await _peers_of(conn, group.id)
         waiting = await self._manage_online(ctx, members)
-        running = sum(1 for s in members if s.deploy_status in (DeployStatus.PRE_REHOME, DeployStatus.REHOMING))
+        running = sum(1 for s in members if s.deploy_status in REHOMING_STATES)
         room = max(0, group.max_subcloud_rehoming - running)
         chosen = [s for s in members if is_queued(s)][:room]
         if chosen:
@@ -124,22 +133,16 @@ class Migrations:
                 for s in chosen:
                     if s.id in release.unanswered:
                         continue  # still queued: rehomed once its old site lets go or is declared down
-                    if s.id in release.refused:
-                        await repo.update_subcloud(conn, s.id, {
-                            "deploy_status": DeployStatus.REHOME_PREP_FAILED.value, "deploy_plan": None,
-                            "error_description": release.refused[s.id][:2000]},
-                            only_if={"deploy_status": s.deploy_status})
-                    else:
-                        await repo.update_subcloud(conn, s.id, {"deploy_status": DeployStatus.PRE_REHOME.value,
-                                                                "deploy_progress": 0},
-                                                   only_if={"deploy_status": s.deploy_status})
+                    change = rehome_refused(s, release.refused[s.id]) if s.id in release.refused \
+                        else rehome_started(s)
+                    await subclouds_db.apply_transition(conn, s.id, change, only_if={"deploy_status": s.deploy_status})
                 if release.waiting_for != group.migration_message:
-                    await pg_repo.update_peer_group(conn, group.id, {"migration_message": release.waiting_for})
+                    await peer_groups_db.update_peer_group(conn, group.id, {"migration_message": release.waiting_for})
             if release.waiting_for != group.migration_message:
                 log.info("peer group %s: %s", group.peer_group_name, release.waiting_for or "no longer waiting")
             ctx.deploy_wakeup.set()
         async with ctx.engine.connect() as conn:
-            members = await pg_repo.subclouds_of_group(conn, group.id)
+            members = await peer_groups_db.subclouds_of_group(conn, group.id)
         # Rehomed during this round: the next round manages it.
         waiting = self._still_waiting(ctx, [s for s in members if awaits_management(s)]) or waiting
         if not migration_finished(members) or waiting:
@@ -193,12 +196,12 @@ class Migrations:
 
     async def _complete(self, ctx: SiteContext, group: SubcloudPeerGroup, peers: list[SystemPeer]) -> None:
         async with ctx.engine.begin() as conn:
-            await pg_repo.update_peer_group(conn, group.id, {
+            await peer_groups_db.update_peer_group(conn, group.id, {
                 "migration_status": MigrationStatus.COMPLETE.value, "system_leader_id": ctx.site_uuid,
                 "system_leader_name": ctx.settings.site_name, "migration_message": None})
             if group.group_priority == 0:
                 for peer in peers:
-                    await geo.clear_alarm(conn, AlarmId.PEER_GROUP_NOT_MANAGED,
+                    await associations_db.clear_alarm(conn, AlarmId.PEER_GROUP_NOT_MANAGED,
                                           lower_priority_alarm_entity(group.peer_group_name, peer.peer_uuid))
             done = await _group(conn, str(group.id))
         log.info("peer group %s: migration complete", group.peer_group_name)

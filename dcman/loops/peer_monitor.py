@@ -14,11 +14,11 @@ import logging
 from functools import partial
 
 from dcman import metrics
-from dcman.db import audit_repository as audit_db
-from dcman.db import geo_repository as geo
-from dcman.db import peer_group_repository as pg_repo
-from dcman.db import peer_repository as peers_db
-from dcman.db.repository import utcnow
+from dcman.db import associations as associations_db
+from dcman.db import audit as audit_db
+from dcman.db import peer_groups as peer_groups_db
+from dcman.db import peers as peers_db
+from dcman.db.clock import utcnow
 from dcman.domain.alarms import AlarmId, heartbeat_alarm, peer_entity
 from dcman.domain.peers import PeerHealth, SystemPeer, after_heartbeat
 from dcman.domain.states import AdministrativeState, PeerAvailability
@@ -51,14 +51,14 @@ async def record_beat(ctx: SiteContext, peer: SystemPeer, ok: bool, reason: str 
         if state != peer.availability_state:
             log.warning("system peer %s: %s -> %s", peer.peer_name, peer.availability_state, state)
             if state == PeerAvailability.UNAVAILABLE:
-                led = await geo.groups_led_by(conn, peer.peer_uuid)
+                led = await associations_db.groups_led_by(conn, peer.peer_uuid)
                 alarm = heartbeat_alarm(peer.peer_uuid, peer.peer_name, led, reason)
                 await audit_db.raise_alarms(conn, [(None, alarm)], now)
-                await geo.mark_peer_associations(conn, peer.id, "out-of-sync",
-                                                 f"System peer {peer.peer_name} is unavailable.")
-                await geo.flag_shared_groups_for_audit(conn, peer.id)
+                await associations_db.mark_peer_associations(conn, peer.id, "out-of-sync",
+                                                             f"System peer {peer.peer_name} is unavailable.")
+                await associations_db.flag_shared_groups_for_audit(conn, peer.id)
             else:
-                await geo.clear_alarm(conn, AlarmId.SYSTEM_PEER_HEARTBEAT_FAILED, peer_entity(peer.peer_uuid))
+                await associations_db.clear_alarm(conn, AlarmId.SYSTEM_PEER_HEARTBEAT_FAILED, peer_entity(peer.peer_uuid))
     if state == PeerAvailability.AVAILABLE and peer.availability_state != PeerAvailability.AVAILABLE:
         ctx.sync_wakeup.set()  # the association sync catches up now
     if state == PeerAvailability.UNAVAILABLE and peer.availability_state != PeerAvailability.UNAVAILABLE:
@@ -73,8 +73,8 @@ async def audit_shared_groups(ctx: SiteContext, peer_id: int, remote_groups: lis
     try:
         async with ctx.engine.connect() as conn:
             peer = await peers_db.get_peer(conn, peer_id)
-            shared = {a.peer_group_id for a in await geo.list_associations(conn) if a.system_peer_id == peer_id}
-            local = {g.peer_group_name: g for g in await pg_repo.list_peer_groups(conn) if g.id in shared}
+            shared = {a.peer_group_id for a in await associations_db.list_associations(conn) if a.system_peer_id == peer_id}
+            local = {g.peer_group_name: g for g in await peer_groups_db.list_peer_groups(conn) if g.id in shared}
     except Exception:
         log.exception("listing the groups shared with peer %s failed", peer_id)
         return

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from dcman.db import repository as repo
+from dcman.db import subclouds as subclouds_db
+from dcman.db.clock import utcnow
 from dcman.domain.subcloud import Subcloud
 from dcman.drivers.agent_client import AgentClient
 from dcman.services.context import SiteContext
@@ -23,7 +24,7 @@ class SubcloudDriver:
 
     async def load(self) -> Subcloud | None:
         async with self.ctx.engine.connect() as conn:
-            return await repo.get_subcloud(conn, self.id)
+            return await subclouds_db.get_subcloud(conn, self.id)
 
     def wants(self, subcloud: Subcloud) -> bool:
         """Whether the subcloud, as stored now, is still this driver's to take further."""
@@ -45,6 +46,6 @@ class SubcloudDriver:
         def append() -> None:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             with path.open("a", encoding="utf-8") as handle:
-                handle.write(f"{repo.utcnow():%Y-%m-%d %H:%M:%S} {line}\n")
+                handle.write(f"{utcnow():%Y-%m-%d %H:%M:%S} {line}\n")
 
         await asyncio.to_thread(append)

@@ -20,9 +20,7 @@ import logging
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
-
-from dcman.db import operations_repository as ops_db
-from dcman.db import repository as repo
+from dcman.db import operations as operations_db
 from dcman.domain.cluster import LeaseKind
 from dcman.domain.deploy import error_text
 from dcman.domain.states import DeployStatus
@@ -35,10 +33,12 @@ from dcman.domain.subcloud_ops import (
     parse_request,
     prestaged_versions,
 )
+from dcman.domain.transitions import transition
 from dcman.drivers.agent_client import AgentError, basic_auth
 from dcman.loops import runner
 from dcman.loops.runner import SubcloudTasks, Timing, Work
 from dcman.loops.subcloud_driver import SubcloudDriver
+from dcman.services import transitions
 from dcman.services.context import SiteContext
 from dcman.services.subcloud_files import subcloud_dir
 
@@ -54,8 +54,7 @@ class OperationDriver(SubcloudDriver):
     """Shared by the operations: compare-and-set moves, the phase log, the agent's answers."""
 
     async def move(self, subcloud: Subcloud, only_if: dict[str, Any], columns: dict[str, Any]) -> bool:
-        async with self.ctx.engine.begin() as conn:
-            moved = await repo.update_subcloud(conn, self.id, columns, only_if=only_if)
+        moved = await transitions.move(self.ctx, self.id, transition(subcloud, **columns), only_if=only_if)
         states = {k: v for k, v in columns.items() if k.endswith("_status")}
         if moved and states:  # not for a progress report: the audit reloads on these
             log.info("subcloud %s: %s", subcloud.name, states)
@@ -151,8 +150,6 @@ class NetworkDriver(OperationDriver):
             "sysadmin_password": request["password"],
             **{field: network[field] for field in ("management_subnet", "management_start_ip",
                                                    "management_end_ip", "management_gateway_ip")},
-            **repo.network_keys(network["management_subnet"], network["management_start_ip"],
-                                network["management_end_ip"]),
         }
         return await self.move(subcloud, {"deploy_status": subcloud.deploy_status,
                                           "operation_request": subcloud.operation_request}, columns)
@@ -228,14 +225,14 @@ class OperationsLoop:
 
     async def pending(self, conn: AsyncConnection, exclude: list[int], limit: int,
                       shards: frozenset[int]) -> list[tuple[int, Work]]:
-        found = await ops_db.subclouds_with_operations(conn, exclude, limit, shards)
+        found = await operations_db.subclouds_with_operations(conn, exclude, limit, shards)
         return [(subcloud_id, DRIVERS[kind](self.ctx, self.client, subcloud_id).run) for subcloud_id, kind in found]
 
     async def reconcile(self) -> None:
         await self.drivers.fill(self.ctx.engine, self.pending)
 
 
-DRIVERS: dict[str, type[OperationDriver]] = {ops_db.NETWORK: NetworkDriver, PRESTAGE: PrestageDriver}
+DRIVERS: dict[str, type[OperationDriver]] = {operations_db.NETWORK: NetworkDriver, PRESTAGE: PrestageDriver}
 
 
 async def run(ctx: SiteContext) -> None:

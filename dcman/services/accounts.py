@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dcman.db import repository as repo
+from dcman.db import accounts as accounts_db
+from dcman.db.clock import utcnow
 from dcman.domain.accounts import Principal, validate_account
 from dcman.domain.errors import Conflict, InvalidInput, NotFound, StateRefused, Throttled, Unauthenticated
 from dcman.domain.states import Role
@@ -46,7 +47,7 @@ async def login(engine: AsyncEngine, name: str, password: str, lifetime_s: int,
     if throttle is not None and (wait := throttle.wait(key, time.monotonic())):
         raise Throttled(f"Too many wrong passwords for {name[:64]} from this client; try again in {wait} s.", wait)
     async with engine.connect() as conn:
-        account = await repo.get_account(conn, name)
+        account = await accounts_db.get_account(conn, name)
     if account is None:
         hashed = await asyncio.get_running_loop().run_in_executor(None, _dummy_hash)
     else:
@@ -59,14 +60,14 @@ async def login(engine: AsyncEngine, name: str, password: str, lifetime_s: int,
     if throttle is not None:
         throttle.succeeded(key)
     principal = Principal(account["id"], account["name"], Role(account["role"]))
-    now = repo.utcnow()
+    now = utcnow()
     return await _issue(engine, principal, now, now + timedelta(seconds=lifetime_s))
 
 
 async def rescope(engine: AsyncEngine, token: str) -> IssuedToken:
     """Keystone's token method: a new token for the same account, expiring with the old one."""
     current = await validate(engine, token)
-    return await _issue(engine, current.principal, repo.utcnow(), current.expires_at, parent=token)
+    return await _issue(engine, current.principal, utcnow(), current.expires_at, parent=token)
 
 
 async def _issue(engine: AsyncEngine, principal: Principal, issued: datetime, expires: datetime,
@@ -74,9 +75,9 @@ async def _issue(engine: AsyncEngine, principal: Principal, issued: datetime, ex
     """A new token; one made from another (`parent`) is revoked with it."""
     token = pysecrets.token_urlsafe(32)
     async with engine.begin() as conn:
-        await repo.delete_expired_tokens(conn, issued)
-        await repo.insert_token(conn, _digest(token), principal.account_id, issued, expires,
-                                _digest(parent) if parent is not None else None)
+        await accounts_db.delete_expired_tokens(conn, issued)
+        await accounts_db.insert_token(conn, _digest(token), principal.account_id, issued, expires,
+                                       _digest(parent) if parent is not None else None)
     return IssuedToken(token, principal, issued, expires)
 
 
@@ -84,8 +85,8 @@ async def validate(engine: AsyncEngine, token: str | None) -> IssuedToken:
     if not token:
         raise Unauthenticated("Authentication required: send a token in the X-Auth-Token header.")
     async with engine.connect() as conn:
-        row = await repo.get_token(conn, _digest(token))
-    if row is None or row["expires_at"] <= repo.utcnow():
+        row = await accounts_db.get_token(conn, _digest(token))
+    if row is None or row["expires_at"] <= utcnow():
         raise Unauthenticated("The token is unknown, revoked or expired; request a new one.")
     principal = Principal(row["account_id"], row["name"], Role(row["role"]))
     return IssuedToken(token, principal, row["issued_at"], row["expires_at"])
@@ -94,38 +95,38 @@ async def validate(engine: AsyncEngine, token: str | None) -> IssuedToken:
 async def revoke(engine: AsyncEngine, token: str) -> None:
     await validate(engine, token)
     async with engine.begin() as conn:
-        await repo.delete_token(conn, _digest(token))
+        await accounts_db.delete_token(conn, _digest(token))
 
 
 async def create_account(engine: AsyncEngine, name: str, role: str, password: str) -> None:
     name, parsed_role, password = validate_account(name, role, password)
     hashed = await hash_password(password)
     async with engine.begin() as conn:
-        if await repo.get_account(conn, name) is not None:
+        if await accounts_db.get_account(conn, name) is not None:
             raise Conflict(f"An account named {name} already exists.")
-        await repo.insert_account(conn, name, hashed, parsed_role.value)
+        await accounts_db.insert_account(conn, name, hashed, parsed_role.value)
 
 
 async def delete_account(engine: AsyncEngine, name: str) -> None:
     async with engine.begin() as conn:
-        account = await repo.get_account(conn, name)
+        account = await accounts_db.get_account(conn, name)
         if account is None:
             raise NotFound(f"No account named {name}.")
-        if account["role"] == Role.ADMIN and await repo.count_admins(conn) == 1:
+        if account["role"] == Role.ADMIN and await accounts_db.count_admins(conn) == 1:
             raise StateRefused(f"Account {name} is the last admin; create another admin before deleting it.")
-        await repo.delete_account(conn, account["id"])
+        await accounts_db.delete_account(conn, account["id"])
 
 
 async def list_accounts(engine: AsyncEngine) -> list[dict]:
     async with engine.connect() as conn:
-        return await repo.list_accounts(conn)
+        return await accounts_db.list_accounts(conn)
 
 
 async def ensure_bootstrap_admin(engine: AsyncEngine, name: str, password: str | None) -> str | None:
     """Create the bootstrap administrator at first start. Returns a generated password to print
     once when none was set; an existing account is left as it is."""
     async with engine.connect() as conn:
-        if await repo.get_account(conn, name) is not None:
+        if await accounts_db.get_account(conn, name) is not None:
             return None
     generated = None
     if not password:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
-from dcman.db import geo_repository as geo
-from dcman.db import peer_group_repository as groups_db
-from dcman.db import peer_repository as peers_db
+from dcman.db import associations as associations_db
+from dcman.db import peer_groups as peer_groups_db
+from dcman.db import peers as peers_db
 from dcman.domain.associations import (
     check_operator_association,
     check_operator_association_update,
@@ -20,45 +20,46 @@ from dcman.drivers.peer_site import PeerError, PeerSite
 from dcman.services.context import SiteContext
 
 
-async def _require(conn, association_id: str | int) -> geo.Association:  # type: ignore[no-untyped-def]
+
+async def _require(conn, association_id: str | int) -> associations_db.Association:  # type: ignore[no-untyped-def]
     ref = str(association_id)
-    found = await geo.get_association(conn, int(ref)) if ref.isascii() and ref.isdigit() and len(ref) < 10 else None
+    found = await associations_db.get_association(conn, int(ref)) if ref.isascii() and ref.isdigit() and len(ref) < 10 else None
     if found is None:
         raise NotFound(f"Peer group association {association_id} not found.")
     return found
 
 
-async def list_associations(ctx: SiteContext) -> list[geo.Association]:
+async def list_associations(ctx: SiteContext) -> list[associations_db.Association]:
     async with ctx.engine.connect() as conn:
-        return await geo.list_associations(conn)
+        return await associations_db.list_associations(conn)
 
 
-async def get_association(ctx: SiteContext, ref: str) -> geo.Association:
+async def get_association(ctx: SiteContext, ref: str) -> associations_db.Association:
     async with ctx.engine.connect() as conn:
         return await _require(conn, ref)
 
 
-async def create_association(ctx: SiteContext, command: NewAssociation) -> geo.Association:
+async def create_association(ctx: SiteContext, command: NewAssociation) -> associations_db.Association:
     """POST by an operator: a primary association of a group this site owns."""
     check_operator_association(command)
     return await store_association(ctx, command)
 
 
-async def store_association(ctx: SiteContext, command: NewAssociation) -> geo.Association:
+async def store_association(ctx: SiteContext, command: NewAssociation) -> associations_db.Association:
     """Store a new association, primary (the operator's) or non-primary (a peer site's copy)."""
     try:
         async with ctx.engine.begin() as conn:
-            group = await groups_db.get_peer_group(conn, command.peer_group_id)
+            group = await peer_groups_db.get_peer_group(conn, command.peer_group_id)
             if group is None:
                 raise InvalidInput(f"Subcloud peer group {command.peer_group_id} does not exist.")
             peer = await peers_db.get_peer(conn, command.system_peer_id)
             if peer is None:
                 raise InvalidInput(f"System peer {command.system_peer_id} does not exist.")
             check_primary_group(group.peer_group_name, group.group_priority, command.association_type)
-            if await geo.find_association(conn, group.id, peer.id) is not None:
+            if await associations_db.find_association(conn, group.id, peer.id) is not None:
                 raise Conflict(f"Peer group {group.peer_group_name} is already associated with {peer.peer_name}.")
             primary = command.association_type is AssociationType.PRIMARY
-            association_id = await geo.insert_association(conn, {
+            association_id = await associations_db.insert_association(conn, {
                 **given(command), "sync_status": (Sync.SYNCING if primary else Sync.UNKNOWN).value,
                 "sync_message": None})
             created = await _require(conn, association_id)
@@ -68,13 +69,13 @@ async def store_association(ctx: SiteContext, command: NewAssociation) -> geo.As
     return created
 
 
-async def update_association(ctx: SiteContext, ref: str, update: AssociationUpdate) -> geo.Association:
+async def update_association(ctx: SiteContext, ref: str, update: AssociationUpdate) -> associations_db.Association:
     """PATCH by an operator: the priority only."""
     check_operator_association_update(update)
     return await change_association(ctx, ref, update)
 
 
-async def change_association(ctx: SiteContext, ref: str, update: AssociationUpdate) -> geo.Association:
+async def change_association(ctx: SiteContext, ref: str, update: AssociationUpdate) -> associations_db.Association:
     """Apply an update: a new priority (the peer's copy must follow), or the sync status a peer reports."""
     changes = given(update)
     if update.sync_status is not None:
@@ -84,18 +85,18 @@ async def change_association(ctx: SiteContext, ref: str, update: AssociationUpda
         if "peer_group_priority" in changes and association.association_type == AssociationType.PRIMARY:
             changes["sync_status"] = Sync.OUT_OF_SYNC.value  # the peer's copy must take the new priority
             changes["sync_message"] = "The peer group priority changed."
-        await geo.update_association(conn, association.id, changes)
+        await associations_db.update_association(conn, association.id, changes)
         updated = await _require(conn, association.id)
     ctx.sync_wakeup.set()
     return updated
 
 
-async def request_sync(ctx: SiteContext, ref: str) -> geo.Association:
+async def request_sync(ctx: SiteContext, ref: str) -> associations_db.Association:
     async with ctx.engine.begin() as conn:
         association = await _require(conn, ref)
         if association.association_type != AssociationType.PRIMARY:
             raise InvalidInput("Only a primary association is synced from this site.")
-        await geo.update_association(conn, association.id, {"sync_status": Sync.SYNCING.value, "sync_message": None})
+        await associations_db.update_association(conn, association.id, {"sync_status": Sync.SYNCING.value, "sync_message": None})
         updated = await _require(conn, association.id)
     ctx.sync_wakeup.set()
     return updated
@@ -106,7 +107,7 @@ async def delete_association(ctx: SiteContext, ref: str) -> None:
     peer's copies (its secondary subclouds of the group, the group, the non-primary association)."""
     async with ctx.engine.connect() as conn:
         association = await _require(conn, ref)
-        group = await groups_db.get_peer_group(conn, association.peer_group_id)
+        group = await peer_groups_db.get_peer_group(conn, association.peer_group_id)
         peer = await peers_db.get_peer(conn, association.system_peer_id)
     if (association.association_type == AssociationType.PRIMARY and peer is not None and group is not None
             and peer.availability_state == PeerAvailability.AVAILABLE):
@@ -123,7 +124,7 @@ async def delete_association(ctx: SiteContext, ref: str) -> None:
 async def remove_association(ctx: SiteContext, ref: str) -> None:
     """Delete the association alone (a peer site removing its copy here cleans up itself)."""
     async with ctx.engine.begin() as conn:
-        await geo.delete_association(conn, (await _require(conn, ref)).id)
+        await associations_db.delete_association(conn, (await _require(conn, ref)).id)
 
 
 async def _remove_from_peer(site: PeerSite, group_name: str) -> None:

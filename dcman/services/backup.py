@@ -14,22 +14,24 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dcman.db import cluster_repository as cluster_db
-from dcman.db import repository as repo
+from dcman.db import cluster as cluster_db
+from dcman.db import groups as groups_db
+from dcman.db import subclouds as subclouds_db
 from dcman.db import tables as t
 from dcman.domain.backup import (
     BACKUP_RECOVERY,
     DELETE_PARALLELISM,
-    BackupStatus,
     check_create,
     check_delete,
     check_release,
     check_restore,
+    interrupted_backup,
 )
 from dcman.domain.commands import BackupCreate, BackupDelete, BackupRestore, BackupTarget
 from dcman.domain.errors import DomainError, InvalidInput, NotFound, StateRefused
-from dcman.domain.states import DeployStatus
+from dcman.domain.states import BackupStatus, DeployStatus
 from dcman.domain.subcloud import Subcloud
+from dcman.domain.transitions import transition
 from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
 from dcman.services.context import SiteContext
 from dcman.services.subcloud_files import remove_backup
@@ -53,15 +55,15 @@ class Entity:
 async def _entity(conn: AsyncConnection, target: BackupTarget) -> Entity:
     subcloud_ref, group_ref = target.subcloud, target.group
     if subcloud_ref:
-        subcloud = await repo.get_subcloud(conn, subcloud_ref)
+        subcloud = await subclouds_db.get_subcloud(conn, subcloud_ref)
         if subcloud is None:
             raise InvalidInput(f"Subcloud {subcloud_ref} not found.")
         return Entity("subcloud", subcloud_ref, [subcloud])
     if group_ref:
-        group = await repo.get_group(conn, group_ref)
+        group = await groups_db.get_group(conn, group_ref)
         if group is None:
             raise NotFound(f"Group {group_ref} not found.")
-        members = await repo.list_subclouds(conn, group.id)
+        members = await subclouds_db.list_subclouds(conn, group.id)
         if not members:
             raise InvalidInput(f"No subclouds present in group {group_ref}.")
         return Entity("group", group_ref, members)
@@ -95,9 +97,9 @@ async def _admit(ctx: SiteContext, subclouds: list[Subcloud], values: dict[str, 
     views: list[SubcloudView] = []
     async with ctx.engine.begin() as conn:
         for subcloud in subclouds:
-            if await repo.update_subcloud(conn, subcloud.id, values,
-                                          only_if={column: getattr(subcloud, column) for column in _ADMITTED_ON}):
-                current = await repo.get_subcloud(conn, subcloud.id)
+            if await subclouds_db.apply_transition(conn, subcloud.id, transition(subcloud, **values),
+                                                   only_if={column: getattr(subcloud, column) for column in _ADMITTED_ON}):
+                current = await subclouds_db.get_subcloud(conn, subcloud.id)
                 if current is not None:
                     views.append(await _view(conn, current))
     return views
@@ -127,14 +129,14 @@ async def restore(ctx: SiteContext, command: BackupRestore) -> list[SubcloudView
 
     def restorable(subcloud: Subcloud) -> None:
         check_restore(subcloud)
-        if subcloud.name not in addresses and not subcloud.data_install and not subcloud.bootstrap_address:
+        if subcloud.name not in addresses and subcloud.install_values is None and not subcloud.bootstrap_address:
             raise InvalidInput(f"Unable to obtain the subcloud {subcloud.name} bootstrap_address from either "
                                "restore or install values. Please ensure bootstrap_address is provided in "
                                "the restore_values.")
 
     valid = _valid(entity, "restore", restorable)
     if command.with_install:
-        missing = [s.name for s in entity.subclouds if not s.data_install]
+        missing = [s.name for s in entity.subclouds if s.install_values is None]
         if missing:
             raise InvalidInput("The restore operation was requested with with_install, auto or factory, but the "
                                f"following subcloud(s) does not contain install values: {', '.join(missing)}.")
@@ -180,7 +182,7 @@ async def delete(ctx: SiteContext, release: str, command: BackupDelete, client: 
                 values["backup_datetime"] = None
             else:
                 values["error_description"] = f"Deleting the backup of release {release} failed: {reason}"[:2048]
-            await repo.update_subcloud(conn, subcloud.id, values)
+            await subclouds_db.apply_transition(conn, subcloud.id, transition(subcloud, **values))
         log.info("subcloud %s: backup of %s %s", subcloud.name, release, "deleted" if gone else f"kept: {reason}")
         return gone
 
@@ -211,11 +213,8 @@ async def recover_interrupted_backups(conn: AsyncConnection, shards: frozenset[i
     moved = 0
     for subcloud_id, running in list(rows):
         failed = BACKUP_RECOVERY[BackupStatus(running)]
-        if await repo.update_subcloud(
-                conn, subcloud_id,
-                {"backup_status": failed.value, "backup_request": None,
-                 "error_description": f"The site restarted while the subcloud's backup was {running}."},
-                only_if={"backup_status": running}):
+        change = interrupted_backup(BackupStatus(running))
+        if await subclouds_db.apply_transition(conn, subcloud_id, change, only_if={"backup_status": running}):
             moved += 1
             log.warning("subcloud %s: backup %s interrupted by a restart -> %s", subcloud_id, running, failed)
     return moved

@@ -5,20 +5,18 @@ the deploy reconciler does the rest."""
 from __future__ import annotations
 
 import base64
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dcman.db import cluster_repository as cluster_db
-from dcman.db import operations_repository as ops_db
-from dcman.db import repository as repo
+from dcman.db import cluster as cluster_db
+from dcman.db import operations as operations_db
+from dcman.db import subclouds as subclouds_db
 from dcman.domain.deploy import (
     PHASES,
     RECOVERY,
-    REHOME_ENDED_FAILED,
     RESUME_STARTS_AT,
     Step,
     check_abort,
@@ -31,6 +29,8 @@ from dcman.domain.commands import Column, NewSubcloud, PhaseRequest
 from dcman.domain.errors import InvalidInput
 from dcman.domain.states import DeployStatus
 from dcman.domain.subcloud import NO_ERRORS, Subcloud, validate_release
+from dcman.domain.subcloud_ops import interrupted_prestage
+from dcman.domain.transitions import transition
 from dcman.services.context import SiteContext
 from dcman.services.documents import config_columns, install_columns, stored_install_values
 from dcman.services.subclouds import SubcloudView, _require, _view, add_subcloud, new_bootstrap_columns
@@ -43,18 +43,21 @@ async def recover_interrupted(conn: AsyncConnection, shards: frozenset[int]) -> 
     state (§2.3.4); run by the process taking the dead one's deploy shards, and by a single
     site at start. Returns how many subclouds moved."""
     moved = 0
-    for subcloud_id, running in await cluster_db.subclouds_in_states(conn, [s.value for s in RECOVERY], shards):
-        failed = RECOVERY[DeployStatus(running)]
-        if await repo.update_subcloud(
-            conn, subcloud_id,
-            {"deploy_status": failed.value,
-             "error_description": f"The site restarted while the subcloud was {running}.",
-             **({"deploy_plan": None} if failed in REHOME_ENDED_FAILED else {})},
-            only_if={"deploy_status": running},
-        ):
+    for subcloud_id, _ in await cluster_db.subclouds_in_states(conn, [s.value for s in RECOVERY], shards):
+        subcloud = await subclouds_db.get_subcloud(conn, subcloud_id)
+        if subcloud is None or subcloud.deploy_status not in RECOVERY:
+            continue
+        running, failed = subcloud.deploy_status, RECOVERY[subcloud.deploy_status]
+        change = transition(subcloud, deploy_status=failed,
+                            error_description=f"The site restarted while the subcloud was {running}.")
+        if await subclouds_db.apply_transition(conn, subcloud_id, change, only_if={"deploy_status": running}):
             moved += 1
             log.warning("subcloud %s: %s interrupted by a restart -> %s", subcloud_id, running, failed)
-    return moved + await ops_db.recover_prestages(conn, shards)
+    for subcloud_id, running in await operations_db.interrupted_prestages(conn, shards):
+        if await subclouds_db.apply_transition(conn, subcloud_id, interrupted_prestage(running),
+                                               only_if={"prestage_status": running}):
+            moved += 1
+    return moved
 
 
 async def create(ctx: SiteContext, command: NewSubcloud) -> SubcloudView:
@@ -83,7 +86,7 @@ def _install(ctx: SiteContext, subcloud: Subcloud, request: PhaseRequest) -> dic
     if values is None:
         if request.bmc_password is None and request.release is None:
             return {}
-        if not subcloud.data_install:
+        if subcloud.install_values is None:
             raise InvalidInput(f"Subcloud {subcloud.name} has no install values for a bmc_password or release "
                                "to apply to; send install_values.")
         values = stored_install_values(ctx, subcloud)
@@ -110,11 +113,11 @@ async def _start(ctx: SiteContext, ref: str, request: PhaseRequest,
     """Check and start one operation in one transaction; `decide(conn, subcloud)` returns the
     columns to write (including the new deploy_status) or raises."""
     async with ctx.engine.begin() as conn:
-        await repo.lock_subcloud_changes(conn)
+        await subclouds_db.lock_subcloud_changes(conn)
         subcloud = await _require(conn, ref, for_update=True)
         changes = await decide(conn, subcloud)
         changes.update(_secrets(ctx, request))
-        await repo.update_subcloud(conn, subcloud.id, changes)
+        await subclouds_db.apply_transition(conn, subcloud.id, transition(subcloud, **changes))
         view = await _view(conn, await _require(conn, str(subcloud.id)))
     ctx.subclouds_changed()
     return view
@@ -124,9 +127,9 @@ def _first_state(plan: list[Step]) -> dict[str, Any]:
     """The state an operation starts in and the plan left for the reconciler."""
     head = plan[0]
     if head is Step.COMPLETE:
-        return {"deploy_status": DeployStatus.COMPLETE.value, "deploy_plan": json.dumps([s.value for s in plan[1:]])}
-    return {"deploy_status": PHASES[head].pre.value, "deploy_plan": json.dumps([s.value for s in plan]),
-            "deploy_progress": 0, "error_description": NO_ERRORS}
+        return {"deploy_status": DeployStatus.COMPLETE, "plan": tuple(plan[1:])}
+    return {"deploy_status": PHASES[head].pre, "plan": tuple(plan), "deploy_progress": 0,
+            "error_description": NO_ERRORS}
 
 
 async def start_phase(ctx: SiteContext, ref: str, step: Step, request: PhaseRequest) -> SubcloudView:
@@ -139,7 +142,7 @@ async def start_phase(ctx: SiteContext, ref: str, step: Step, request: PhaseRequ
         changes: dict[str, Any] = {}
         if step is Step.INSTALL:
             changes = _install(ctx, subcloud, request)
-            if not changes and not subcloud.data_install:
+            if not changes and subcloud.install_values is None:
                 raise InvalidInput(f"Installing subcloud {subcloud.name} needs install values; none are stored or given.")
         elif step is Step.BOOTSTRAP:
             changes = await _bootstrap(ctx, conn, subcloud, request)
@@ -164,15 +167,15 @@ async def resume(ctx: SiteContext, ref: str, request: PhaseRequest) -> SubcloudV
     async def decide(conn: AsyncConnection, subcloud: Subcloud) -> dict[str, Any]:
         changes = {**_install(ctx, subcloud, request), **await _bootstrap(ctx, conn, subcloud, request),
                    **_deploy_config(ctx, request)}
-        has_install = bool(changes.get("data_install") or subcloud.data_install)
+        has_install = "install_values" in changes or subcloud.install_values is not None
         has_config = bool(changes.get("deploy_config") or subcloud.deploy_config)
         plan = resume_plan(subcloud.deploy_status, has_install, has_config)
         if plan != [Step.COMPLETE]:
             _require_password(subcloud, request)
         first = _first_state(plan)
-        restart = RESUME_STARTS_AT.get(DeployStatus(subcloud.deploy_status))
+        restart = RESUME_STARTS_AT.get(subcloud.deploy_status)
         if restart is not None:  # the create step again; the reconciler then runs the whole plan
-            first.update(deploy_status=restart.value, deploy_plan=json.dumps([s.value for s in plan]))
+            first.update(deploy_status=restart, plan=tuple(plan))
         return {**changes, **first}
 
     return await _start(ctx, ref, request, decide)
@@ -184,7 +187,7 @@ async def redeploy(ctx: SiteContext, ref: str, request: PhaseRequest) -> Subclou
     async def decide(conn: AsyncConnection, subcloud: Subcloud) -> dict[str, Any]:
         changes = {**_install(ctx, subcloud, request), **await _bootstrap(ctx, conn, subcloud, request),
                    **_deploy_config(ctx, request)}
-        has_install = bool(changes.get("data_install") or subcloud.data_install)
+        has_install = "install_values" in changes or subcloud.install_values is not None
         check_redeploy(subcloud.name, subcloud.deploy_status, subcloud.availability_status,
                        subcloud.management_state, has_install)
         plan = full_plan(True, bool(changes.get("deploy_config") or subcloud.deploy_config))

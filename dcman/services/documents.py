@@ -4,7 +4,6 @@ and whole again only in what the deploy loop sends to the subcloud's own agent."
 
 from __future__ import annotations
 
-import json
 from typing import Any, Mapping
 
 import yaml
@@ -21,19 +20,18 @@ BMC_PASSWORD = "bmc_password"  # the reference's own field: in a column of its o
 def bootstrap_columns(ctx: SiteContext, values: Mapping[str, Any]) -> dict[str, Any]:
     """Bootstrap values as stored: the public part, and its secrets sealed."""
     public, sealed = split_secrets({str(k): v for k, v in values.items()})
-    return {"bootstrap_values": json.dumps(public, default=str), "bootstrap_secrets": ctx.secrets.seal(sealed)}
+    return {"bootstrap_values": public, "bootstrap_secrets": ctx.secrets.seal(sealed)}
 
 
 def install_columns(ctx: SiteContext, values: Mapping[str, Any], release: str, validate: bool = True) -> dict[str, Any]:
     """Install values as stored: checked for `release` (§2.2) unless told not to, the BMC
-    password encrypted in its own column, any other secret sealed apart, and data_install,
-    which the API shows, without any of them."""
+    password encrypted in its own column, any other secret sealed apart, and the install
+    values the API shows (data_install), without any of them."""
     if validate:
         values = validate_install_values(values, release)
     rest = {k: v for k, v in values.items() if k != BMC_PASSWORD}
     public, sealed = split_secrets(rest)
-    columns: dict[str, Any] = {"data_install": json.dumps(public, default=str),
-                               "install_secrets": ctx.secrets.seal(sealed)}
+    columns: dict[str, Any] = {"install_values": public, "install_secrets": ctx.secrets.seal(sealed)}
     if values.get(BMC_PASSWORD) is not None:
         columns[BMC_PASSWORD] = ctx.secrets.encrypt(decode_password(BMC_PASSWORD, values[BMC_PASSWORD]))
     return columns
@@ -50,8 +48,7 @@ def config_columns(ctx: SiteContext, text: str) -> dict[str, Any]:
 
 def stored_install_values(ctx: SiteContext, subcloud: Subcloud) -> dict[str, Any]:
     """The stored install values with their sealed secrets, the BMC password apart."""
-    public = json.loads(subcloud.data_install or "{}")
-    return merge_secrets(public if isinstance(public, dict) else {}, ctx.secrets.unseal(subcloud.install_secrets))
+    return merge_secrets(dict(subcloud.install_values or {}), ctx.secrets.unseal(subcloud.install_secrets))
 
 
 def agent_install_values(ctx: SiteContext, subcloud: Subcloud) -> dict[str, Any]:
@@ -65,8 +62,7 @@ def agent_install_values(ctx: SiteContext, subcloud: Subcloud) -> dict[str, Any]
 def agent_bootstrap_values(ctx: SiteContext, subcloud: Subcloud) -> dict[str, Any]:
     """What the bootstrap and rehome phases get: the whole bootstrap values this site holds
     (a secondary copy holds no secrets: its peer never sends them)."""
-    public = json.loads(subcloud.bootstrap_values or "{}")
-    return merge_secrets(public if isinstance(public, dict) else {}, ctx.secrets.unseal(subcloud.bootstrap_secrets))
+    return merge_secrets(dict(subcloud.bootstrap_values or {}), ctx.secrets.unseal(subcloud.bootstrap_secrets))
 
 
 def agent_deploy_config(ctx: SiteContext, subcloud: Subcloud) -> str | None:

@@ -11,24 +11,26 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from dcman.db import audit_repository as audit_db
-from dcman.db import geo_repository as geo
-from dcman.db import peer_group_repository as pg_repo
-from dcman.db import peer_repository as peers_db
-from dcman.db import repository as repo
+from dcman.db import associations as associations_db
+from dcman.db import audit as audit_db
+from dcman.db import peer_groups as peer_groups_db
+from dcman.db import peers as peers_db
+from dcman.db import subclouds as subclouds_db
+from dcman.db.clock import utcnow
 from dcman.domain.alarms import AlarmId
 from dcman.domain.errors import InvalidInput, NotFound
 from dcman.domain.migration import (
-    REHOME_PLAN,
     audit_peer_group,
     check_migrate,
     check_something_to_migrate,
     choose_for_migration,
+    queued_for_rehome,
+    rehome_refused,
 )
 from dcman.domain.peer_groups import SubcloudPeerGroup
 from dcman.domain.peers import SystemPeer
-from dcman.domain.states import DeployStatus, ManagementState, MigrationStatus
-from dcman.domain.subcloud import NO_ERRORS
+from dcman.domain.states import MigrationStatus
+from dcman.domain.transitions import transition
 from dcman.services.context import SiteContext
 from dcman.services.forms import decode_password
 from dcman.services.subclouds import SubcloudView
@@ -37,7 +39,7 @@ log = logging.getLogger("dcman.migration")
 
 
 async def _group(conn: Any, ref: str) -> SubcloudPeerGroup:
-    group = await pg_repo.get_peer_group(conn, ref)
+    group = await peer_groups_db.get_peer_group(conn, ref)
     if group is None:
         raise NotFound(f"Subcloud peer group {ref} not found.")
     return group
@@ -58,28 +60,27 @@ async def migrate(ctx: SiteContext, ref: str, password: object) -> tuple[Subclou
     """Start a migration with the subclouds' sysadmin password (base64, as sent): the group and
     the subclouds it queued for rehoming (the reference answers those; the dcmanager client shows them)."""
     async with ctx.engine.begin() as conn:
-        group = await pg_repo.get_peer_group(conn, ref, for_update=True)
+        group = await peer_groups_db.get_peer_group(conn, ref, for_update=True)
         if group is None:
             raise NotFound(f"Subcloud peer group {ref} not found.")
-        members = await pg_repo.subclouds_of_group(conn, group.id)
+        members = await peer_groups_db.subclouds_of_group(conn, group.id)
         check_migrate(group, len(members), password)
         password = decode_password("sysadmin_password", password)
         choice = choose_for_migration(members)
         check_something_to_migrate(group, choice)
+        by_id = {s.id: s for s in members}
         for subcloud_id in choice.prep_failed:
-            await repo.update_subcloud(conn, subcloud_id, {
-                "deploy_status": DeployStatus.REHOME_PREP_FAILED.value, "deploy_plan": None,
-                "error_description": "The subcloud has no rehome data; it cannot be migrated."})
+            await subclouds_db.apply_transition(conn, subcloud_id, rehome_refused(
+                by_id[subcloud_id], "The subcloud has no rehome data; it cannot be migrated."))
         secret = ctx.secrets.encrypt(password)
         for subcloud_id in choice.queued:
-            await repo.update_subcloud(conn, subcloud_id, {"deploy_plan": REHOME_PLAN, "sysadmin_password": secret,
-                                                           "error_description": NO_ERRORS})
-        await pg_repo.update_peer_group(conn, group.id, {"migration_status": MigrationStatus.MIGRATING.value,
+            await subclouds_db.apply_transition(conn, subcloud_id, queued_for_rehome(by_id[subcloud_id], secret))
+        await peer_groups_db.update_peer_group(conn, group.id, {"migration_status": MigrationStatus.MIGRATING.value,
                                                          "migration_message": None})
         updated = await _group(conn, str(group.id))
         chosen = set(choice.queued)
-        queued = [s for s in await pg_repo.subclouds_of_group(conn, group.id) if s.id in chosen]
-        statuses = await repo.endpoint_statuses(conn, [s.id for s in queued]) if queued else {}
+        queued = [s for s in await peer_groups_db.subclouds_of_group(conn, group.id) if s.id in chosen]
+        statuses = await subclouds_db.endpoint_statuses(conn, [s.id for s in queued]) if queued else {}
     log.info("peer group %s: migrating %d subcloud(s), %d without rehome data, %d skipped",
              group.peer_group_name, len(choice.queued), len(choice.prep_failed), len(choice.skipped))
     ctx.migration_wakeup.set()
@@ -111,24 +112,20 @@ async def audit_group(ctx: SiteContext, group: SubcloudPeerGroup, peer: SystemPe
         if remote.get("migration_status") == MigrationStatus.COMPLETE:
             remote_members = [s.fields for s in await site.peer_group_subclouds(group.peer_group_name)]
         async with ctx.engine.connect() as conn:
-            members = await pg_repo.subclouds_of_group(conn, group.id)
+            members = await peer_groups_db.subclouds_of_group(conn, group.id)
         outcome = audit_peer_group(group, remote, members, remote_members, peer.peer_uuid, peer.peer_name)
+        by_id = {s.id: s for s in members}
         async with ctx.engine.begin() as conn:
             for subcloud_id, columns in outcome.updates.items():
-                await repo.update_subcloud(conn, subcloud_id, columns)
-                if columns.get("deploy_status") == DeployStatus.SECONDARY:  # its alarms go with it (§2.4)
-                    await audit_db.reset_endpoints(conn, [subcloud_id])
-                    await audit_db.clear_alarms(conn, AlarmId.SUBCLOUD_OFFLINE, [subcloud_id])
+                await subclouds_db.apply_transition(conn, subcloud_id, transition(by_id[subcloud_id], **columns))
             for subcloud_id in outcome.deletes:
-                await repo.update_subcloud(conn, subcloud_id, {
-                    "deploy_status": DeployStatus.SECONDARY.value, "management_state": ManagementState.UNMANAGED.value})
-                await repo.delete_subcloud(conn, subcloud_id)
+                await subclouds_db.delete_subcloud(conn, subcloud_id)
             changes = {**outcome.group_changes, "needs_audit": False}
-            await pg_repo.update_peer_group(conn, group.id, changes)
+            await peer_groups_db.update_peer_group(conn, group.id, changes)
             if outcome.alarm is not None:
-                await audit_db.raise_alarms(conn, [(None, outcome.alarm)], repo.utcnow())
+                await audit_db.raise_alarms(conn, [(None, outcome.alarm)], utcnow())
             if outcome.clear_alarm is not None:
-                await geo.clear_alarm(conn, AlarmId.PEER_GROUP_NOT_MANAGED, outcome.clear_alarm)
+                await associations_db.clear_alarm(conn, AlarmId.PEER_GROUP_NOT_MANAGED, outcome.clear_alarm)
         if outcome.updates or outcome.deletes:
             log.info("peer group %s audited against %s: %d updated, %d deleted", group.peer_group_name,
                      peer.peer_name, len(outcome.updates), len(outcome.deletes))
@@ -137,7 +134,7 @@ async def audit_group(ctx: SiteContext, group: SubcloudPeerGroup, peer: SystemPe
             await site.clear_migration_status(group.peer_group_name)
         if outcome.changed:  # the peer's copy follows the new leader at the next sync
             async with ctx.engine.begin() as conn:
-                await geo.mark_group_out_of_sync(conn, group.id, f"Peer group {group.peer_group_name} was audited "
+                await associations_db.mark_group_out_of_sync(conn, group.id, f"Peer group {group.peer_group_name} was audited "
                                                                  f"against {peer.peer_name}.")
             ctx.sync_wakeup.set()
     finally:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dcman.db import geo_repository as geo
-from dcman.db import overview_repository as overview_db
-from dcman.db import peer_group_repository as pg_repo
-from dcman.db import peer_repository as peers_db
-from dcman.db import repository as repo
-from dcman.db.geo_repository import Association
+from dcman.db import associations as associations_db
+from dcman.db import groups as groups_db
+from dcman.db import overview as overview_db
+from dcman.db import peer_groups as peer_groups_db
+from dcman.db import peers as peers_db
+from dcman.db import subclouds as subclouds_db
+from dcman.db.associations import Association
 from dcman.domain.errors import NotFound
 from dcman.domain.listing import NO_PEER_GROUP, SubcloudQuery
 from dcman.domain.peer_groups import SubcloudPeerGroup
@@ -49,12 +50,12 @@ async def search_subclouds(ctx: SiteContext, query: SubcloudQuery) -> SubcloudPa
     async with ctx.engine.connect() as conn:
         group_id = peer_group_id = None
         if query.group is not None:
-            group = await repo.get_group(conn, query.group)
+            group = await groups_db.get_group(conn, query.group)
             if group is None:
                 raise NotFound(f"The group parameter names no subcloud group: {query.group}.")
             group_id = group.id
         if query.peer_group is not None and query.peer_group.lower() != NO_PEER_GROUP:
-            peer_group = await pg_repo.get_peer_group(conn, query.peer_group)
+            peer_group = await peer_groups_db.get_peer_group(conn, query.peer_group)
             if peer_group is None:
                 raise NotFound(f"The peer_group parameter names no subcloud peer group: {query.peer_group}.")
             peer_group_id = peer_group.id
@@ -64,7 +65,7 @@ async def search_subclouds(ctx: SiteContext, query: SubcloudQuery) -> SubcloudPa
             no_peer_group=query.peer_group is not None and query.peer_group.lower() == NO_PEER_GROUP)
         subclouds = await overview_db.subcloud_page(conn, found, query.limit, query.offset)
         total = await overview_db.count_subclouds(conn, found)
-        statuses = await repo.endpoint_statuses(conn, [s.id for s in subclouds]) if subclouds else {}
+        statuses = await subclouds_db.endpoint_statuses(conn, [s.id for s in subclouds]) if subclouds else {}
     return SubcloudPage([SubcloudView(s, statuses.get(s.id, [])) for s in subclouds], total)
 
 
@@ -81,9 +82,9 @@ async def _read_overview(ctx: SiteContext) -> Overview:
         states = await overview_db.subcloud_state_counts(conn)
         alarms = await overview_db.alarm_severity_counts(conn)
         peers = await peers_db.list_peers(conn)
-        groups = await pg_repo.list_peer_groups(conn)
+        groups = await peer_groups_db.list_peer_groups(conn)
         members = await overview_db.peer_group_member_counts(conn)
-        associations = await geo.list_associations(conn)
+        associations = await associations_db.list_associations(conn)
     by_group: dict[int, list[tuple[str, str, int]]] = {}
     for group_id, deploy_status, management_state, count in members:
         by_group.setdefault(group_id, []).append((deploy_status, management_state, count))

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dcman.db import geo_repository as geo
-from dcman.db import peer_group_repository as pg_repo
+from dcman.db import associations as associations_db
+from dcman.db import peer_groups as peer_groups_db
 from dcman.domain.commands import (
     AssociationUpdate,
-    Column,
     NetworkReconfiguration,
     NewAssociation,
     NewSubcloud,
@@ -20,8 +19,8 @@ from dcman.domain.commands import (
     SubcloudUpdate,
 )
 from dcman.domain.errors import InvalidInput
+from dcman.domain.states import SECONDARY_STATES
 from dcman.domain.subcloud import (
-    SECONDARY_STATES,
     Subcloud,
     check_copy_release,
     check_delete,
@@ -48,7 +47,7 @@ async def update_copy(ctx: SiteContext, ref: str, update: SubcloudUpdate) -> Sub
     """PATCH /subclouds/{ref} from a peer site: its sync keeps a secondary copy like its primary
     (release, install and bootstrap values, peer group), its migration asks to let go (§4 step 4)."""
 
-    async def rules(conn: AsyncConnection, subcloud: Subcloud) -> dict[str, Column]:
+    async def rules(conn: AsyncConnection, subcloud: Subcloud) -> dict[str, object]:
         secondary = subcloud.deploy_status in SECONDARY_STATES
         changes = await subclouds.common_changes(conn, subcloud, update)
         if update.management_state is not None:
@@ -70,11 +69,11 @@ async def update_copy(ctx: SiteContext, ref: str, update: SubcloudUpdate) -> Sub
     return await subclouds.apply_update(ctx, ref, update, rules, by_region=True)
 
 
-async def _place(conn: AsyncConnection, move: PeerGroupMove) -> dict[str, Column]:
+async def _place(conn: AsyncConnection, move: PeerGroupMove) -> dict[str, object]:
     """The sync places its copies in the group's copy here, without the membership rules."""
     if move.ref is None:
         return {"peer_group_id": None}
-    group = await pg_repo.get_peer_group(conn, move.ref)
+    group = await peer_groups_db.get_peer_group(conn, move.ref)
     if group is None:
         raise InvalidInput(f"Invalid peer group {move.ref!r}: no such subcloud peer group.")
     return {"peer_group_id": group.id}
@@ -95,12 +94,12 @@ async def delete_copy(ctx: SiteContext, ref: str) -> None:
     await subclouds.remove_subcloud(ctx, ref, check_delete, by_region=True)
 
 
-async def copy_association(ctx: SiteContext, command: NewAssociation) -> geo.Association:
+async def copy_association(ctx: SiteContext, command: NewAssociation) -> associations_db.Association:
     """POST /peer-group-associations from the sync: the non-primary copy of its association."""
     return await associations.store_association(ctx, command)
 
 
-async def update_association_copy(ctx: SiteContext, ref: str, update: AssociationUpdate) -> geo.Association:
+async def update_association_copy(ctx: SiteContext, ref: str, update: AssociationUpdate) -> associations_db.Association:
     """PATCH from the sync: the priority, or the sync status it reports."""
     return await associations.change_association(ctx, ref, update)
 

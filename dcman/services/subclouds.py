@@ -12,12 +12,13 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dcman.db import audit_repository as audit_db
-from dcman.db import geo_repository as geo
-from dcman.db import json_listing
-from dcman.db import peer_group_repository as pg_repo
-from dcman.db import repository as repo
-from dcman.domain.commands import Column, NewSubcloud, PeerGroupMove, SubcloudUpdate
+from dcman.db import alarms as alarms_db
+from dcman.db import associations as associations_db
+from dcman.db import groups as groups_db
+from dcman.db import json_listing as json_listing_db
+from dcman.db import peer_groups as peer_groups_db
+from dcman.db import subclouds as subclouds_db
+from dcman.domain.commands import NewSubcloud, PeerGroupMove, SubcloudUpdate
 from dcman.domain.deploy import full_plan
 from dcman.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from dcman.domain.migration import REHOME_PLAN
@@ -26,6 +27,7 @@ from dcman.domain.secrets import might_hold_secrets, redacted_json_text
 from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState
 from dcman.domain.subcloud import (
     NO_ERRORS,
+    RehomeData,
     Subcloud,
     check_adoption,
     check_join_peer_group,
@@ -36,7 +38,6 @@ from dcman.domain.subcloud import (
     check_operator_manages,
     check_rename,
     check_update_in_peer_group,
-    endpoints_kept_on_unmanage,
     new_region_name,
     operator_release_refused,
     rehome_data,
@@ -45,6 +46,7 @@ from dcman.domain.subcloud import (
     validate_region_name,
     validate_subcloud_name,
 )
+from dcman.domain.transitions import transition
 from dcman.services.context import SiteContext
 from dcman.services.documents import bootstrap_columns, config_columns, install_columns, stored_install_values
 from dcman.services.forms import password_required
@@ -60,21 +62,21 @@ class SubcloudView:
 
 
 async def _require(conn: AsyncConnection, ref: str, for_update: bool = False, by_region: bool = False) -> Subcloud:
-    subcloud = await repo.get_subcloud(conn, ref, for_update=for_update, by_region=by_region)
+    subcloud = await subclouds_db.get_subcloud(conn, ref, for_update=for_update, by_region=by_region)
     if subcloud is None:
         raise NotFound(f"Subcloud {ref} not found.")
     return subcloud
 
 
 async def _resolve_group(conn: AsyncConnection, ref: str) -> int:
-    group = await repo.get_group(conn, ref)
+    group = await groups_db.get_group(conn, ref)
     if group is None:
         raise InvalidInput(f"Invalid group {ref}: no such subcloud group.")
     return group.id
 
 
 async def _view(conn: AsyncConnection, subcloud: Subcloud) -> SubcloudView:
-    statuses = await repo.endpoint_statuses(conn, [subcloud.id])
+    statuses = await subclouds_db.endpoint_statuses(conn, [subcloud.id])
     return SubcloudView(subcloud, statuses.get(subcloud.id, []))
 
 
@@ -91,12 +93,12 @@ async def list_subclouds_json(ctx: SiteContext, group_ref: str | None = None, *,
     async with ctx.engine.connect() as conn:
         group_id = None
         if group_ref is not None:
-            group = await repo.get_group(conn, group_ref)
+            group = await groups_db.get_group(conn, group_ref)
             if group is None:
                 raise NotFound(f"Subcloud group {group_ref} not found.")
             group_id = group.id
-        text = await json_listing.subcloud_list(conn, group_id, with_rollup=with_rollup,
-                                                with_endpoints=with_endpoints)
+        text = await json_listing_db.subcloud_list(conn, group_id, with_rollup=with_rollup,
+                                                   with_endpoints=with_endpoints)
     if might_hold_secrets(text):  # a row from before secrets were sealed apart may hold some
         answer = json.loads(text)
         for row in answer["subclouds"]:
@@ -142,24 +144,24 @@ async def store_subcloud(ctx: SiteContext, command: NewSubcloud, run_phases: boo
 
     try:
         async with ctx.engine.begin() as conn:
-            await repo.lock_subcloud_changes(conn)
+            await subclouds_db.lock_subcloud_changes(conn)
             group_id = await _resolve_group(conn, command.group)
             # First every rule but the overlaps, then the overlaps against the few candidates.
             network = validate_bootstrap_network(values, ctx.system_controller, ())
-            candidates = await repo.overlap_candidates(conn, network.management_start_ip, network.management_end_ip,
-                                                       str(values["external_oam_subnet"]).strip())
+            candidates = await subclouds_db.overlap_candidates(conn, network.management_start_ip, network.management_end_ip,
+                                                               str(values["external_oam_subnet"]).strip())
             validate_bootstrap_network(values, ctx.system_controller, candidates)
-            if await repo.name_or_region_taken(conn, name):
+            if await subclouds_db.name_or_region_taken(conn, name):
                 raise Conflict(f"A subcloud named {name} already exists.")
             if secondary:  # the subcloud keeps the region it has on the primary site
                 region = validate_region_name(command.region_name)
-                if await repo.region_taken(conn, region):
+                if await subclouds_db.region_taken(conn, region):
                     raise Conflict(f"A subcloud with region name {region} already exists.")
             else:
                 region = new_region_name()
-                while await repo.region_taken(conn, region):
+                while await subclouds_db.region_taken(conn, region):
                     region = new_region_name()
-            subcloud_id = await repo.insert_subcloud(
+            subcloud_id = await subclouds_db.insert_subcloud(
                 conn,
                 {
                     "name": name,
@@ -187,10 +189,9 @@ async def store_subcloud(ctx: SiteContext, command: NewSubcloud, run_phases: boo
                     **bootstrap_columns(ctx, values),
                     **config_stored,
                     "bootstrap_address": bootstrap_address,
-                    "deploy_plan": REHOME_PLAN if migrate else json.dumps(
-                        full_plan(install is not None, deploy_config is not None))
-                    if run_phases and not secondary else None,
-                    "rehome_data": rehome_data(values, bootstrap_address) if secondary else None,
+                    "plan": (REHOME_PLAN if migrate else tuple(full_plan(install is not None, deploy_config is not None)))
+                    if run_phases and not secondary else (),
+                    "rehome": rehome_data(values, bootstrap_address) if secondary else None,
                     "sysadmin_password": ctx.secrets.encrypt(sysadmin_password) if sysadmin_password else None,
                 },
             )
@@ -202,23 +203,23 @@ async def store_subcloud(ctx: SiteContext, command: NewSubcloud, run_phases: boo
 
 
 async def _peer_group_change(ctx: SiteContext, conn: AsyncConnection, subcloud: Subcloud,
-                             move: PeerGroupMove) -> dict[str, Column]:
+                             move: PeerGroupMove) -> dict[str, object]:
     """`peer_group: <id|name|"none">` from an operator: join, move or leave (geo-redundancy §6
     rules 4 and 5)."""
     current = None
     if subcloud.peer_group_id is not None:
-        current = await pg_repo.get_peer_group(conn, subcloud.peer_group_id, for_update=True)
+        current = await peer_groups_db.get_peer_group(conn, subcloud.peer_group_id, for_update=True)
     if move.ref is None:
-        available = await pg_repo.count_available_peers(conn, current.id) if current is not None else 0
+        available = await peer_groups_db.count_available_peers(conn, current.id) if current is not None else 0
         check_leave_peer_group(subcloud, current, ctx.site_uuid, available)
         return {"peer_group_id": None}
-    group = await pg_repo.get_peer_group(conn, move.ref, for_update=True)
+    group = await peer_groups_db.get_peer_group(conn, move.ref, for_update=True)
     check_join_peer_group(subcloud, group, move.ref, current, ctx.site_uuid)
     assert group is not None  # check_join_peer_group refuses an unknown group
-    changes: dict[str, Column] = {"peer_group_id": group.id}
-    rehome_data = rehome_data_on_join(subcloud)
-    if rehome_data is not None:
-        changes["rehome_data"] = rehome_data
+    changes: dict[str, object] = {"peer_group_id": group.id}
+    rehome = rehome_data_on_join(subcloud)
+    if rehome is not None:
+        changes["rehome"] = rehome
     return changes
 
 
@@ -235,19 +236,17 @@ async def new_bootstrap_columns(ctx: SiteContext, conn: AsyncConnection, subclou
         raise InvalidInput(f"The bootstrap values name {values.get('name')!r} must be the subcloud's name, "
                            f"{subcloud.name}.")
     network = validate_bootstrap_network(values, ctx.system_controller, ())
-    candidates = await repo.overlap_candidates(conn, network.management_start_ip, network.management_end_ip,
-                                               str(values["external_oam_subnet"]).strip(), except_id=subcloud.id)
+    candidates = await subclouds_db.overlap_candidates(conn, network.management_start_ip, network.management_end_ip,
+                                                       str(values["external_oam_subnet"]).strip(), except_id=subcloud.id)
     validate_bootstrap_network(values, ctx.system_controller, candidates)
     changes.update(vars(network))
-    changes.update(repo.network_keys(network.management_subnet, network.management_start_ip,
-                                     network.management_end_ip))
     changes.update(bootstrap_columns(ctx, values))
     changes.update(external_oam_floating_address=str(values.get("external_oam_floating_address", "")).strip())
     return changes
 
 
 def install_changes(ctx: SiteContext, subcloud: Subcloud, update: SubcloudUpdate,
-                    validate: bool = True) -> dict[str, Column]:
+                    validate: bool = True) -> dict[str, object]:
     """`install_values` and `bmc_password` (§2.6): checked as at add (§2.2) for the subcloud's
     release unless the caller checked them already. A BMC password alone applies to the stored
     install values."""
@@ -255,7 +254,7 @@ def install_changes(ctx: SiteContext, subcloud: Subcloud, update: SubcloudUpdate
     if values is None:
         if update.bmc_password is None:
             return {}
-        if not subcloud.data_install:
+        if subcloud.install_values is None:
             raise InvalidInput(f"Subcloud {subcloud.name} has no install values for the bmc_password to apply to; "
                                "send install_values with it.")
         values = stored_install_values(ctx, subcloud)
@@ -264,11 +263,11 @@ def install_changes(ctx: SiteContext, subcloud: Subcloud, update: SubcloudUpdate
     return install_columns(ctx, values, subcloud.software_version, validate=validate)
 
 
-async def common_changes(conn: AsyncConnection, subcloud: Subcloud, update: SubcloudUpdate) -> dict[str, Column]:
+async def common_changes(conn: AsyncConnection, subcloud: Subcloud, update: SubcloudUpdate) -> dict[str, object]:
     """What an update changes by the same rules whoever asks: name, description, location, group."""
-    changes: dict[str, Column] = {}
+    changes: dict[str, object] = {}
     if update.name is not None:
-        taken = await repo.name_or_region_taken(conn, update.name, except_id=subcloud.id)
+        taken = await subclouds_db.name_or_region_taken(conn, update.name, except_id=subcloud.id)
         changes["name"] = check_rename(subcloud, update.name, taken)
     for field in ("description", "location"):
         if getattr(update, field) is not None:
@@ -278,16 +277,16 @@ async def common_changes(conn: AsyncConnection, subcloud: Subcloud, update: Subc
     return changes
 
 
-def rehome_changes(subcloud: Subcloud, changes: dict[str, Column], update: SubcloudUpdate) -> dict[str, Column]:
+def rehome_changes(subcloud: Subcloud, changes: dict[str, object], update: SubcloudUpdate) -> dict[str, object]:
     """New bootstrap values or address go into the rehome data: after a join, which may have
     just saved the rehome data they go into."""
-    current = changes.get("rehome_data", subcloud.rehome_data)
-    rehome = updated_rehome_data(subcloud, current if isinstance(current, str) else None,
+    current = changes.get("rehome", subcloud.rehome)
+    rehome = updated_rehome_data(subcloud, current if isinstance(current, RehomeData) else None,
                                  update.bootstrap_values, update.bootstrap_address)
-    return {} if rehome is None else {"rehome_data": rehome}
+    return {} if rehome is None else {"rehome": rehome}
 
 
-UpdateRules = Callable[[AsyncConnection, Subcloud], Awaitable[dict[str, Column]]]
+UpdateRules = Callable[[AsyncConnection, Subcloud], Awaitable[dict[str, object]]]
 
 
 async def apply_update(ctx: SiteContext, ref: str, update: SubcloudUpdate, rules: UpdateRules,
@@ -297,16 +296,12 @@ async def apply_update(ctx: SiteContext, ref: str, update: SubcloudUpdate, rules
     follows: alarms renamed with the subcloud, endpoints and alarm summary reset on unmanage."""
     try:
         async with ctx.engine.begin() as conn:
-            await repo.lock_subcloud_changes(conn)  # a rename checks every other name
+            await subclouds_db.lock_subcloud_changes(conn)  # a rename checks every other name
             subcloud = await _require(conn, ref, for_update=True, by_region=by_region)
             changes = await rules(conn, subcloud)
-            await repo.update_subcloud(conn, subcloud.id, changes)
+            await subclouds_db.apply_transition(conn, subcloud.id, transition(subcloud, **changes))
             if "name" in changes:
-                await repo.rename_alarm_entities(conn, subcloud.id, subcloud.name, str(changes["name"]))
-            if changes.get("management_state") == ManagementState.UNMANAGED:
-                deploy_status = str(changes.get("deploy_status", subcloud.deploy_status))
-                await audit_db.reset_endpoints(conn, [subcloud.id], keep=endpoints_kept_on_unmanage(deploy_status))
-                await repo.reset_alarm_summary(conn, subcloud.id)
+                await alarms_db.rename_alarm_entities(conn, subcloud.id, subcloud.name, str(changes["name"]))
             view = await _view(conn, await _require(conn, str(subcloud.id)))
     except IntegrityError:
         raise Conflict(f"A subcloud named {update.name} already exists.") from None
@@ -318,7 +313,7 @@ async def update_subcloud(ctx: SiteContext, ref: str, update: SubcloudUpdate) ->
     """PATCH /subclouds/{ref} by an operator (§2.4, §2.6–2.8): a peer-group member changes only
     where its group has priority 0 and this site leads it, and the peer's copy must then follow."""
 
-    async def rules(conn: AsyncConnection, subcloud: Subcloud) -> dict[str, Column]:
+    async def rules(conn: AsyncConnection, subcloud: Subcloud) -> dict[str, object]:
         changes = await common_changes(conn, subcloud, update)
         if update.management_state is not None:
             check_operator_manages(subcloud)
@@ -330,18 +325,18 @@ async def update_subcloud(ctx: SiteContext, ref: str, update: SubcloudUpdate) ->
         if update.peer_group is not None:
             changes.update(await _peer_group_change(ctx, conn, subcloud, update.peer_group))
         elif subcloud.peer_group_id is not None:  # the general guard (§6 rule 3)
-            group = await pg_repo.get_peer_group(conn, subcloud.peer_group_id)
+            group = await peer_groups_db.get_peer_group(conn, subcloud.peer_group_id)
             check_update_in_peer_group(subcloud, group, ctx.site_uuid)
         changes.update(rehome_changes(subcloud, changes, update))
         for group_id in {subcloud.peer_group_id, changes.get("peer_group_id")} - {None}:
             assert isinstance(group_id, int)
-            await geo.mark_group_out_of_sync(conn, group_id, f"Subcloud {subcloud.name} changed.")
+            await associations_db.mark_group_out_of_sync(conn, group_id, f"Subcloud {subcloud.name} changed.")
         return changes
 
     return await apply_update(ctx, ref, update, rules)
 
 
-def _text_or_none(value: Column) -> str | None:
+def _text_or_none(value: object) -> str | None:
     return None if value is None else str(value)
 
 
@@ -356,7 +351,7 @@ async def remove_subcloud(ctx: SiteContext, ref: str, check: Callable[[Subcloud]
     async with ctx.engine.begin() as conn:
         subcloud = await _require(conn, ref, for_update=True, by_region=by_region)
         check(subcloud)
-        await repo.delete_subcloud(conn, subcloud.id)
+        await subclouds_db.delete_subcloud(conn, subcloud.id)
     await asyncio.to_thread(remove_subcloud_files, ctx.settings.data_dir, subcloud.id)
     ctx.subclouds_changed()
 
@@ -365,11 +360,11 @@ async def alarm_summary_json(ctx: SiteContext) -> bytes:
     """`{"alarm_summary": [...]}` as JSON, one row per subcloud, built by the database; the last
     one built again while its version (read first, so an answer is never older) is unchanged."""
     async with ctx.engine.connect() as conn:
-        version = await json_listing.alarm_summary_version(conn)
+        version = await json_listing_db.alarm_summary_version(conn)
         kept = ctx.alarm_summary
         if version is not None and kept is not None and kept[0] == version:
             return kept[1]
-        answer = (await json_listing.alarm_summary(conn)).encode()
+        answer = (await json_listing_db.alarm_summary(conn)).encode()
     if version is not None:
         ctx.alarm_summary = (version, answer)
     return answer
@@ -382,4 +377,4 @@ async def fault_alarms(ctx: SiteContext, alarm_id: str | None = None, entity: st
         subcloud_id = None
         if subcloud_ref is not None:
             subcloud_id = (await _require(conn, subcloud_ref)).id
-        return await repo.list_fault_alarms(conn, alarm_id, entity, subcloud_id, limit)
+        return await alarms_db.list_fault_alarms(conn, alarm_id, entity, subcloud_id, limit)

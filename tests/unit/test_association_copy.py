@@ -7,6 +7,7 @@ import dataclasses
 import json
 from datetime import datetime, timezone
 
+from dcman.db import subclouds as subclouds_db
 from dcman.domain.associations import copy_changes, subcloud_copy
 from dcman.domain.migration import PeerAnswer, peer_answer
 from dcman.domain.subcloud import Subcloud
@@ -19,8 +20,12 @@ VALUES = {"name": "old-name", "system_mode": "simplex", "management_subnet": "19
 def subcloud(**fields) -> Subcloud:
     base = {f.name: None for f in dataclasses.fields(Subcloud)}
     base.update(id=1, name="edge1", region_name="5f1a", software_version="24.09", created_at=NOW,
-                rehome_data=json.dumps({"saved_payload": {**VALUES, "bootstrap-address": "10.10.10.12"}}))
+                plan=(), rehome_data=json.dumps({"saved_payload": {**VALUES, "bootstrap-address": "10.10.10.12"}}))
     base.update(fields)
+    # As the repository maps the stored text.
+    base["rehome"] = subclouds_db.decode_rehome(base.pop("rehome_data"))
+    install = base.pop("data_install", None)
+    base["install_values"] = json.loads(install) if install else None
     return Subcloud(**base)
 
 

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from dcman.db import subclouds as subclouds_db
 from dcman.domain.deploy import Step, check_abort, recovered_state
 from dcman.domain.errors import InvalidInput, PermissionDenied, StateRefused
 from dcman.domain.migration import (
@@ -30,11 +31,11 @@ REHOME = json.dumps({"saved_payload": {"name": "x", "bootstrap-address": "10.0.0
 
 
 def subcloud(id: int, deploy_status: str = "secondary", management: str = "unmanaged", region: str | None = None,
-             rehome_data: str | None = REHOME, plan: str | None = None) -> Subcloud:
+             rehome_data: str | None = REHOME, plan: tuple[Step, ...] = ()) -> Subcloud:
     fields = {f.name: None for f in dataclasses.fields(Subcloud)}
     fields.update(id=id, name=f"sc{id}", region_name=region or f"r{id}", deploy_status=deploy_status,
-                  management_state=management, availability_status="online", rehome_data=rehome_data,
-                  deploy_plan=plan, rehomed=False, created_at=NOW)
+                  management_state=management, availability_status="online", rehome=subclouds_db.decode_rehome(rehome_data),
+                  plan=plan, rehomed=False, created_at=NOW)
     return Subcloud(**fields)
 
 

@@ -10,10 +10,12 @@ from datetime import datetime, timezone
 import pytest
 
 from dcman.api.commands.subclouds import subcloud_update
+from dcman.db import subclouds as subclouds_db
 from dcman.domain.errors import InvalidInput, StateRefused
 from dcman.domain.commands import NetworkReconfiguration
 from dcman.domain.subcloud_ops import check_network_request
 from dcman.domain.subcloud import (
+    RehomeData,
     Subcloud,
     check_migrate_flag,
     check_release_mark,
@@ -32,9 +34,9 @@ def subcloud(deploy_status: str = "complete", management: str = "unmanaged") -> 
     return Subcloud(**fields)
 
 
-def payload(text: str | None) -> dict:
-    assert text is not None
-    return json.loads(text)["saved_payload"]
+def payload(rehome: RehomeData | None) -> dict:
+    assert rehome is not None
+    return json.loads(subclouds_db.encode_rehome(rehome) or "")["saved_payload"]
 
 
 def test_rehome_data_drops_every_bootstrap_secret() -> None:
@@ -44,7 +46,8 @@ def test_rehome_data_drops_every_bootstrap_secret() -> None:
 
 def test_new_values_replace_the_payload_but_keep_its_address_and_other_keys() -> None:
     current = json.dumps({"saved_payload": {"name": "old", "x": 1, "bootstrap-address": "10.0.0.1"}, "extra": 2})
-    updated = json.loads(updated_rehome_data(subcloud(), current, {"name": "new", **SECRETS}, None) or "")
+    updated = json.loads(subclouds_db.encode_rehome(updated_rehome_data(subcloud(), subclouds_db.decode_rehome(current),
+                                                           {"name": "new", **SECRETS}, None)) or "")
     assert updated == {"saved_payload": {"name": "new", "bootstrap-address": "10.0.0.1"}, "extra": 2}
 
 
@@ -59,7 +62,7 @@ def test_an_address_replaces_the_saved_one_and_goes_with_new_values() -> None:
 @pytest.mark.parametrize("current", [None, "", "not json", json.dumps({"saved_payload": None}), "[]"])
 def test_an_address_without_usable_rehome_data_is_refused(current: str | None) -> None:
     with pytest.raises(StateRefused, match="rehome data"):
-        updated_rehome_data(subcloud(), current, None, "10.0.0.2")
+        updated_rehome_data(subcloud(), subclouds_db.decode_rehome(current), None, "10.0.0.2")
 
 
 @pytest.mark.parametrize(("state", "target", "from_peer", "expected"), [

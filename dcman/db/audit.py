@@ -1,19 +1,20 @@
-"""Queries of the availability audit: what to audit, and batched writes of what it found."""
+"""Queries of the availability audit: what to audit, and batched writes of the endpoint statuses,
+alarm summaries and alarms it found (its subcloud-row writes are in dcman.db.subclouds)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import tables as t
-from dcman.domain.alarms import Alarm, AlarmId
+from dcman.db.batches import chunks
+from dcman.db.cluster import shard_filter
+from dcman.domain.alarms import Alarm
 from dcman.domain.audit import AUDITED_DEPLOY_STATES, AlarmCounts
-from dcman.domain.states import SyncStatus
 
 
 @dataclass(slots=True)
@@ -43,8 +44,6 @@ class StoredEndpoints:
 
 async def audit_targets(conn: AsyncConnection, shards: frozenset[int]) -> list[TargetRow]:
     """The audited subclouds of these shards (those this process holds audit leases on)."""
-    from dcman.db.cluster_repository import shard_filter
-
     s, a = t.subclouds.c, t.subcloud_alarms.c
     if not shards:
         return []
@@ -68,7 +67,7 @@ async def locked_endpoints(conn: AsyncConnection, ids: list[int]) -> dict[int, S
     change lands between this read and the writes decided from it. Deleted subclouds are absent."""
     s, c = t.subclouds.c, t.subcloud_status.c
     found: dict[int, StoredEndpoints] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         query = (select(s.id, s.endpoints_version, s.management_state, s.deploy_status)
                  .where(s.id.in_(chunk)).with_for_update(read=True))
         for subcloud_id, version, management_state, deploy_status in await conn.execute(query):
@@ -79,59 +78,6 @@ async def locked_endpoints(conn: AsyncConnection, ids: list[int]) -> dict[int, S
             if subcloud_id in found:
                 found[subcloud_id].statuses[endpoint] = status
     return found
-
-
-async def set_availability(conn: AsyncConnection, rows: list[dict[str, Any]], now: datetime) -> None:
-    """rows: {id, availability, fail_count}."""
-    if rows:
-        await conn.execute(
-            update(t.subclouds)
-            .where(t.subclouds.c.id == bindparam("b_id"))
-            .values(availability_status=bindparam("b_availability"), audit_fail_count=bindparam("b_count"),
-                    updated_at=now),
-            [{"b_id": r["id"], "b_availability": r["availability"], "b_count": r["fail_count"]} for r in rows],
-        )
-
-
-async def set_error_descriptions(conn: AsyncConnection, changes: dict[int, tuple[str, str]], now: datetime) -> None:
-    """changes: id -> (the text the audit saw, the new one); compare-and-set, so that a deploy
-    error written meanwhile is kept."""
-    if changes:
-        s = t.subclouds.c
-        await conn.execute(
-            update(t.subclouds).where(s.id == bindparam("b_id"), s.error_description == bindparam("b_seen"))
-            .values(error_description=bindparam("b_text"), updated_at=now),
-            [{"b_id": i, "b_seen": seen, "b_text": text} for i, (seen, text) in changes.items()],
-        )
-
-
-async def set_fail_counts(conn: AsyncConnection, counts: dict[int, int]) -> None:
-    if counts:
-        await conn.execute(
-            update(t.subclouds).where(t.subclouds.c.id == bindparam("b_id"))
-            .values(audit_fail_count=bindparam("b_count")),
-            [{"b_id": i, "b_count": c} for i, c in counts.items()],
-        )
-
-
-async def reset_endpoints(conn: AsyncConnection, ids: list[int], keep: tuple[str, ...] = ()) -> None:
-    """Every endpoint of these subclouds back to unknown (except `keep`), with their 280.002 alarms;
-    bumps their endpoints_version, which tells the audit that the statuses it remembers are stale."""
-    c, s = t.subcloud_status.c, t.subclouds.c
-    for chunk in _chunks(ids):
-        await conn.execute(update(t.subclouds).where(s.id.in_(chunk))
-                           .values(endpoints_version=s.endpoints_version + 1))
-        query = update(t.subcloud_status).where(c.subcloud_id.in_(chunk))
-        if keep:
-            query = query.where(c.endpoint_type.not_in(keep))
-        await conn.execute(query.values(sync_status=SyncStatus.UNKNOWN.value))
-        alarm = t.fault_alarms.c
-        clear = delete(t.fault_alarms).where(
-            and_(alarm.subcloud_id.in_(chunk), alarm.alarm_id == AlarmId.SUBCLOUD_RESOURCE_OUT_OF_SYNC.value)
-        )
-        for endpoint in keep:
-            clear = clear.where(~alarm.entity_instance_id.endswith(f".resource={endpoint}"))
-        await conn.execute(clear)
 
 
 async def set_endpoint_statuses(conn: AsyncConnection, rows: list[tuple[int, str, str]], now: datetime) -> None:
@@ -166,7 +112,7 @@ async def raise_alarms(conn: AsyncConnection, alarms: Iterable[tuple[int, Alarm]
     c = t.fault_alarms.c
     existing: set[tuple[str, str]] = set()
     entities = sorted({entity for _, entity in wanted})
-    for chunk in _chunks(entities):
+    for chunk in chunks(entities):
         existing.update((r[0], r[1]) for r in await conn.execute(
             select(c.alarm_id, c.entity_instance_id).where(c.entity_instance_id.in_(chunk))))
     new = [
@@ -181,13 +127,8 @@ async def raise_alarms(conn: AsyncConnection, alarms: Iterable[tuple[int, Alarm]
 async def clear_alarms(conn: AsyncConnection, alarm_id: str, subcloud_ids: list[int],
                        entities: list[str] | None = None) -> None:
     c = t.fault_alarms.c
-    for chunk in _chunks(subcloud_ids):
+    for chunk in chunks(subcloud_ids):
         query = delete(t.fault_alarms).where(and_(c.alarm_id == alarm_id, c.subcloud_id.in_(chunk)))
         if entities is not None:
             query = query.where(c.entity_instance_id.in_(entities))
         await conn.execute(query)
-
-
-def _chunks(items: list, size: int = 500) -> Iterable[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

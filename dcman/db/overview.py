@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import tables as t
+from dcman.db.subclouds import entity_of
 from dcman.domain.subcloud import Subcloud
 
 
@@ -45,7 +46,7 @@ async def subcloud_page(conn: AsyncConnection, f: SubcloudFilter, limit: int | N
     query = _where(select(t.subclouds), f).order_by(t.subclouds.c.id).offset(offset)
     if limit is not None:
         query = query.limit(limit)
-    return [Subcloud(**row) for row in (await conn.execute(query)).mappings()]
+    return [entity_of(row) for row in (await conn.execute(query)).mappings()]
 
 
 async def count_subclouds(conn: AsyncConnection, f: SubcloudFilter) -> int:

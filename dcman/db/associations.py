@@ -10,7 +10,7 @@ from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import tables as t
-from dcman.db.repository import utcnow
+from dcman.db.clock import utcnow
 
 
 @dataclass

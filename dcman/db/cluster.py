@@ -13,7 +13,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import tables as t
-from dcman.db.repository import utcnow
+from dcman.db.clock import utcnow
 from dcman.domain.cluster import SHARDS
 
 p, lease = t.processes.c, t.shard_leases.c

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import tables as t
-from dcman.db.cluster_repository import shard_filter
+from dcman.db.cluster import shard_filter
 from dcman.domain.states import DeployStatus
 from dcman.domain.subcloud_ops import PRESTAGE, PRESTAGE_RECOVERY, PRESTAGE_STEPS
 
@@ -34,14 +34,10 @@ async def management_alarms(conn: AsyncConnection, subcloud_id: int) -> int:
     return 0 if row is None else max(row[0], 0) + max(row[1], 0)
 
 
-async def recover_prestages(conn: AsyncConnection, shards: frozenset[int]) -> int:
-    """Prestages a dead process was driving have failed (§2.3.4); returns how many."""
+async def interrupted_prestages(conn: AsyncConnection, shards: frozenset[int]) -> list[tuple[int, str]]:
+    """(id, prestage_status) of the subclouds of these shards whose prestage a dead process
+    was driving (§2.3.4): they fail, by the caller's transition."""
     c = t.subclouds.c
-    moved = 0
-    for running, failed in PRESTAGE_RECOVERY.items():
-        result = await conn.execute(
-            update(t.subclouds).where(c.prestage_status == running, shard_filter(c.id, shards)).values(
-                prestage_status=failed, operation_request=None,
-                error_description=f"The site restarted while the subcloud was {running}."))
-        moved += result.rowcount
-    return moved
+    query = select(c.id, c.prestage_status).where(c.prestage_status.in_(list(PRESTAGE_RECOVERY)),
+                                                  shard_filter(c.id, shards))
+    return [(subcloud_id, status) for subcloud_id, status in await conn.execute(query)]

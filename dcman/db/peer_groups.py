@@ -9,7 +9,9 @@ from sqlalchemy import delete, false, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import tables as t
-from dcman.db.repository import MAX_ID, utcnow
+from dcman.db.clock import utcnow
+from dcman.db.refs import MAX_ID
+from dcman.db.subclouds import entity_of
 from dcman.domain.peer_groups import SubcloudPeerGroup
 from dcman.domain.states import PeerAvailability
 from dcman.domain.subcloud import Subcloud
@@ -65,7 +67,7 @@ async def delete_peer_group(conn: AsyncConnection, group_id: int) -> None:
 
 async def subclouds_of_group(conn: AsyncConnection, group_id: int) -> list[Subcloud]:
     query = select(t.subclouds).where(t.subclouds.c.peer_group_id == group_id).order_by(t.subclouds.c.id)
-    return [Subcloud(**row) for row in (await conn.execute(query)).mappings()]
+    return [entity_of(row) for row in (await conn.execute(query)).mappings()]
 
 
 async def count_group_subclouds(conn: AsyncConnection, group_id: int) -> int:

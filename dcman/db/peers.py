@@ -10,7 +10,8 @@ from sqlalchemy import case, delete, false, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import tables as t
-from dcman.db.repository import MAX_ID, utcnow
+from dcman.db.clock import utcnow
+from dcman.db.refs import MAX_ID
 from dcman.domain.peers import SystemPeer
 
 _peers = t.system_peers
