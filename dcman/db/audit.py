@@ -104,6 +104,12 @@ async def set_alarm_counts(conn: AsyncConnection, rows: dict[int, AlarmCounts], 
         )
 
 
+async def alarm_raised(conn: AsyncConnection, alarm_id: str, entity: str) -> bool:
+    c = t.fault_alarms.c
+    query = select(c.alarm_id).where(c.alarm_id == alarm_id, c.entity_instance_id == entity).limit(1)
+    return (await conn.execute(query)).first() is not None
+
+
 async def raise_alarms(conn: AsyncConnection, alarms: Iterable[tuple[int, Alarm]], now: datetime) -> None:
     """Insert the alarms not already raised (raising is idempotent)."""
     wanted = {(a.alarm_id, a.entity_instance_id): (sid, a) for sid, a in alarms}
