@@ -21,8 +21,9 @@ from enum import Enum
 
 from dcman.domain.alarms import Alarm, AlarmId, Severity
 from dcman.domain.peer_groups import SubcloudPeerGroup
-from dcman.domain.states import DeployStatus, PeerAvailability
+from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState, PeerAvailability
 from dcman.domain.subcloud import Subcloud
+from dcman.domain.transitions import Transition, transition
 
 # Subclouds asked per decision: enough for a majority to mean something, few enough that a
 # standby watching a dead leader costs a handful of requests per heartbeat.
@@ -166,3 +167,30 @@ def claim(site_uuid: str, leader_uuid: str, order: Mapping[str, int], controller
     if mine is not None and theirs is not None and mine < theirs:
         return Claim.TAKE
     return Claim.YIELD
+
+
+# --- what the audit concludes from a subcloud's controller and epoch -------------------------
+
+
+def controller_seen(status: object, site_uuid: str, my_epoch: int) -> tuple[str, int] | None:
+    """(controller, epoch) from a managed subcloud's status when it tells this site something:
+    another site claimed it since this site's epoch (this site is fenced: it steps aside), or
+    this site's own claim holds an epoch it has not stored (a restart between the claim and
+    storing it: the site adopts it). None otherwise."""
+    if not isinstance(status, dict):
+        return None
+    controller, epoch = status.get("system_controller"), status.get("fencing_epoch")
+    if not isinstance(controller, str) or type(epoch) is not int:
+        return None
+    if controller == site_uuid:
+        return (controller, epoch) if epoch != my_epoch else None
+    return (controller, epoch) if epoch > my_epoch else None
+
+
+def stepped_aside(subcloud: Subcloud, controller: str, epoch: int) -> Transition:
+    """A managed subcloud that another site claimed (a higher epoch): this site lets it go at
+    once, as the peer-group audit would once it can reach that site, and keeps it secondary."""
+    why = (f"Subcloud {subcloud.name} answers to site {controller} since fencing epoch {epoch}; this site no "
+           "longer manages it and keeps it secondary.")
+    return transition(subcloud, management_state=ManagementState.UNMANAGED, deploy_status=DeployStatus.SECONDARY,
+                      availability_status=AvailabilityStatus.OFFLINE, error_description=why[:2000])

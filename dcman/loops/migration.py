@@ -30,6 +30,7 @@ from dcman.domain.migration import (
     rehome_refused,
     rehome_started,
     waiting_message,
+    yielded_to,
 )
 from dcman.domain.peer_groups import SubcloudPeerGroup
 from dcman.domain.peers import SystemPeer
@@ -52,6 +53,21 @@ BUSY_TICK_S = 0.5
 # Woken when a rehome ends, so a freed slot is filled at once; a round reads the whole
 # group, so rounds are at least MIN_GAP_S apart however many rehomes end.
 TIMING = Timing(idle_s=5.0, min_gap_s=0.1)
+
+
+async def _all_peers(ctx: SiteContext) -> list[SystemPeer]:
+    async with ctx.engine.connect() as conn:
+        return await peers_db.list_peers(conn)
+
+
+async def _protecting_peers(conn: Any, group: SubcloudPeerGroup, peers: list[SystemPeer]) -> list[SystemPeer]:
+    """The associated peers and, with more than two sites, every other site of the group's
+    protection list this site peers with: each audits against the new leader's copy."""
+    found = {p.id: p for p in peers}
+    for peer in await peers_db.list_peers(conn):
+        if peer.peer_uuid in group.priorities:
+            found.setdefault(peer.id, peer)
+    return list(found.values())
 
 
 async def _peers_of(conn: Any, group_id: int) -> list[SystemPeer]:
@@ -195,6 +211,20 @@ class Migrations:
         return release
 
     async def _complete(self, ctx: SiteContext, group: SubcloudPeerGroup, peers: list[SystemPeer]) -> None:
+        async with ctx.engine.connect() as conn:
+            members = await peer_groups_db.subclouds_of_group(conn, group.id)
+            peers = await _protecting_peers(conn, group, peers)
+        lost = yielded_to(members)
+        if lost is not None:  # another site claimed its subclouds first: it leads, this site follows
+            changes: dict[str, Any] = {"migration_status": None, "migration_message": lost.message}
+            winner = next((p for p in await _all_peers(ctx) if p.peer_uuid == lost.winner), None)
+            if winner is not None:
+                changes.update(system_leader_id=winner.peer_uuid, system_leader_name=winner.peer_name)
+            async with ctx.engine.begin() as conn:
+                await peer_groups_db.update_peer_group(conn, group.id, changes)
+            log.warning("peer group %s: migration ended without taking the group: %s", group.peer_group_name,
+                        lost.message)
+            return
         async with ctx.engine.begin() as conn:
             await peer_groups_db.update_peer_group(conn, group.id, {
                 "migration_status": MigrationStatus.COMPLETE.value, "system_leader_id": ctx.site_uuid,

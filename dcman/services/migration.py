@@ -121,7 +121,8 @@ async def audit_group(ctx: SiteContext, group: SubcloudPeerGroup, peer: SystemPe
             remote_members = [s.fields for s in await site.peer_group_subclouds(group.peer_group_name)]
         async with ctx.engine.connect() as conn:
             members = await peer_groups_db.subclouds_of_group(conn, group.id)
-        outcome = audit_peer_group(group, remote, members, remote_members, peer.peer_uuid, peer.peer_name)
+        outcome = audit_peer_group(group, remote, members, remote_members, peer.peer_uuid, peer.peer_name,
+                                   ctx.site_uuid)
         by_id = {s.id: s for s in members}
         async with ctx.engine.begin() as conn:
             for subcloud_id, columns in outcome.updates.items():
