@@ -5,16 +5,20 @@ and the simulator's double-controller count."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from conftest import free_port
+from conftest import DCMAN, free_port
 from dcman.drivers.agent_client import AgentClient, Fenced, basic_auth
 from test_agent_sim import AUTH, PASSWORD, Sim, _start, _stop, _wait_phase
 
@@ -263,3 +267,36 @@ def test_the_sites_client_names_itself_returns_the_epoch_and_raises_fenced(sim: 
     assert (refused.system_controller, refused.fencing_epoch) == (b, 1)
     assert "is fenced" in str(refused)
     assert _status(url)["system_controller"] == b
+
+
+def _real_agent(tmp_path: Path, port: int, state: Path) -> Any:
+    return _start(["agent", "--bind", f"127.0.0.1:{port}", "--name", "edge-2", "--phase-seconds", "0",
+                   "--state-file", str(state)], "agent:", tmp_path / f"agent-{time.monotonic_ns()}.log",
+                  env={"DCMAN_AGENT_PASSWORD": PASSWORD})
+
+
+def test_a_real_agent_with_a_state_file_stays_fenced_after_a_restart(tmp_path: Path) -> None:
+    port, state = free_port(), tmp_path / "agent-state.json"
+    url = f"http://127.0.0.1:{port}"
+    a, b = _site(), _site()
+    running = _real_agent(tmp_path, port, state)
+    try:
+        _bootstrapped(url, a)
+        assert _rehome(url, b, a, 0).status_code == 202
+        assert _wait_phase(url)["state"] == "succeeded"
+    finally:
+        _stop(running)
+    assert json.loads(state.read_text())["fencing_epoch"] == 1
+    running = _real_agent(tmp_path, port, state)
+    try:
+        assert (_status(url)["system_controller"], _status(url)["fencing_epoch"]) == (b, 1)
+        refused = _call("POST", f"{url}/v1/phases/config", a, 0, json={})
+        assert refused.status_code == 409 and refused.json()["fenced"] is True
+    finally:
+        _stop(running)
+    state.write_text('{"fencing_epoch": "one"}')
+    result = subprocess.run([DCMAN, "agent", "--bind", f"127.0.0.1:{port}", "--state-file", str(state)],
+                            capture_output=True, text=True, timeout=30, env={**os.environ, "DCMAN_AGENT_PASSWORD": "x"})
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"dcman agent: the state file {state} is not an agent state " \
+                                    '({"system_controller", "controller_gateway", "fencing_epoch"})'

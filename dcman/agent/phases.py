@@ -13,8 +13,9 @@ therefore cost no timers at all. A *command* phase (`dcman.agent.commands`) is d
 task, which reports progress and calls `finish`.
 
 A successful `bootstrap` or `rehome` makes the payload's `system_controller` (the calling
-site's UUID), when given, the subcloud's system controller (a rehome that claimed the subcloud
-with `takeover_from` made the claimer its controller at its start already: dcman.agent.fencing). A successful `network` moves
+site's UUID), when given, the subcloud's system controller (a rehome that claimed the
+subcloud with `takeover_from` made the claimer its controller at its start already:
+dcman.agent.fencing). A successful `network` moves
 the subcloud to the payload's `management_start_address` (the simulator answers there from then on).
 A successful `backup` leaves the subcloud holding a backup of its release (dcman.agent.backups).
 """
