@@ -30,8 +30,8 @@ def topology(tmp_path_factory) -> Iterator[Topology]:
 
 def failover_alarm(topology: Topology, site: str) -> str | None:
     """The text of alarm 280.006 for pg1 on `site`, if raised."""
-    alarms = topology.sites[site].get(f"/fault-alarms?alarm_id=280.006")["alarms"]
-    texts = [a["reason-text"] for a in alarms if a["entity-instance-id"] == f"peer_group={GROUP}"]
+    alarms = topology.sites[site].get("/fault-alarms?alarm_id=280.006")["alarms"]
+    texts = [a["reason_text"] for a in alarms if a["entity_instance_id"] == f"peer_group={GROUP}"]
     return texts[0] if texts else None
 
 
@@ -100,7 +100,12 @@ def test_an_isolated_living_site_is_fenced_and_steps_aside_once_it_can_see(topol
     topology.isolate("site2")
     wait_for(lambda: topology.managed_online_on("site1"), TAKEOVER_S, what="site1 (priority 0) taking pg1 over")
     assert obeyed(topology) == {"site1"}
-    # Whatever site2 still holds is refused by the subclouds: a phase at its epoch is fenced.
+    # Cut from everything, site2 still believes it manages them (the subclouds refuse it anyway).
+    believed = topology.sites["site2"].get(f"/subcloud-peer-groups/{GROUP}/subclouds")["subclouds"]
+    assert {s["management-state"] for s in believed} == {"managed"}
+    # The subclouds can be seen again (the sites still cut): site2 sees it was fenced and lets go.
+    topology.unblock("site2")
+    # Whatever site2 still believes, the subclouds refuse it: a phase at the epoch it won is fenced.
     member = topology.members[0]
     item = topology.sim_items()[member]
     agent = httpx.post(f"http://{item['management_start_ip']}:{topology.agent_env['DCMAN_SUBCLOUD_AGENT_PORT']}"
@@ -109,8 +114,6 @@ def test_an_isolated_living_site_is_fenced_and_steps_aside_once_it_can_see(topol
                                 "X-Dcman-Site": topology.sites["site2"].uuid, "X-Dcman-Epoch": "1"})
     assert agent.status_code == 409 and agent.json()["fenced"] is True, agent.text
     assert "fenced" in agent.json()["error"]
-    # The subclouds can be seen again (the sites still cut): site2 sees it was fenced and lets go.
-    topology.unblock("site2")
     wait_for(lambda: all(s["management-state"] == "unmanaged" and s["deploy-status"] == "secondary"
                          for s in topology.sites["site2"].get(f"/subcloud-peer-groups/{GROUP}/subclouds")["subclouds"]),
              60, what="site2 stepping aside")

@@ -102,3 +102,12 @@ async def flag_shared_groups_for_audit(conn: AsyncConnection, peer_id: int) -> N
 async def clear_alarm(conn: AsyncConnection, alarm_id: str, entity: str) -> None:
     c = t.fault_alarms.c
     await conn.execute(delete(t.fault_alarms).where(and_(c.alarm_id == alarm_id, c.entity_instance_id == entity)))
+
+
+async def associated_priorities(conn: AsyncConnection, peer_group_id: int) -> list[tuple[str, int]]:
+    """(peer uuid, the group's priority there) of each of the group's associations on this site."""
+    a, p = t.peer_group_associations.c, t.system_peers.c
+    query = (select(p.peer_uuid, a.peer_group_priority)
+             .select_from(t.peer_group_associations.join(t.system_peers, p.id == a.system_peer_id))
+             .where(a.peer_group_id == peer_group_id).order_by(a.id))
+    return [(uuid, priority) for uuid, priority in await conn.execute(query)]

@@ -100,10 +100,12 @@ def witnesses_to_ask(members: list[Subcloud]) -> list[Subcloud]:
 
 def decide(group: SubcloudPeerGroup, leader_uuid: str, leader_name: str, site_uuid: str,
            order: Mapping[str, int], availability: Mapping[str, PeerAvailability | None],
-           witnesses: list[Witness] | None, bound_s: float) -> Decision:
+           witnesses: list[Witness] | None, bound_s: float, names: Mapping[str, str] | None = None) -> Decision:
     """Whether this site takes `group` over from its lost leader now. `availability`: this
     site's view of every other site it peers with (None: not a peer here); `witnesses`: the
-    sampled subclouds' answers (None: not asked yet, because an earlier rule already says no)."""
+    sampled subclouds' answers (None: not asked yet, because an earlier rule already says no);
+    `names`: the peers' names by uuid, for the messages."""
+    names = names or {}
     name = group.peer_group_name
     if group.failover_password is None:
         return Decision(Verdict.NO_PASSWORD, f"System peer {leader_name} leads peer group {name} and is unavailable, "
@@ -111,16 +113,16 @@ def decide(group: SubcloudPeerGroup, leader_uuid: str, leader_name: str, site_uu
                         "migrate it by hand, or give the password (subcloud-peer-group update).")
     for other in ahead_of(order, site_uuid, leader_uuid):
         if availability.get(other) is not PeerAvailability.UNAVAILABLE:
-            return Decision(Verdict.NOT_MY_TURN, f"Site {other} comes before this site for peer group {name} and is "
-                            "not known to be down; it takes the group over.")
+            return Decision(Verdict.NOT_MY_TURN, f"Site {names.get(other, other)} comes before this site for peer "
+                            f"group {name} and is not known to be down; it takes the group over.")
     if witnesses is None:
         return Decision(Verdict.CANNOT_CONFIRM, f"Peer group {name}: no subcloud asked yet.")
     asked, answers = len(witnesses), [w for w in witnesses if w.answered]
     others = {w.system_controller for w in answers if w.system_controller not in (leader_uuid, site_uuid, None)}
     if others and len([w for w in answers if w.system_controller in others]) * 2 > asked:
         other = sorted(others)[0]
-        return Decision(Verdict.TAKEN_BY_OTHER, f"The subclouds of peer group {name} already answer to site {other}; "
-                        "this site stays secondary.", other_leader=other)
+        return Decision(Verdict.TAKEN_BY_OTHER, f"The subclouds of peer group {name} already answer to site "
+                        f"{names.get(other, other)}; this site stays secondary.", other_leader=other)
     silent = [w for w in answers if w.system_controller == leader_uuid and w.heard_s is not None and w.heard_s > bound_s]
     hearing = [w for w in answers if w.system_controller == leader_uuid and not (w.heard_s is not None
                                                                                  and w.heard_s > bound_s)]

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dcman.db import associations as associations_db
+from dcman.db import peer_groups as peer_groups_db
 from dcman.db import subclouds as subclouds_db
 from dcman.domain.cluster import LeaseKind
 from dcman.domain.deploy import (
@@ -32,7 +35,9 @@ from dcman.domain.deploy import (
 from dcman.domain.states import DeployStatus
 from dcman.domain.subcloud import NO_ERRORS, Subcloud
 from dcman.domain.transitions import transition
-from dcman.drivers.agent_client import AgentError, basic_auth
+from dcman.domain.failover import Claim, claim, priorities
+from dcman.domain.migration import yielded
+from dcman.drivers.agent_client import AgentError, Fenced, basic_auth
 from dcman.loops import runner
 from dcman.loops.runner import SubcloudTasks, Timing, Work
 from dcman.loops.subcloud_driver import SubcloudDriver
@@ -60,6 +65,14 @@ def takeover_from(status_body: Any) -> dict[str, Any]:
     controller, epoch = body.get("system_controller"), body.get("fencing_epoch")
     return {"system_controller": controller if isinstance(controller, str) else None,
             "fencing_epoch": epoch if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0 else 0}
+
+
+@dataclass(frozen=True)
+class Yield:
+    """A rehome that does not claim the subcloud: it answers to `controller` at `epoch`."""
+
+    controller: str | None
+    epoch: int | None
 
 
 class Driver(SubcloudDriver):
@@ -120,23 +133,73 @@ class Driver(SubcloudDriver):
 
     async def start_phase(self, subcloud: Subcloud, step: Step, states: PhaseStates) -> bool:
         address, auth = subcloud.management_start_ip, self.auth(subcloud)
+        granted: dict[str, Any] = {}
         try:
             payload = self.payload(subcloud, step)
             if step is Step.REHOME:
-                # The claim: taken over from what the subcloud answers to now (compare-and-set).
-                status = await self.client.status(address, auth)
-                if status.status != 200:
-                    raise AgentError(f"the subcloud's status answer was {status.status}: {status.body}")
-                payload["takeover_from"] = takeover_from(status.body)
-                await self.client.start_phase(address, auth, step, payload)
+                claimed = await self.claim(subcloud, address, auth, payload)
+                if isinstance(claimed, Yield):
+                    return await self.yield_to(subcloud, claimed)
+                granted = {"fencing_epoch": claimed}
             else:
-                await self.as_controller(lambda epoch: self.client.start_phase(address, auth, step, payload, epoch))
+                await self.as_controller(subcloud, lambda epoch: self.client.start_phase(address, auth, step, payload,
+                                                                                         epoch))
         except (AgentError, ValueError) as exc:
             message = f"Cannot start {step}: {exc}"
             await self.write_log(subcloud, step, message)
             return await self.move(subcloud, states.pre_failed, error_description=error_text(message))
         await self.write_log(subcloud, step, f"{step} started on {address}")
-        return await self.move(subcloud, states.running, error_description=NO_ERRORS, deploy_progress=0)
+        return await self.move(subcloud, states.running, error_description=NO_ERRORS, deploy_progress=0, **granted)
+
+    async def claim(self, subcloud: Subcloud, address: str, auth: str, payload: dict[str, Any]) -> "int | Yield":
+        """Start a rehome as the claim on the subcloud: a compare-and-set at its agent on the
+        controller and epoch it reports now, made only when the group's takeover order lets
+        this site take it from that controller (domain.failover.claim). The epoch granted, or
+        whom to yield to: a site before this one holds it, or won the claim first."""
+        status = await self.client.status(address, auth)
+        if status.status != 200:
+            raise AgentError(f"the subcloud's status answer was {status.status}: {status.body}")
+        current = takeover_from(status.body)
+        order = await self.takeover_order(subcloud)
+        if order is not None and claim(self.ctx.site_uuid, order[1], order[0], current["system_controller"]) \
+                is Claim.YIELD:
+            return Yield(current["system_controller"], current["fencing_epoch"])
+        payload["takeover_from"] = current
+        try:
+            epoch = await self.client.start_phase(address, auth, Step.REHOME, payload, subcloud.fencing_epoch)
+        except Fenced as lost:  # another site's claim landed between the status read and this one
+            if order is None:
+                raise
+            return Yield(lost.system_controller, lost.fencing_epoch)
+        if epoch is None:  # a rehome already running was adopted: it must be this site's own claim
+            again = takeover_from((await self.client.status(address, auth)).body)
+            if again["system_controller"] != self.ctx.site_uuid:
+                if order is None:
+                    raise AgentError(f"the subcloud is rehoming to site {again['system_controller']}")
+                return Yield(again["system_controller"], again["fencing_epoch"])
+            epoch = again["fencing_epoch"]
+        return epoch
+
+    async def takeover_order(self, subcloud: Subcloud) -> tuple[dict[str, int], str] | None:
+        """The takeover order of the subcloud's peer group and its leader as this site knows
+        it; None outside a peer group (an adoption takes the subcloud from whoever holds it)."""
+        if subcloud.peer_group_id is None:
+            return None
+        async with self.ctx.engine.connect() as conn:
+            group = await peer_groups_db.get_peer_group(conn, subcloud.peer_group_id)
+            if group is None:
+                return None
+            associated = await associations_db.associated_priorities(conn, group.id)
+        return priorities(group, self.ctx.site_uuid, associated), group.system_leader_id
+
+    async def yield_to(self, subcloud: Subcloud, claimed: "Yield") -> bool:
+        """Stay secondary: the subcloud is another site's, which comes first or won the claim."""
+        change = yielded(subcloud, str(claimed.controller), claimed.epoch)
+        moved = await transitions.move(self.ctx, self.id, change, only_if={"deploy_status": subcloud.deploy_status})
+        if moved:
+            await self.write_log(subcloud, Step.REHOME, change.changes["error_description"])
+            log.warning("subcloud %s: %s", subcloud.name, change.changes["error_description"])
+        return moved
 
     async def current(self, subcloud: Subcloud) -> dict[str, Any] | None:
         try:
@@ -189,7 +252,7 @@ class Driver(SubcloudDriver):
     async def abort(self, subcloud: Subcloud, step: Step, states: PhaseStates, plan: tuple[Step, ...]) -> bool:
         address, auth = subcloud.management_start_ip, self.auth(subcloud)
         try:
-            await self.as_controller(lambda epoch: self.client.abort_phase(address, auth, epoch))
+            await self.as_controller(subcloud, lambda epoch: self.client.abort_phase(address, auth, epoch))
         except AgentError:
             pass  # the poll below decides
         await asyncio.sleep(POLL_S)

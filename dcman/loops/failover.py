@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from dcman.db import associations as associations_db
 from dcman.db import audit as audit_db
@@ -69,6 +68,7 @@ class Failover:
     def __init__(self, ctx: SiteContext) -> None:
         self.ctx = ctx
         self.shown: dict[int, str] = {}  # group id -> the alarm text raised for it (this process)
+        self.names: dict[str, str] = {}  # peer uuid -> name, as of this round
 
     async def round(self) -> None:
         """Decide for every group; returns nothing: the runner's idle tick paces the rounds."""
@@ -78,6 +78,7 @@ class Failover:
             groups = await peer_groups_db.list_peer_groups(conn)
         by_uuid = {p.peer_uuid: p for p in peers}
         availability = {p.peer_uuid: PeerAvailability(p.availability_state) for p in peers}
+        self.names = {p.peer_uuid: p.peer_name for p in peers}
         for group in groups:
             leader = by_uuid.get(group.system_leader_id)
             try:
@@ -93,18 +94,19 @@ class Failover:
         ctx = self.ctx
         async with ctx.engine.connect() as conn:
             members = await peer_groups_db.subclouds_of_group(conn, group.id)
-            associated = await _associated(conn, group.id)
+            associated = await associations_db.associated_priorities(conn, group.id)
         if not members:
             return
         order = priorities(group, ctx.site_uuid, associated)
         bound = witness_bound(ctx.settings.audit_interval)
-        decision = decide(group, leader.peer_uuid, leader.peer_name, ctx.site_uuid, order, availability, None, bound)
+        decision = decide(group, leader.peer_uuid, leader.peer_name, ctx.site_uuid, order, availability, None, bound,
+                          self.names)
         if decision.verdict is Verdict.CANNOT_CONFIRM:  # the site-level rules allow it: ask the subclouds
             auth = basic_auth(ctx.secrets.decrypt(group.failover_password or ""))
             sample = witnesses_to_ask(members)
             witnesses = list(await asyncio.gather(*(ask_witness(ctx, s, auth) for s in sample)))
             decision = decide(group, leader.peer_uuid, leader.peer_name, ctx.site_uuid, order, availability,
-                              witnesses, bound)
+                              witnesses, bound, self.names)
         if decision.takes_over:
             try:
                 await migration.start_migration(ctx, str(group.id), ctx.secrets.decrypt(group.failover_password or ""))
@@ -134,7 +136,7 @@ class Failover:
             return
         if group.system_leader_id == self.ctx.site_uuid:
             async with self.ctx.engine.connect() as conn:
-                associated = await _associated(conn, group.id)
+                associated = await associations_db.associated_priorities(conn, group.id)
             if any(availability.get(uuid) is not PeerAvailability.AVAILABLE for uuid, _ in associated):
                 return
         elif availability.get(group.system_leader_id) is not PeerAvailability.AVAILABLE:
@@ -149,16 +151,6 @@ def _lost_with_rehome_policy(peer: SystemPeer) -> bool:
     return (peer.heartbeat_failure_policy == HeartbeatFailurePolicy.REHOME
             and peer.administrative_state == AdministrativeState.ENABLED
             and peer.availability_state == PeerAvailability.UNAVAILABLE)
-
-
-async def _associated(conn: Any, group_id: int) -> list[tuple[str, int]]:
-    """(peer uuid, priority there) of the group's associations on this site."""
-    found = []
-    for association in await associations_db.list_associations(conn, group_id):
-        peer = await peers_db.get_peer(conn, association.system_peer_id)
-        if peer is not None:
-            found.append((peer.peer_uuid, association.peer_group_priority))
-    return found
 
 
 async def _alarm_raised(ctx: SiteContext, group: SubcloudPeerGroup) -> bool:
