@@ -64,7 +64,8 @@ async def store_association(ctx: SiteContext, command: NewAssociation) -> associ
                 "sync_message": None})
             if primary:  # every copy learns the new member of the group's protection
                 await associations_db.mark_group_out_of_sync(
-                    conn, group.id, f"Peer group {group.peer_group_name} is now also protected by {peer.peer_name}.")
+                    conn, group.id, f"Peer group {group.peer_group_name} is now also protected by {peer.peer_name}.",
+                    except_id=association_id)
             created = await _require(conn, association_id)
     except IntegrityError:
         raise Conflict("That peer group is already associated with that system peer.") from None
