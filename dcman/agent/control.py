@@ -18,7 +18,8 @@ backup a backup phase leaves, in MiB)}.
 An item: name, region_name, management_start_ip, system_controller, systemcontroller_gateway (the
 gateway that controller bootstrapped or rehomed it with), faults, probes (status calls
 answered), overlaps (status calls that arrived while another was being answered: two auditors at
-once), phase, bootstrap_values.
+once), phase, backup_release (the release of the backup it holds, or null), uploads (backups the
+site uploaded to it), bootstrap_values.
 """
 
 from __future__ import annotations

@@ -150,6 +150,8 @@ class Fleet:
             "probes": 0 if state is None else state.probes,
             "overlaps": 0 if state is None else state.overlaps,
             "phase": phase,
+            "backup_release": None if state is None else state.backup_release,
+            "uploads": 0 if state is None else state.uploads,
             "bootstrap_values": values,
         }
 
