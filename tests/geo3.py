@@ -192,7 +192,10 @@ class Topology:
         """Seconds until `converged()`; AssertionError with the last reason after `timeout`."""
         started, reason = time.monotonic(), "?"
         while time.monotonic() - started < timeout:
-            reason = self.converged()
+            try:
+                reason = self.converged()
+            except (httpx.HTTPError, AssertionError) as exc:  # a site still starting, or slow
+                reason = f"{type(exc).__name__}: {exc}"
             if reason is None:
                 return time.monotonic() - started
             time.sleep(0.5)
