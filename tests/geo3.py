@@ -157,6 +157,19 @@ class Topology:
         controllers = {item["system_controller"] for item in self.sim_items().values()}
         return self.by_uuid(controllers.pop()) if len(controllers) == 1 else None
 
+    def peer_state(self, on: str, of: str) -> str:
+        """The availability `on` shows of its system peer `of` (created, available, unavailable)."""
+        return self.sites[on].get(f"/system-peers/{self.sites[of].uuid}")["availability-state"]
+
+    def group(self, on: str, group: str = GROUP) -> dict:
+        """The peer group as site `on` shows it (system_leader_id, migration_status, priority)."""
+        return self.sites[on].get(f"/subcloud-peer-groups/{group}")
+
+    def states(self, on: str, group: str = GROUP) -> dict[str, tuple[str, str]]:
+        """subcloud -> (deploy-status, management-state) of the group's members on site `on`."""
+        return {s["name"]: (s["deploy-status"], s["management-state"])
+                for s in self.sites[on].get(f"/subcloud-peer-groups/{group}/subclouds")["subclouds"]}
+
     def managed_online_on(self, site: str, shown: dict[str, dict[str, dict]] | None = None) -> bool:
         """Every pg1 member managed and online on `site`."""
         shown = self.shown() if shown is None else shown
@@ -192,7 +205,10 @@ class Topology:
         """Seconds until `converged()`; AssertionError with the last reason after `timeout`."""
         started, reason = time.monotonic(), "?"
         while time.monotonic() - started < timeout:
-            reason = self.converged()
+            try:
+                reason = self.converged()
+            except (httpx.HTTPError, AssertionError) as exc:  # a site still starting, or slow
+                reason = f"{type(exc).__name__}: {exc}"
             if reason is None:
                 return time.monotonic() - started
             time.sleep(0.5)

@@ -21,7 +21,8 @@ gateway that controller bootstrapped or rehomed it with), faults, probes (status
 answered), overlaps (status calls that arrived while another was being answered: two auditors at
 once), fencing_epoch, controller_heard_s (as in its /v1/status), double_controller (times a managing
 request of a second site was accepted at the epoch another site's was: must stay 0), phase,
-bootstrap_values.
+backup_release (the release of the backup it holds, or null), uploads (backups the site uploaded
+to it), bootstrap_values.
 """
 
 from __future__ import annotations

@@ -155,6 +155,8 @@ class Fleet:
             "controller_heard_s": None if state is None else state.controller_heard_s(now),
             "double_controller": 0 if state is None else state.double_controller,
             "phase": phase,
+            "backup_release": None if state is None else state.backup_release,
+            "uploads": 0 if state is None else state.uploads,
             "bootstrap_values": values,
         }
 

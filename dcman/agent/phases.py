@@ -108,6 +108,7 @@ def finish(state: SubcloudState, succeeded: bool, message: str) -> None:
             state.address = state.phase_address
         if state.phase == "backup":
             state.backup_release = state.software_version
+            state.backup_length = state.backup_sha256 = None  # its own now, no longer an upload
     else:
         state.phase_state = FAILED
 

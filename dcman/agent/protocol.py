@@ -14,8 +14,10 @@ and the simulator so that the site talks to both exactly the same way.
 | POST /v1/phases/current/abort     | 200, the phase now aborted (409 when nothing runs,   |
 |                                   | or fenced)                                           |
 | GET/DELETE /v1/backups/{release}  | the subcloud's backup, streamed / dropped (backups)  |
+| GET /v1/backups/{release}/checksum, PUT .../upload, POST .../upload/commit  (backups)    |
 
-A `restore` with `local_only` needs the subcloud to hold a backup of its release (409 otherwise).
+A `restore` with `local_only` needs the subcloud to hold a backup of its release, a central one
+(the site's) a backup of the payload's `release`, which the site uploads first (409 otherwise).
 
 Every call needs `Authorization: Basic base64("sysadmin:<password>")`, or it is answered 401.
 A site names itself on every call with `X-Dcman-Site: <site uuid>`; a managing call (phase start,
@@ -101,7 +103,7 @@ class AgentProtocol:
                 if refused is not None:
                     return refused
                 fencing.accepted(state, site)
-            return backups.handle(state, method, path[len(_BACKUPS_PREFIX):].rstrip("/"), self.backup_mb,
+            return backups.handle(state, request, path[len(_BACKUPS_PREFIX):].rstrip("/"), self.backup_mb,
                                   self.backup_file)
         raise HttpError(404, f"No such agent resource: {path}.")
 
@@ -149,10 +151,15 @@ class AgentProtocol:
                 and state.backup_release != state.software_version:
             raise HttpError(409, f"Subcloud {state.name} holds no local backup of release {state.software_version} "
                                  "to restore from.")
+        if rest == "restore" and payload.get("local_only") is not True and state.phase_state != phases.RUNNING:
+            release = payload.get("release")
+            if not isinstance(release, str) or state.backup_release != release:
+                raise HttpError(409, f"Subcloud {state.name} holds no backup of release {release} to restore from: "
+                                     "the site uploads its central backup first.")
         try:
             command = self.commands.get(rest)
-            if rest == "backup" and self.backup_file is not None:
-                payload["backup_file"] = str(self.backup_file)  # where the backup command writes it
+            if rest in ("backup", "restore") and self.backup_file is not None:
+                payload["backup_file"] = str(self.backup_file)  # where the backup command writes it, the restore reads it
             if command is not None:
                 start_command_phase(state, rest, command, payload)
             else:

@@ -56,7 +56,7 @@ class SubcloudState:
         "probing", "overlaps",
         "phase", "phase_state", "phase_progress", "phase_message", "phase_started", "phase_duration",
         "phase_fails", "phase_timed", "phase_controller", "phase_gateway", "phase_run", "phase_task",
-        "backup_mb", "backup_release",
+        "backup_mb", "backup_release", "backup_length", "backup_sha256", "upload", "uploads",
         "address", "phase_address",
         "fencing_epoch", "heard_at", "blocked_sites", "last_site", "last_epoch", "double_controller",
         "_status_body", "_status_key",
@@ -96,6 +96,12 @@ class SubcloudState:
         # backup the subcloud holds, if any (dcman.agent.backups).
         self.backup_mb: float | None = None
         self.backup_release: str | None = None
+        # An uploaded backup's size and SHA-256 (None: the one a backup phase left), the upload
+        # the site is sending, and how many uploads were committed (dcman.agent.backups).
+        self.backup_length: int | None = None
+        self.backup_sha256: str | None = None
+        self.upload: Any = None
+        self.uploads = 0
         # The management address it answers at after a network reconfiguration (None: its
         # first one), and the one the running network phase moves it to.
         self.address: str | None = None

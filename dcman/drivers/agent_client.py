@@ -13,6 +13,7 @@ import asyncio
 import base64
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from OpenSSL import SSL
@@ -21,6 +22,8 @@ from dcman.drivers.agent_tls import AgentTls
 
 
 FLUSH_BYTES = 65536
+# An upload's piece: the agent buffers each request body whole (dcman.agent.backups says the same).
+UPLOAD_PIECE_BYTES = 4 * 1024 * 1024
 
 
 class AgentError(Exception):
@@ -56,6 +59,11 @@ def raise_if_fenced(answer: "AgentResponse") -> None:
 class AgentResponse:
     status: int
     body: Any
+
+
+def _reason(answer: AgentResponse) -> Any:
+    """The agent's one sentence in an error answer, else the whole body."""
+    return answer.body.get("error", answer.body) if isinstance(answer.body, dict) else answer.body
 
 
 def basic_auth(password: str) -> str:
@@ -263,7 +271,10 @@ class AgentClient:
 
     def _request(self, method: str, path: str, address: str, auth: str, body: Any, last: bool,
                  epoch: int | None = None) -> bytes:
-        payload = b"" if body is None else json.dumps(body).encode()
+        """One request; `body` is sent as JSON, or as raw bytes (an upload's piece) when it is bytes;
+        `epoch`, for a managing call, as X-Dcman-Epoch."""
+        raw = isinstance(body, (bytes, bytearray))
+        payload = b"" if body is None else bytes(body) if raw else json.dumps(body).encode()
         lines = [
             f"{method} {path} HTTP/1.1",
             f"Host: {address}:{self.port}",
@@ -275,7 +286,8 @@ class AgentClient:
         if epoch is not None:
             lines.append(f"X-Dcman-Epoch: {int(epoch)}")
         if body is not None:
-            lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+            lines += [f"Content-Type: {'application/octet-stream' if raw else 'application/json'}",
+                      f"Content-Length: {len(payload)}"]
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
 
     async def exchange(self, address: str, auth: str, calls: list[tuple[str, str, Any]],
@@ -310,6 +322,9 @@ class AgentClient:
 
     async def post(self, address: str, auth: str, path: str, body: Any, epoch: int | None = None) -> AgentResponse:
         return (await self.exchange(address, auth, [("POST", path, body)], epoch))[0]
+
+    async def put(self, address: str, auth: str, path: str, body: Any) -> AgentResponse:
+        return (await self.exchange(address, auth, [("PUT", path, body)]))[0]
 
     # --- what dcman asks of an agent (dcman.agent.protocol): its paths are written here only
 
@@ -358,6 +373,39 @@ class AgentClient:
         answer = (await self.exchange(address, auth, [("DELETE", f"/v1/backups/{release}", None)], epoch))[0]
         raise_if_fenced(answer)
         return answer
+
+    async def backup_checksum(self, address: str, auth: str, release: str) -> tuple[int, str] | None:
+        """(size, SHA-256) of the subcloud's backup of `release`, or None when it holds none."""
+        answer = await self.get(address, auth, f"/v1/backups/{release}/checksum")
+        if answer.status == 404:
+            return None
+        body = answer.body if isinstance(answer.body, dict) else {}
+        size, sha256 = body.get("size"), body.get("sha256")
+        if answer.status != 200 or not isinstance(size, int) or not isinstance(sha256, str):
+            raise AgentError(f"the agent's checksum answer was {answer.status}: {answer.body}")
+        return size, sha256
+
+    async def upload_backup(self, address: str, auth: str, release: str, path: Path, size: int, sha256: str) -> None:
+        """Send the file at `path` (`size` bytes, `sha256`) to the subcloud as its backup of
+        `release`, UPLOAD_PIECE_BYTES per request (read off the loop, one piece in memory at a
+        time), then commit it; AgentError says why the agent refused it."""
+        piece_path = f"/v1/backups/{release}/upload"
+        with path.open("rb") as handle:
+            offset = 0
+            while True:
+                piece = await asyncio.to_thread(handle.read, UPLOAD_PIECE_BYTES)
+                if not piece and offset:
+                    break
+                answer = await self.put(address, auth, f"{piece_path}?offset={offset}", piece)
+                if answer.status != 200:
+                    raise AgentError(f"the agent refused the piece at byte {offset} ({answer.status}): "
+                                     f"{_reason(answer)}")
+                offset += len(piece)
+                if not piece:
+                    break
+        answer = await self.post(address, auth, f"{piece_path}/commit", {"size": size, "sha256": sha256})
+        if answer.status != 200:
+            raise AgentError(f"the agent refused the upload ({answer.status}): {_reason(answer)}")
 
     async def download_backup(self, address: str, auth: str, release: str, write: Any,
                               max_length: int | None = None) -> int:
