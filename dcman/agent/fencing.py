@@ -1,7 +1,7 @@
 """Fencing: which site a subcloud obeys, decided at the agent (issue 18).
 
 A site names itself on every request with `X-Dcman-Site: <site uuid>` and, on a managing
-request (a phase start, an abort, a backup deletion), the epoch it believes the subcloud is at
+request (a phase start, an abort, a backup deletion or upload), the epoch it believes the subcloud is at
 with `X-Dcman-Epoch: <int>` (absent: 0). The rules:
 
 * a managing request from a site is accepted when the subcloud has no system controller yet,

@@ -98,7 +98,7 @@ class AgentProtocol:
             return self._phases(state, request, site, path[len(_PHASES_PREFIX):].rstrip("/"))
         if path.startswith(_BACKUPS_PREFIX):
             phases.settle(state)
-            if method == "DELETE":
+            if method != "GET":  # a deletion, or an upload of the site's copy: managing requests
                 refused = fencing.refuse_managing(state, site, fencing.epoch_of(headers))
                 if refused is not None:
                     return refused
