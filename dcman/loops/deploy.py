@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +23,21 @@ from dcman.db import subclouds as subclouds_db
 from dcman.domain.cluster import LeaseKind
 from dcman.domain.deploy import (
     ALLOWED_FROM,
+    MIN_POLL_S,
     PHASES,
+    POLL_S,
     RESTING,
+    Look,
     PhaseStates,
     Step,
     error_text,
+    next_look_s,
     phase_of,
 )
 from dcman.domain.states import DeployStatus
 from dcman.domain.subcloud import NO_ERRORS, Subcloud
 from dcman.domain.transitions import transition
-from dcman.drivers.agent_client import AgentError, basic_auth
+from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
 from dcman.loops import runner
 from dcman.loops.runner import SubcloudTasks, Timing, Work
 from dcman.loops.subcloud_driver import SubcloudDriver
@@ -42,7 +47,6 @@ from dcman.services.subcloud_files import phase_log_path
 
 log = logging.getLogger("dcman.deploy")
 IDLE_TICK_S = 1.0
-POLL_S = 0.5
 PARALLELISM = 200
 # An installing node reboots: tolerate this many polls in a row without an answer.
 MAX_LOST_POLLS = 60
@@ -55,6 +59,13 @@ def phase_log(ctx: SiteContext, subcloud: Subcloud, step: str) -> Path:
 
 class Driver(SubcloudDriver):
     """Takes one subcloud through its deploy plan as far as it can go now."""
+
+    def __init__(self, ctx: SiteContext, client: AgentClient, subcloud_id: int) -> None:
+        super().__init__(ctx, client, subcloud_id)
+        # The pace of the running phase: the first look at it (its start, when this driver
+        # started it), and when to look next. Only timers: a new driver measures again.
+        self.pace_from: Look | None = None
+        self.next_look_at: float | None = None
 
     async def move(self, subcloud: Subcloud, to: DeployStatus, **changes: Any) -> bool:
         """Compare-and-set the deploy status from the loaded one, with what follows from it."""
@@ -112,12 +123,15 @@ class Driver(SubcloudDriver):
     async def start_phase(self, subcloud: Subcloud, step: Step, states: PhaseStates) -> bool:
         address, auth = subcloud.management_start_ip, self.auth(subcloud)
         try:
-            await self.client.start_phase(address, auth, step, self.payload(subcloud, step))
+            payload = self.payload(subcloud, step)
+            asked = time.monotonic()  # the agent starts the phase after this
+            await self.client.start_phase(address, auth, step, payload)
         except (AgentError, ValueError) as exc:
             message = f"Cannot start {step}: {exc}"
             await self.write_log(subcloud, step, message)
             return await self.move(subcloud, states.pre_failed, error_description=error_text(message))
         await self.write_log(subcloud, step, f"{step} started on {address}")
+        self.pace_from, self.next_look_at = Look(asked, 0), asked + POLL_S
         return await self.move(subcloud, states.running, error_description=NO_ERRORS, deploy_progress=0)
 
     async def current(self, subcloud: Subcloud) -> dict[str, Any] | None:
@@ -125,6 +139,7 @@ class Driver(SubcloudDriver):
             answer = await self.client.current_phase(subcloud.management_start_ip, self.auth(subcloud))
         except AgentError:
             self.lost_polls += 1
+            self.next_look_at = None  # POLL_S between silences: MAX_LOST_POLLS keeps its meaning
             return None
         self.lost_polls = 0
         return answer.body if isinstance(answer.body, dict) else None
@@ -132,6 +147,7 @@ class Driver(SubcloudDriver):
     async def finish(self, subcloud: Subcloud, step: Step, states: PhaseStates, plan: tuple[Step, ...],
                      body: dict[str, Any]) -> bool:
         state, message = body.get("state"), str(body.get("message") or "")
+        self.pace_from = self.next_look_at = None
         progress = body.get("progress") if isinstance(body.get("progress"), int) else subcloud.deploy_progress
         await self.write_log(subcloud, step, f"{step} {state} at {progress}%: {message}")
         if state == "succeeded":
@@ -152,8 +168,22 @@ class Driver(SubcloudDriver):
         return await self.move(subcloud, states.failed,
                                error_description=f"Lost contact with the subcloud {doing}.")
 
+    def paced(self, look: Look | None) -> None:
+        """When to look again at the running phase, from its pace since the first look."""
+        if look is None:
+            self.next_look_at = None
+            return
+        if self.pace_from is None or look.progress < self.pace_from.progress:  # adopted, or another run
+            self.pace_from = look
+        self.next_look_at = look.at + next_look_s(self.pace_from, look)
+
+    async def until_next_look(self) -> None:
+        wait = POLL_S if self.next_look_at is None else self.next_look_at - time.monotonic()
+        await asyncio.sleep(max(MIN_POLL_S, wait))
+
     async def poll(self, subcloud: Subcloud, step: Step, states: PhaseStates, plan: tuple[Step, ...]) -> bool:
-        await asyncio.sleep(POLL_S)
+        await self.until_next_look()
+        asked = time.monotonic()
         body = await self.current(subcloud)
         if body is None:
             return await self.lost(subcloud, states, f"during {step}")
@@ -162,6 +192,7 @@ class Driver(SubcloudDriver):
                                    error_description=f"The subcloud no longer runs {step} (it reports {body}).")
         if body.get("state") == "running":
             progress = body.get("progress")
+            self.paced(Look(asked, progress) if isinstance(progress, int) else None)
             if isinstance(progress, int) and progress != subcloud.deploy_progress:
                 await transitions.move(self.ctx, self.id, transition(subcloud, deploy_progress=progress),
                                        only_if={"deploy_status": states.running})
