@@ -328,6 +328,8 @@ class AuditLoop:
                 await audit_db.clear_alarms(conn, AlarmId.SUBCLOUD_RESOURCE_OUT_OF_SYNC, [subcloud_id], [entity])
         for outcome in seen.values():
             outcome.commit()
+        if went_online:
+            self.ctx.migration_wakeup.set()  # a subcloud rehomed here is managed once seen online
 
     async def _reset_endpoints(self, conn, went_offline: list[Target]) -> None:  # type: ignore[no-untyped-def]
         """Going offline resets endpoint statuses by the transitions' rule, one statement for
