@@ -50,6 +50,9 @@ IDLE_TICK_S = 1.0
 PARALLELISM = 200
 # An installing node reboots: tolerate this many polls in a row without an answer.
 MAX_LOST_POLLS = 60
+# A running phase's progress is written at most this often: a short phase (a rehome) then
+# costs two writes, its start and its end, and a long one's bar still moves.
+PROGRESS_EVERY_S = 2.0
 
 
 def phase_log(ctx: SiteContext, subcloud: Subcloud, step: str) -> Path:
@@ -66,6 +69,7 @@ class Driver(SubcloudDriver):
         # started it), and when to look next. Only timers: a new driver measures again.
         self.pace_from: Look | None = None
         self.next_look_at: float | None = None
+        self.progress_written_at = 0.0  # monotonic
 
     async def move(self, subcloud: Subcloud, to: DeployStatus, **changes: Any) -> bool:
         """Compare-and-set the deploy status from the loaded one, with what follows from it."""
@@ -132,6 +136,7 @@ class Driver(SubcloudDriver):
             return await self.move(subcloud, states.pre_failed, error_description=error_text(message))
         await self.write_log(subcloud, step, f"{step} started on {address}")
         self.pace_from, self.next_look_at = Look(asked, 0), asked + POLL_S
+        self.progress_written_at = asked  # the move writes 0
         return await self.move(subcloud, states.running, error_description=NO_ERRORS, deploy_progress=0)
 
     async def current(self, subcloud: Subcloud) -> dict[str, Any] | None:
@@ -153,8 +158,9 @@ class Driver(SubcloudDriver):
         if state == "succeeded":
             rest = plan[1:] if plan and plan[0] == step else plan
             extra = {"rehomed": True} if step is Step.REHOME else {}
-            return await self.move(subcloud, states.done, plan=rest, deploy_progress=100,
-                                   error_description=NO_ERRORS, **extra)
+            moved = await self.move(subcloud, states.done, plan=rest, deploy_progress=100,
+                                    error_description=NO_ERRORS, **extra)
+            return moved and states.done in RESTING  # else nothing follows: no need to read it again
         if state == "aborted":
             return await self.move(subcloud, states.aborted, error_description=f"{step} aborted.",
                                    deploy_progress=progress)
@@ -193,7 +199,9 @@ class Driver(SubcloudDriver):
         if body.get("state") == "running":
             progress = body.get("progress")
             self.paced(Look(asked, progress) if isinstance(progress, int) else None)
-            if isinstance(progress, int) and progress != subcloud.deploy_progress:
+            if isinstance(progress, int) and progress != subcloud.deploy_progress \
+                    and asked - self.progress_written_at >= PROGRESS_EVERY_S:
+                self.progress_written_at = asked
                 await transitions.move(self.ctx, self.id, transition(subcloud, deploy_progress=progress),
                                        only_if={"deploy_status": states.running})
             return True
