@@ -149,7 +149,8 @@ def test_listing_gives_bootstrap_values_that_match_the_addressing(clean: Sim) ->
     assert last["faults"] == {"reachable": True, "healthy": True,
                               "alarms": {"critical": 0, "major": 0, "minor": 0, "warnings": 0},
                               "fail_phase": None, "phase_seconds": PHASE_SECONDS, "status_seconds": 0.0,
-                              "backup_mb": 1.0}
+                              "backup_mb": 1.0, "blocked_sites": []}
+    assert (last["fencing_epoch"], last["controller_heard_s"], last["double_controller"]) == (0, None, 0)
     page = httpx.get(f"{clean.control}/sim/subclouds", params={"offset": 1, "limit": 2}, timeout=5).json()
     assert [item["name"] for item in page["subclouds"]] == ["sim-00002", "sim-00003"]
     nobody = httpx.get(f"{clean.control}/sim/subclouds", params={"name": "sim-00099"}, timeout=5)

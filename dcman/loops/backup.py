@@ -198,7 +198,7 @@ class Driver(SubcloudDriver):
         prep_failed = (("backup_status", B.BACKUP_PREP_FAILED.value) if phase == "backup"
                        else ("deploy_status", D.RESTORE_PREP_FAILED.value))
         try:
-            await self.client.start_phase(address, auth, phase, payload)
+            await self.as_controller(lambda epoch: self.client.start_phase(address, auth, phase, payload, epoch))
         except AgentError as exc:
             message = f"Cannot start the {phase}: {exc}"
             await self.write_log(subcloud, phase, message)
