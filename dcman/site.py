@@ -137,7 +137,7 @@ async def start_site(settings: Settings) -> SiteContext:
             settings.system_controller_subnet, settings.system_controller_pool
         ),
         # It reads the subclouds' CA file: in a thread, once.
-        agents=await asyncio.to_thread(AgentClient.for_site, settings),
+        agents=await asyncio.to_thread(AgentClient.for_site, settings, site_uuid=site["uuid"]),
         site_uuid=site["uuid"],
     )
 

@@ -4,6 +4,7 @@ processes on loopback, and are driven over HTTP exactly as the site's audit and 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import select
@@ -148,7 +149,8 @@ def test_listing_gives_bootstrap_values_that_match_the_addressing(clean: Sim) ->
     assert last["faults"] == {"reachable": True, "healthy": True,
                               "alarms": {"critical": 0, "major": 0, "minor": 0, "warnings": 0},
                               "fail_phase": None, "phase_seconds": PHASE_SECONDS, "status_seconds": 0.0,
-                              "backup_mb": 1.0}
+                              "backup_mb": 1.0, "blocked_sites": []}
+    assert (last["fencing_epoch"], last["controller_heard_s"], last["double_controller"]) == (0, None, 0)
     page = httpx.get(f"{clean.control}/sim/subclouds", params={"offset": 1, "limit": 2}, timeout=5).json()
     assert [item["name"] for item in page["subclouds"]] == ["sim-00002", "sim-00003"]
     nobody = httpx.get(f"{clean.control}/sim/subclouds", params={"name": "sim-00099"}, timeout=5)
@@ -529,3 +531,90 @@ def test_a_backup_phase_leaves_a_backup_streamed_whole_and_deleted_on_request(cl
         assert client.get(f"{url}/v1/status").status_code == 200
         assert client.delete(f"{url}/v1/backups/24.09").json() == {"deleted": "24.09"}
         assert client.get(f"{url}/v1/backups/24.09").status_code == 404
+
+
+def test_a_backup_phase_leaves_a_backup_whose_checksum_is_that_of_its_bytes(clean: Sim) -> None:
+    url = clean.agent("127.1.0.34")  # sim-00005
+    assert httpx.get(f"{url}/v1/backups/24.09/checksum", auth=AUTH, timeout=5).status_code == 404
+    clean.patch("sim-00005", backup_mb=0.5, phase_seconds=0.1)
+    assert httpx.post(f"{url}/v1/phases/backup", auth=AUTH, json={}, timeout=5).status_code == 202
+    assert _wait_phase(url)["state"] == "succeeded"
+    data = httpx.get(f"{url}/v1/backups/24.09", auth=AUTH, timeout=5).content
+    assert httpx.get(f"{url}/v1/backups/24.09/checksum", auth=AUTH, timeout=5).json() == {
+        "release": "24.09", "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _upload(url: str, release: str, *pieces: bytes, start: int = 0) -> list[httpx.Response]:
+    answers, offset = [], start
+    for piece in pieces:
+        answers.append(httpx.put(f"{url}/v1/backups/{release}/upload", params={"offset": offset}, content=piece,
+                                 auth=AUTH, timeout=5))
+        offset += len(piece)
+    return answers
+
+
+def _commit(url: str, release: str, body: Any) -> httpx.Response:
+    return httpx.post(f"{url}/v1/backups/{release}/upload/commit", json=body, auth=AUTH, timeout=5)
+
+
+def test_an_upload_becomes_the_subclouds_backup_only_at_the_announced_size_and_checksum(clean: Sim) -> None:
+    url = clean.agent("127.1.0.26")  # sim-00004
+    # A central restore needs the backup on the subcloud.
+    refused = httpx.post(f"{url}/v1/phases/restore", auth=AUTH, json={"release": "24.09"}, timeout=5)
+    assert refused.status_code == 409 and "uploads its central backup first" in refused.json()["error"]
+    assert [a.json() for a in _upload(url, "24.09", b"abc", b"def")] == [{"received": 3}, {"received": 6}]
+    out_of_order = _upload(url, "24.09", b"x", start=9)[0]
+    assert out_of_order.status_code == 409 and "at byte 6" in out_of_order.json()["error"]
+    wrong = _commit(url, "24.09", {"size": 6, "sha256": hashlib.sha256(b"abcdeX").hexdigest()})
+    assert wrong.status_code == 409 and "it was discarded" in wrong.json()["error"]
+    assert _commit(url, "24.09", {"size": 6, "sha256": hashlib.sha256(b"abcdef").hexdigest()}).status_code == 409
+    assert httpx.get(f"{url}/v1/backups/24.09/checksum", auth=AUTH, timeout=5).status_code == 404
+
+    _upload(url, "24.09", b"abc", b"def")
+    right = {"size": 6, "sha256": hashlib.sha256(b"abcdef").hexdigest()}
+    assert _commit(url, "24.09", right).json() == {"release": "24.09", **right}
+    assert httpx.get(f"{url}/v1/backups/24.09/checksum", auth=AUTH, timeout=5).json() == {"release": "24.09", **right}
+    assert (clean.item("sim-00004")["backup_release"], clean.item("sim-00004")["uploads"]) == ("24.09", 1)
+    assert httpx.post(f"{url}/v1/phases/restore", auth=AUTH, json={"release": "24.09"}, timeout=5).status_code == 202
+
+
+@pytest.mark.parametrize(("method", "path", "kw", "status"), [
+    ("PUT", "/v1/backups/24.09/upload", {"params": {"offset": "one"}, "content": b"a"}, 400),
+    ("PUT", "/v1/backups/24.09/upload", {"content": b"a"}, 400),
+    ("PUT", "/v1/backups/24.09/upload", {"params": {"offset": "0"}, "content": b"a" * (4 * 1024 * 1024 + 1)}, 413),
+    ("GET", "/v1/backups/24.09/upload", {}, 405),
+    ("POST", "/v1/backups/24.09/upload/commit", {"json": {"size": True, "sha256": "0" * 64}}, 400),
+    ("POST", "/v1/backups/24.09/upload/commit", {"json": {"size": 1, "sha256": "not hex"}}, 400),
+    ("POST", "/v1/backups/24.09/upload/commit", {"content": b"{not json"}, 400),
+    ("POST", "/v1/backups/24.09/upload/commit", {"json": [1, 2]}, 400),
+    ("GET", "/v1/backups/24.09/bogus", {}, 404),
+    ("GET", "/v1/backups/..%2F..%2Fetc/checksum", {}, 404),
+], ids=["offset-word", "offset-missing", "piece-too-large", "get-upload", "size-bool", "sha-not-hex", "commit-not-json",
+        "commit-list", "unknown-action", "release-path"])
+def test_hostile_upload_requests_get_one_sentence_and_change_nothing(clean: Sim, method, path, kw, status) -> None:
+    url = clean.agent("127.1.0.18")  # sim-00003
+    answer = httpx.request(method, url + path, auth=AUTH, timeout=5, **kw)
+    assert answer.status_code == status and answer.json()["error"].endswith(".")
+    assert clean.item("sim-00003")["uploads"] == 0 and clean.item("sim-00003")["backup_release"] is None
+
+
+def test_real_agent_stores_an_upload_as_its_backup_file(agent_url: str, agent_dir: Path) -> None:
+    data = os.urandom(300_000)
+    right = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    assert [a.status_code for a in _upload_to(agent_url, data[:200_000], data[200_000:])] == [200, 200]
+    assert httpx.post(f"{agent_url}/v1/backups/24.09/upload/commit", json=right, auth=AGENT_AUTH,
+                      timeout=5).json() == {"release": "24.09", **right}
+    assert (agent_dir / "backup.bin").read_bytes() == data and not (agent_dir / "backup.bin.upload").exists()
+    assert httpx.get(f"{agent_url}/v1/backups/24.09", auth=AGENT_AUTH, timeout=5).content == data
+    assert httpx.post(f"{agent_url}/v1/phases/restore", auth=AGENT_AUTH, json={"release": "24.09"},
+                      timeout=5).status_code == 202
+    assert _wait_phase_auth(agent_url, lambda c: c["state"] != "running")["state"] == "succeeded"
+
+
+def _upload_to(url: str, *pieces: bytes) -> list[httpx.Response]:
+    answers, offset = [], 0
+    for piece in pieces:
+        answers.append(httpx.put(f"{url}/v1/backups/24.09/upload", params={"offset": offset}, content=piece,
+                                 auth=AGENT_AUTH, timeout=5))
+        offset += len(piece)
+    return answers

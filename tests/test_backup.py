@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from conftest import SITE_BACKENDS, restart_site_process, token_for
@@ -35,7 +36,7 @@ def reaches(fleet: Fleet, name: str, status: str, field: str = "backup-status", 
 # Deployed, online and managed before the tests start (all at once: the module's run time is
 # mostly waiting for deploys and audits); UNMANAGED ones are deployed and online but unmanaged.
 MANAGED = ("sim-00001", "sim-00002", "sim-00003", "sim-00004", "sim-00005", "sim-00006", "sim-00007",
-           "sim-00010", "sim-00011", "sim-00012", "sim-00013")
+           "sim-00010", "sim-00011", "sim-00012", "sim-00013", "sim-00014")
 UNMANAGED = ("sim-00008", "sim-00009")
 
 
@@ -207,6 +208,51 @@ def test_a_restore_runs_to_complete_and_a_missing_backup_is_restore_prep_failed(
     assert local.status_code == 200
     shown = reaches(fleet, other, "restore-prep-failed", field="deploy-status")
     assert "no local backup" in shown["error-description"]
+
+
+def sim_item(fleet: Fleet, name: str) -> dict:
+    return httpx.get(f"{fleet.control}/sim/subclouds/{name}", timeout=10).json()
+
+
+def restore(fleet: Fleet, name: str) -> None:
+    answer = fleet.call("PATCH", "/subcloud-backup/restore", json={"subcloud": name, "sysadmin_password": SYSADMIN})
+    assert answer.status_code == 200, answer.text
+
+
+def test_a_central_restore_uploads_the_backup_to_a_subcloud_that_lost_its_copy(fleet):
+    name = "sim-00014"
+    fleet.fault(name, backup_mb=2, phase_seconds=0.3)
+    assert create(fleet, subcloud=name).status_code == 200
+    reaches(fleet, name, "complete-central")
+    central = assert_central_backup(fleet, name, 2 * MIB)
+    # The subcloud loses its own copy (deleted here; a reinstall or a disk replaced would do the same).
+    dropped = fleet.call("PATCH", "/subcloud-backup/delete/24.09",
+                         json={"subcloud": name, "local_only": "true", "sysadmin_password": SYSADMIN})
+    assert dropped.status_code == 204, dropped.text
+    assert sim_item(fleet, name)["backup_release"] is None
+    assert fleet.call("PATCH", f"/subclouds/{name}", json={"management-state": "unmanaged"}).status_code == 200
+
+    fleet.fault(name, reachable=False)  # the upload cannot happen: the restore fails before its phase
+    restore(fleet, name)
+    shown = reaches(fleet, name, "restore-prep-failed", field="deploy-status")
+    reason = shown["error-description"]
+    assert reason.startswith("Copying the central backup of release 24.09 to the subcloud failed: ") \
+        and "reset by peer" in reason, reason
+    fleet.fault(name, reachable=True)
+    restore(fleet, name)
+    reaches(fleet, name, "complete", field="deploy-status")
+    item = sim_item(fleet, name)
+    assert (item["backup_release"], item["uploads"]) == ("24.09", 1)
+    agent = f"http://{item['management_start_ip']}:{fleet.site_env['DCMAN_SUBCLOUD_AGENT_PORT']}"
+    held = httpx.get(f"{agent}/v1/backups/24.09/checksum", auth=("sysadmin", "St8rlingX*"), timeout=10).json()
+    assert held == {"release": "24.09", "size": 2 * MIB, "sha256": hashlib.sha256(central.read_bytes()).hexdigest()}
+    log = (fleet.site.data_dir / "subclouds" / str(shown["id"]) / "restore.log").read_text()
+    assert f"uploading {2 * MIB} bytes" in log
+
+    # The next restore finds the copy on the subcloud and sends nothing.
+    restore(fleet, name)  # answered at pre-restore
+    reaches(fleet, name, "complete", field="deploy-status")
+    assert sim_item(fleet, name)["uploads"] == 1
 
 
 def test_what_a_backup_request_may_not_do(fleet):

@@ -14,11 +14,15 @@ Faults: {"reachable": bool, "healthy": bool, "alarms": {"critical": n, "major": 
 "warnings": n}, "fail_phase": "install|bootstrap|config|rehome|network|prestage-packages|
 prestage-images|backup|restore"|null, "phase_seconds": float,
 "status_seconds": float (each status answer takes that long), "backup_mb": float (the size of the
-backup a backup phase leaves, in MiB)}.
+backup a backup phase leaves, in MiB), "blocked_sites": [site uuid, ...] (at most 16: requests carrying
+`X-Dcman-Site` of one of them are reset unanswered, as from an unreachable subcloud)}.
 An item: name, region_name, management_start_ip, system_controller, systemcontroller_gateway (the
 gateway that controller bootstrapped or rehomed it with), faults, probes (status calls
 answered), overlaps (status calls that arrived while another was being answered: two auditors at
-once), phase, bootstrap_values.
+once), fencing_epoch, controller_heard_s (as in its /v1/status), double_controller (times a managing
+request of a second site was accepted at the epoch another site's was: must stay 0), phase,
+backup_release (the release of the backup it holds, or null), uploads (backups the site uploaded
+to it), bootstrap_values.
 """
 
 from __future__ import annotations

@@ -18,8 +18,10 @@ from dcman.agent import addressing, phases
 from dcman.agent.subcloud import ALARM_KEYS, DEFAULT_SOFTWARE_VERSION, NO_ALARMS, SubcloudState
 
 FAULT_FIELDS: tuple[str, ...] = ("reachable", "healthy", "alarms", "fail_phase", "phase_seconds", "status_seconds",
-                                 "backup_mb")
+                                 "backup_mb", "blocked_sites")
 MAX_BACKUP_MB = 100 * 1024
+MAX_BLOCKED_SITES = 16
+MAX_SITE_CHARS = 64
 
 
 class FaultError(ValueError):
@@ -132,7 +134,7 @@ class Fleet:
         if state is None:
             faults = {"reachable": True, "healthy": True, "alarms": dict(zip(ALARM_KEYS, NO_ALARMS)),
                       "fail_phase": None, "phase_seconds": self.phase_seconds, "status_seconds": 0.0,
-                      "backup_mb": self.backup_mb}
+                      "backup_mb": self.backup_mb, "blocked_sites": []}
             phase = {"phase": None, "state": "idle", "progress": 0, "message": ""}
         else:
             faults = state.fault_document(self.phase_seconds, self.backup_mb)
@@ -149,7 +151,12 @@ class Fleet:
             "faults": faults,
             "probes": 0 if state is None else state.probes,
             "overlaps": 0 if state is None else state.overlaps,
+            "fencing_epoch": 0 if state is None else state.fencing_epoch,
+            "controller_heard_s": None if state is None else state.controller_heard_s(now),
+            "double_controller": 0 if state is None else state.double_controller,
             "phase": phase,
+            "backup_release": None if state is None else state.backup_release,
+            "uploads": 0 if state is None else state.uploads,
             "bootstrap_values": values,
         }
 
@@ -175,6 +182,8 @@ def parse_faults(document: dict[str, Any]) -> dict[str, Any]:
                     or not 0 <= value <= MAX_BACKUP_MB:
                 raise FaultError(f"backup_mb must be a number of MiB between 0 and {MAX_BACKUP_MB}.")
             changes[name] = float(value)
+        elif name == "blocked_sites":
+            changes[name] = _parse_sites(value)
         else:
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
                     or not 0 <= value <= 86400:
@@ -193,3 +202,12 @@ def _parse_alarms(value: Any) -> tuple[int, int, int, int]:
         if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count < 2**31:
             raise FaultError(f"alarms.{key} must be a non-negative integer.")
     return tuple(value.get(key, 0) for key in ALARM_KEYS)  # type: ignore[return-value]
+
+
+def _parse_sites(value: Any) -> tuple[str, ...]:
+    """The site UUIDs whose requests the subcloud resets, as a tuple (small: looked up per request)."""
+    if not isinstance(value, list) or len(value) > MAX_BLOCKED_SITES or not all(
+            isinstance(site, str) and 0 < len(site) <= MAX_SITE_CHARS for site in value):
+        raise FaultError(f"blocked_sites must be a list of at most {MAX_BLOCKED_SITES} site UUIDs, "
+                         f"each a string of 1 to {MAX_SITE_CHARS} characters.")
+    return tuple(value)

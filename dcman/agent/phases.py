@@ -13,7 +13,9 @@ therefore cost no timers at all. A *command* phase (`dcman.agent.commands`) is d
 task, which reports progress and calls `finish`.
 
 A successful `bootstrap` or `rehome` makes the payload's `system_controller` (the calling
-site's UUID), when given, the subcloud's system controller. A successful `network` moves
+site's UUID), when given, the subcloud's system controller (a rehome that claimed the
+subcloud with `takeover_from` made the claimer its controller at its start already:
+dcman.agent.fencing). A successful `network` moves
 the subcloud to the payload's `management_start_address` (the simulator answers there from then on).
 A successful `backup` leaves the subcloud holding a backup of its release (dcman.agent.backups).
 """
@@ -98,12 +100,15 @@ def finish(state: SubcloudState, succeeded: bool, message: str) -> None:
         state.phase_state = SUCCEEDED
         state.phase_progress = 100
         if state.phase in SETS_CONTROLLER and state.phase_controller is not None:
+            if state.system_controller != state.phase_controller:
+                state.heard_at = time.monotonic()  # a new controller is heard from its adoption on
             state.system_controller = state.phase_controller
             state.controller_gateway = state.phase_gateway
         if state.phase == READDRESSES and state.phase_address is not None:
             state.address = state.phase_address
         if state.phase == "backup":
             state.backup_release = state.software_version
+            state.backup_length = state.backup_sha256 = None  # its own now, no longer an upload
     else:
         state.phase_state = FAILED
 

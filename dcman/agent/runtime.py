@@ -17,11 +17,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from dcman.agent import addressing, phases
+from dcman.agent import addressing, phases, state_file
 from dcman.agent.control import ControlApi
 from dcman.agent.credentials import Credential
 from dcman.agent.fleet import Fleet
-from dcman.agent.http import Handler, HttpServer
+from dcman.agent.http import Handler, HandlerResult, HttpServer, Request
 from dcman.agent.protocol import AgentProtocol
 from dcman.agent.subcloud import DEFAULT_SOFTWARE_VERSION, SubcloudState
 from dcman.agent.tls import ServerTls, agent_tls, simulator_tls
@@ -49,6 +49,7 @@ class AgentOptions:
     # PEM files of the subcloud's certificate (naming its address) and key; both or neither.
     tls_cert: str | None = None
     tls_key: str | None = None
+    state_file: str | None = None  # keeps the controller and fencing epoch across restarts
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,18 @@ def run(main: Coroutine[Any, Any, None]) -> None:
 async def serve_agent(options: AgentOptions) -> None:
     """Answer the agent protocol for this one subcloud until stopped."""
     state = SubcloudState(options.name, options.region_name, options.software_version)
+    kept_at = Path(options.state_file) if options.state_file else None
+    if kept_at is not None:
+        try:
+            state_file.load(kept_at, state)
+        except state_file.StateFileError as exc:
+            raise StartError(str(exc)) from None
     protocol = AgentProtocol(Credential(options.password), phase_seconds=options.phase_seconds,
                              commands=options.commands, backup_mb=options.backup_mb,
                              backup_file=Path(options.backup_file) if options.backup_file else None)
     handler: Handler = partial(protocol.handle, state)
+    if kept_at is not None:
+        handler = _keeping(handler, state, kept_at)
     tls = _tls(agent_tls, options.tls_cert, options.tls_key)
     server = HttpServer(lambda _address: handler, tls=tls)
     await _listen(server, options.host, options.port, "--bind")
@@ -100,6 +109,12 @@ async def serve_agent(options: AgentOptions) -> None:
         if state.phase_state == phases.RUNNING:  # do not leave a phase command running
             phases.abort(state)
         await server.close()
+        if kept_at is not None:  # a command phase may have finished since the last request
+            phases.settle(state)
+            try:
+                state_file.save(kept_at, state_file.kept(state))
+            except OSError as exc:
+                log.error("cannot write the state file %s: %s", kept_at, exc.strerror or exc)
 
 
 async def serve_sim(options: SimOptions) -> None:
@@ -140,6 +155,25 @@ async def serve_sim(options: SimOptions) -> None:
     finally:
         await control.close()
         await agents.close()
+
+
+def _keeping(handle: Handler, state: SubcloudState, path: Path) -> Handler:
+    """`handle`, saving the kept fields after any request that changed them (a claim at once; a
+    finished bootstrap or rehome with the next request, which is what settles it)."""
+    last = [state_file.kept(state)]
+
+    def handler(request: Request) -> HandlerResult:
+        result = handle(request)
+        now = state_file.kept(state)
+        if now != last[0]:
+            try:
+                state_file.save(path, now)
+                last[0] = now
+            except OSError as exc:
+                log.error("cannot write the state file %s: %s", path, exc.strerror or exc)
+        return result
+
+    return handler
 
 
 def _tls(make, cert: str | None, key: str | None) -> ServerTls | None:  # type: ignore[no-untyped-def]

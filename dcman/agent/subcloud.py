@@ -8,6 +8,7 @@ left at their defaults.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from dcman.agent.http import encode_json
@@ -40,8 +41,13 @@ class SubcloudState:
     """Identity, faults and the current phase of one subcloud.
 
     Faults (simulator only): `reachable`, `healthy`, `alarms`, `fail_phase`,
-    `phase_seconds` (None: the process default) and `backup_mb`. The `phase_*` slots belong to
-    `dcman.agent.phases`, which alone changes them.
+    `phase_seconds` (None: the process default), `backup_mb` and `blocked_sites`. The `phase_*`
+    slots belong to `dcman.agent.phases`, which alone changes them.
+
+    Fencing (dcman.agent.protocol): `fencing_epoch` rises with every rehome that claims the
+    subcloud; `heard_at` is when its system controller last called (monotonic); `last_site` and
+    `last_epoch` are whose managing request was last accepted and at which epoch, and
+    `double_controller` counts two sites accepted at one epoch (the simulator's witness).
     """
 
     __slots__ = (
@@ -50,8 +56,9 @@ class SubcloudState:
         "probing", "overlaps",
         "phase", "phase_state", "phase_progress", "phase_message", "phase_started", "phase_duration",
         "phase_fails", "phase_timed", "phase_controller", "phase_gateway", "phase_run", "phase_task",
-        "backup_mb", "backup_release",
+        "backup_mb", "backup_release", "backup_length", "backup_sha256", "upload", "uploads",
         "address", "phase_address",
+        "fencing_epoch", "heard_at", "blocked_sites", "last_site", "last_epoch", "double_controller",
         "_status_body", "_status_key",
     )
 
@@ -89,10 +96,24 @@ class SubcloudState:
         # backup the subcloud holds, if any (dcman.agent.backups).
         self.backup_mb: float | None = None
         self.backup_release: str | None = None
+        # An uploaded backup's size and SHA-256 (None: the one a backup phase left), the upload
+        # the site is sending, and how many uploads were committed (dcman.agent.backups).
+        self.backup_length: int | None = None
+        self.backup_sha256: str | None = None
+        self.upload: Any = None
+        self.uploads = 0
         # The management address it answers at after a network reconfiguration (None: its
         # first one), and the one the running network phase moves it to.
         self.address: str | None = None
         self.phase_address: str | None = None
+        self.fencing_epoch = 0
+        # Counted from the state's creation until the controller first calls.
+        self.heard_at = time.monotonic()
+        # Sites whose requests are reset unanswered (simulator fault): a site-subcloud cut.
+        self.blocked_sites: tuple[str, ...] = ()
+        self.last_site: str | None = None
+        self.last_epoch = -1
+        self.double_controller = 0
         self._status_body: bytes | None = None
         self._status_key: tuple[str | None, bool] | None = None
 
@@ -105,9 +126,20 @@ class SubcloudState:
         self.phase_seconds = None
         self.status_seconds = 0.0
         self.backup_mb = None
+        self.blocked_sites = ()
 
-    def status_document(self) -> dict[str, Any]:
+    def status_document(self, now: float | None = None) -> dict[str, Any]:
         """The `GET /v1/status` answer."""
+        return {**self._static_document(), "fencing_epoch": self.fencing_epoch,
+                "controller_heard_s": self.controller_heard_s(now)}
+
+    def controller_heard_s(self, now: float | None = None) -> float | None:
+        """Seconds since the system controller last called (None without one), to 0.1 s."""
+        if self.system_controller is None:
+            return None
+        return round(max(0.0, (time.monotonic() if now is None else now) - self.heard_at), 1)
+
+    def _static_document(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "region_name": self.region_name,
@@ -117,14 +149,17 @@ class SubcloudState:
             "endpoints": ENDPOINTS,
         }
 
-    def status_body(self) -> bytes:
-        """The encoded status answer, cached until the system controller or health changes:
-        the simulator answers it thousands of times a second."""
+    def status_body(self, now: float | None = None) -> bytes:
+        """The encoded status answer. The simulator answers it thousands of times a second, so
+        its static part is cached until the system controller or health changes, without its
+        closing brace, and only the witness fields are formatted per answer."""
         key = (self.system_controller, self.healthy)
         if self._status_body is None or self._status_key != key:
-            self._status_body = encode_json(self.status_document())
+            self._status_body = encode_json(self._static_document())[:-1]
             self._status_key = key
-        return self._status_body
+        heard = self.controller_heard_s(now)
+        return b"%s,\"fencing_epoch\":%d,\"controller_heard_s\":%s}" % (
+            self._status_body, self.fencing_epoch, b"null" if heard is None else repr(heard).encode())
 
     def alarm_document(self) -> dict[str, int]:
         """The `GET /v1/alarms/summary` answer."""
@@ -140,4 +175,5 @@ class SubcloudState:
             "phase_seconds": default_phase_seconds if self.phase_seconds is None else self.phase_seconds,
             "status_seconds": self.status_seconds,
             "backup_mb": default_backup_mb if self.backup_mb is None else self.backup_mb,
+            "blocked_sites": list(self.blocked_sites),
         }

@@ -50,9 +50,12 @@ def _host_port(value: str, option: str) -> tuple[str, int]:
                    "as an IP subjectAltName (env DCMAN_AGENT_TLS_CERT).")
 @click.option("--tls-key", envvar="DCMAN_AGENT_TLS_KEY", default=None, metavar="PEM",
               help="The private key of --tls-cert (env DCMAN_AGENT_TLS_KEY).")
+@click.option("--state-file", default=None, metavar="PATH",
+              help="Keep the system controller, its gateway and the fencing epoch in this JSON file, so a "
+                   "restarted agent stays fenced (default: in memory only).")
 def agent(bind: str, name: str | None, region_name: str | None, software_version: str, password: str | None,
           phase_commands: tuple[str, ...], phase_seconds: float, backup_mb: float, backup_file: str | None,
-          tls_cert: str | None, tls_key: str | None) -> None:
+          tls_cert: str | None, tls_key: str | None, state_file: str | None) -> None:
     """Run the agent of one subcloud: the agent protocol over HTTP, or HTTPS with --tls-cert."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     host, port = _host_port(bind, "--bind")
@@ -66,7 +69,7 @@ def agent(bind: str, name: str | None, region_name: str | None, software_version
     options = AgentOptions(host=host, port=port, name=name, region_name=region_name or default_region_name(name),
                            password=password, software_version=software_version, phase_seconds=phase_seconds,
                            commands=commands, backup_mb=backup_mb, backup_file=backup_file, tls_cert=tls_cert,
-                           tls_key=tls_key)
+                           tls_key=tls_key, state_file=state_file)
     try:
         run(serve_agent(options))
     except StartError as exc:

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from OpenSSL import SSL
@@ -21,6 +22,8 @@ from dcman.drivers.agent_tls import AgentTls
 
 
 FLUSH_BYTES = 65536
+# An upload's piece: the agent buffers each request body whole (dcman.agent.backups says the same).
+UPLOAD_PIECE_BYTES = 4 * 1024 * 1024
 
 
 class AgentError(Exception):
@@ -32,10 +35,35 @@ class AgentError(Exception):
         self.tls_refusal = tls_refusal
 
 
+class Fenced(AgentError):
+    """The agent refused a managing request: the subcloud answers to `system_controller` at
+    `fencing_epoch`, not to this site at the epoch it gave (dcman.agent.fencing)."""
+
+    def __init__(self, message: str, system_controller: str | None, fencing_epoch: int | None) -> None:
+        super().__init__(message)
+        self.system_controller = system_controller
+        self.fencing_epoch = fencing_epoch
+
+
+def raise_if_fenced(answer: "AgentResponse") -> None:
+    """Raise Fenced when `answer` is the agent's fencing refusal (a 409 with `fenced: true`)."""
+    body = answer.body
+    if answer.status == 409 and isinstance(body, dict) and body.get("fenced") is True:
+        controller, epoch = body.get("system_controller"), body.get("fencing_epoch")
+        raise Fenced(f"the subcloud refused it: {body.get('error')}",
+                     controller if isinstance(controller, str) else None,
+                     epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None)
+
+
 @dataclass(frozen=True)
 class AgentResponse:
     status: int
     body: Any
+
+
+def _reason(answer: AgentResponse) -> Any:
+    """The agent's one sentence in an error answer, else the whole body."""
+    return answer.body.get("error", answer.body) if isinstance(answer.body, dict) else answer.body
 
 
 def basic_auth(password: str) -> str:
@@ -225,33 +253,50 @@ class AgentClient:
     """Talks to agents at `{scheme}://{address}:{port}`; every call is bounded by `timeout`."""
 
     @classmethod
-    def for_site(cls, settings: Any, timeout: float = 10.0) -> "AgentClient":
+    def for_site(cls, settings: Any, timeout: float = 10.0, site_uuid: str | None = None) -> "AgentClient":
         """A client with the site's agent settings: DCMAN_SUBCLOUD_AGENT_PORT, _SCHEME and the
-        subclouds' CA (`settings` is a dcman.config.Settings)."""
-        return cls(settings.subcloud_agent_port, settings.subcloud_agent_scheme, timeout, settings.subcloud_ca_file)
+        subclouds' CA (`settings` is a dcman.config.Settings); it names the site `site_uuid`."""
+        return cls(settings.subcloud_agent_port, settings.subcloud_agent_scheme, timeout, settings.subcloud_ca_file,
+                   site_uuid=site_uuid)
 
-    def __init__(self, port: int, scheme: str = "https", timeout: float = 5.0, ca_file: str | None = None) -> None:
+    def __init__(self, port: int, scheme: str = "https", timeout: float = 5.0, ca_file: str | None = None, *,
+                 site_uuid: str | None = None) -> None:
         self.port = port
         self.timeout = timeout
         self.tls: AgentTls | None = AgentTls.create(ca_file) if scheme == "https" else None
+        # Every request names the site (X-Dcman-Site): the agent fences by it and reports how
+        # long ago its controller was heard from.
+        self.site_uuid = site_uuid
+        self._site_line = [f"X-Dcman-Site: {site_uuid}"] if site_uuid else []
 
-    def _request(self, method: str, path: str, address: str, auth: str, body: Any, last: bool) -> bytes:
-        payload = b"" if body is None else json.dumps(body).encode()
+    def _request(self, method: str, path: str, address: str, auth: str, body: Any, last: bool,
+                 epoch: int | None = None) -> bytes:
+        """One request; `body` is sent as JSON, or as raw bytes (an upload's piece) when it is bytes;
+        `epoch`, for a managing call, as X-Dcman-Epoch."""
+        raw = isinstance(body, (bytes, bytearray))
+        payload = b"" if body is None else bytes(body) if raw else json.dumps(body).encode()
         lines = [
             f"{method} {path} HTTP/1.1",
             f"Host: {address}:{self.port}",
             f"Authorization: {auth}",
             "User-Agent: dcman/1.0",
             f"Connection: {'close' if last else 'keep-alive'}",
+            *self._site_line,
         ]
+        if epoch is not None:
+            lines.append(f"X-Dcman-Epoch: {int(epoch)}")
         if body is not None:
-            lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+            lines += [f"Content-Type: {'application/octet-stream' if raw else 'application/json'}",
+                      f"Content-Length: {len(payload)}"]
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
 
-    async def exchange(self, address: str, auth: str, calls: list[tuple[str, str, Any]]) -> list[AgentResponse]:
+    async def exchange(self, address: str, auth: str, calls: list[tuple[str, str, Any]],
+                       epoch: int | None = None) -> list[AgentResponse]:
         """Run (method, path, json body or None) calls in order on one connection; GETs only are
-        pipelined (sent at once), the others each wait for the answer before it."""
-        requests = [self._request(m, p, address, auth, b, i == len(calls) - 1) for i, (m, p, b) in enumerate(calls)]
+        pipelined (sent at once), the others each wait for the answer before it. `epoch` goes
+        with every call as X-Dcman-Epoch (managing calls)."""
+        requests = [self._request(m, p, address, auth, b, i == len(calls) - 1, epoch)
+                    for i, (m, p, b) in enumerate(calls)]
         pipelined = len(calls) > 1 and all(method == "GET" for method, _, _ in calls)
         loop = asyncio.get_running_loop()
         done: asyncio.Future = loop.create_future()
@@ -275,8 +320,11 @@ class AgentClient:
     async def get(self, address: str, auth: str, path: str) -> AgentResponse:
         return (await self.exchange(address, auth, [("GET", path, None)]))[0]
 
-    async def post(self, address: str, auth: str, path: str, body: Any) -> AgentResponse:
-        return (await self.exchange(address, auth, [("POST", path, body)]))[0]
+    async def post(self, address: str, auth: str, path: str, body: Any, epoch: int | None = None) -> AgentResponse:
+        return (await self.exchange(address, auth, [("POST", path, body)], epoch))[0]
+
+    async def put(self, address: str, auth: str, path: str, body: Any, epoch: int | None = None) -> AgentResponse:
+        return (await self.exchange(address, auth, [("PUT", path, body)], epoch))[0]
 
     # --- what dcman asks of an agent (dcman.agent.protocol): its paths are written here only
 
@@ -290,28 +338,78 @@ class AgentClient:
             calls.append(("GET", "/v1/alarms/summary", None))
         return await self.exchange(address, auth, calls)
 
-    async def start_phase(self, address: str, auth: str, phase: str, payload: dict[str, Any]) -> None:
-        """Start `phase`; a run of it already under way (a restart caught us) is adopted.
-        Raises AgentError with the reason otherwise."""
-        answer = await self.post(address, auth, f"/v1/phases/{phase}", payload)
+    async def start_phase(self, address: str, auth: str, phase: str, payload: dict[str, Any],
+                          epoch: int = 0) -> int | None:
+        """Start `phase` at fencing `epoch`; a run of it already under way (a restart caught us)
+        is adopted. Returns the subcloud's epoch after the start (None when the agent does not
+        say, or for an adopted run). Raises Fenced when the subcloud answers to another site or
+        epoch, AgentError with the reason otherwise."""
+        answer = await self.post(address, auth, f"/v1/phases/{phase}", payload, epoch)
+        raise_if_fenced(answer)
         if answer.status == 409:
             current = await self.current_phase(address, auth)
             body = current.body if isinstance(current.body, dict) else {}
             if body.get("phase") != phase or body.get("state") != "running":
                 detail = answer.body.get("error") if isinstance(answer.body, dict) else answer.body
                 raise AgentError(f"the subcloud refused it: {detail}")
-        elif answer.status != 202:
+            return None
+        if answer.status != 202:
             raise AgentError(f"the agent refused the {phase} phase ({answer.status}): {answer.body}")
+        started = answer.body.get("fencing_epoch") if isinstance(answer.body, dict) else None
+        return started if isinstance(started, int) and not isinstance(started, bool) else None
 
     async def current_phase(self, address: str, auth: str) -> AgentResponse:
         """The agent's phase: its `phase`, `state`, `progress` and `message`."""
         return await self.get(address, auth, "/v1/phases/current")
 
-    async def abort_phase(self, address: str, auth: str) -> AgentResponse:
-        return await self.post(address, auth, "/v1/phases/current/abort", {})
+    async def abort_phase(self, address: str, auth: str, epoch: int = 0) -> AgentResponse:
+        """Abort the running phase; Fenced when the subcloud answers to another site or epoch."""
+        answer = await self.post(address, auth, "/v1/phases/current/abort", {}, epoch)
+        raise_if_fenced(answer)
+        return answer
 
-    async def delete_backup(self, address: str, auth: str, release: str) -> AgentResponse:
-        return (await self.exchange(address, auth, [("DELETE", f"/v1/backups/{release}", None)]))[0]
+    async def delete_backup(self, address: str, auth: str, release: str, epoch: int = 0) -> AgentResponse:
+        """Drop the subcloud's backup of `release`; Fenced as `abort_phase`."""
+        answer = (await self.exchange(address, auth, [("DELETE", f"/v1/backups/{release}", None)], epoch))[0]
+        raise_if_fenced(answer)
+        return answer
+
+    async def backup_checksum(self, address: str, auth: str, release: str) -> tuple[int, str] | None:
+        """(size, SHA-256) of the subcloud's backup of `release`, or None when it holds none."""
+        answer = await self.get(address, auth, f"/v1/backups/{release}/checksum")
+        if answer.status == 404:
+            return None
+        body = answer.body if isinstance(answer.body, dict) else {}
+        size, sha256 = body.get("size"), body.get("sha256")
+        if answer.status != 200 or not isinstance(size, int) or not isinstance(sha256, str):
+            raise AgentError(f"the agent's checksum answer was {answer.status}: {answer.body}")
+        return size, sha256
+
+    async def upload_backup(self, address: str, auth: str, release: str, path: Path, size: int, sha256: str,
+                            epoch: int = 0) -> None:
+        """Send the file at `path` (`size` bytes, `sha256`) to the subcloud as its backup of
+        `release`, UPLOAD_PIECE_BYTES per request (read off the loop, one piece in memory at a
+        time), then commit it, each a managing call at fencing `epoch`; Fenced as `abort_phase`,
+        AgentError says why the agent refused it otherwise."""
+        piece_path = f"/v1/backups/{release}/upload"
+        with path.open("rb") as handle:
+            offset = 0
+            while True:
+                piece = await asyncio.to_thread(handle.read, UPLOAD_PIECE_BYTES)
+                if not piece and offset:
+                    break
+                answer = await self.put(address, auth, f"{piece_path}?offset={offset}", piece, epoch)
+                raise_if_fenced(answer)
+                if answer.status != 200:
+                    raise AgentError(f"the agent refused the piece at byte {offset} ({answer.status}): "
+                                     f"{_reason(answer)}")
+                offset += len(piece)
+                if not piece:
+                    break
+        answer = await self.post(address, auth, f"{piece_path}/commit", {"size": size, "sha256": sha256}, epoch)
+        raise_if_fenced(answer)
+        if answer.status != 200:
+            raise AgentError(f"the agent refused the upload ({answer.status}): {_reason(answer)}")
 
     async def download_backup(self, address: str, auth: str, release: str, write: Any,
                               max_length: int | None = None) -> int:

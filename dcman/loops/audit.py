@@ -134,7 +134,8 @@ class AuditLoop:
     def __init__(self, ctx: SiteContext, client: AgentClient | None = None) -> None:
         self.ctx = ctx
         self.interval = ctx.settings.audit_interval
-        self.client = client or AgentClient.for_site(ctx.settings, probe_timeout(self.interval))
+        self.client = client or AgentClient.for_site(ctx.settings, probe_timeout(self.interval),
+                                                     site_uuid=ctx.site_uuid)
         self.targets: dict[int, Target] = {}
         self.order: list[Target] = []
         self.results: list[ProbeResult] = []

@@ -5,7 +5,8 @@ A backup goes `initial → validating → pre-backup → backing-up → complete
 `backup` phase; a central one is then streamed from the agent into the subcloud's data folder,
 never held whole, with its SHA-256 beside it. A restore goes `pre-restore → restoring →
 complete` (or `restore-prep-failed`, `restore-failed`) on the deploy status, through the
-agent's `restore` phase. Like the deploy loop it is level-triggered: every transition is a
+agent's `restore` phase; a central one first uploads the central backup to the subcloud,
+during pre-restore, unless the subcloud holds it already (same size and SHA-256). Like the deploy loop it is level-triggered: every transition is a
 compare-and-set on the stored state, so a restart or a second process never takes a step twice,
 and it drives only the subclouds of the deploy shards this process holds. At most
 CREATE_PARALLELISM backups and RESTORE_PARALLELISM restores run at once.
@@ -197,7 +198,7 @@ class Driver(SubcloudDriver):
         prep_failed = (("backup_status", B.BACKUP_PREP_FAILED.value) if phase == "backup"
                        else ("deploy_status", D.RESTORE_PREP_FAILED.value))
         try:
-            await self.client.start_phase(address, auth, phase, payload)
+            await self.as_controller(lambda epoch: self.client.start_phase(address, auth, phase, payload, epoch))
         except AgentError as exc:
             message = f"Cannot start the {phase}: {exc}"
             await self.write_log(subcloud, phase, message)
@@ -297,9 +298,29 @@ class Driver(SubcloudDriver):
                 return await self.fail_restore(subcloud, D.RESTORE_PREP_FAILED,
                                                f"The central backup of release {release} of subcloud {subcloud.name} "
                                                "does not match its recorded checksum.")
-            payload["backup_sha256"] = actual
-            payload["backup_size"] = (await asyncio.to_thread(backup.stat)).st_size
+            size = (await asyncio.to_thread(backup.stat)).st_size
+            payload["backup_sha256"], payload["backup_size"] = actual, size
+            if not await self.subcloud_holds(subcloud, release, backup, size, actual):
+                return True  # it failed (restore-prep-failed), and said why
         return await self.start(subcloud, "restore", payload)
+
+    async def subcloud_holds(self, subcloud: Subcloud, release: str, backup: Path, size: int, sha256: str) -> bool:
+        """The subcloud holds this central backup, or it is uploaded now (the subcloud lost its
+        copy, or holds another); False once the restore has failed for want of it."""
+        address, auth = subcloud.management_start_ip, self.auth(subcloud)
+        try:
+            if await self.client.backup_checksum(address, auth, release) == (size, sha256):
+                return True
+            await self.write_log(subcloud, "restore", f"the subcloud holds no copy of the central backup of {release}: "
+                                                      f"uploading {size} bytes")
+            await self.as_controller(lambda epoch: self.client.upload_backup(address, auth, release, backup, size,
+                                                                             sha256, epoch))
+        except (AgentError, OSError) as exc:
+            await self.fail_restore(subcloud, D.RESTORE_PREP_FAILED,
+                                    f"Copying the central backup of release {release} to the subcloud failed: {exc}")
+            return False
+        await self.write_log(subcloud, "restore", f"central backup of {release} uploaded, sha256 {sha256}")
+        return True
 
     async def poll_restore(self, subcloud: Subcloud) -> bool:
         body = await self.current(subcloud, "restore")

@@ -53,6 +53,15 @@ def phase_log(ctx: SiteContext, subcloud: Subcloud, step: str) -> Path:
     return phase_log_path(ctx.settings.data_dir, subcloud.id, step)
 
 
+def takeover_from(status_body: Any) -> dict[str, Any]:
+    """A rehome's `takeover_from`: the system controller and fencing epoch the subcloud's
+    status reports (for now read just before the rehome; the site's own view can replace it)."""
+    body = status_body if isinstance(status_body, dict) else {}
+    controller, epoch = body.get("system_controller"), body.get("fencing_epoch")
+    return {"system_controller": controller if isinstance(controller, str) else None,
+            "fencing_epoch": epoch if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0 else 0}
+
+
 class Driver(SubcloudDriver):
     """Takes one subcloud through its deploy plan as far as it can go now."""
 
@@ -112,7 +121,16 @@ class Driver(SubcloudDriver):
     async def start_phase(self, subcloud: Subcloud, step: Step, states: PhaseStates) -> bool:
         address, auth = subcloud.management_start_ip, self.auth(subcloud)
         try:
-            await self.client.start_phase(address, auth, step, self.payload(subcloud, step))
+            payload = self.payload(subcloud, step)
+            if step is Step.REHOME:
+                # The claim: taken over from what the subcloud answers to now (compare-and-set).
+                status = await self.client.status(address, auth)
+                if status.status != 200:
+                    raise AgentError(f"the subcloud's status answer was {status.status}: {status.body}")
+                payload["takeover_from"] = takeover_from(status.body)
+                await self.client.start_phase(address, auth, step, payload)
+            else:
+                await self.as_controller(lambda epoch: self.client.start_phase(address, auth, step, payload, epoch))
         except (AgentError, ValueError) as exc:
             message = f"Cannot start {step}: {exc}"
             await self.write_log(subcloud, step, message)
@@ -169,8 +187,9 @@ class Driver(SubcloudDriver):
         return await self.finish(subcloud, step, states, plan, body)
 
     async def abort(self, subcloud: Subcloud, step: Step, states: PhaseStates, plan: tuple[Step, ...]) -> bool:
+        address, auth = subcloud.management_start_ip, self.auth(subcloud)
         try:
-            await self.client.abort_phase(subcloud.management_start_ip, self.auth(subcloud))
+            await self.as_controller(lambda epoch: self.client.abort_phase(address, auth, epoch))
         except AgentError:
             pass  # the poll below decides
         await asyncio.sleep(POLL_S)

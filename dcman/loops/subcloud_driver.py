@@ -6,13 +6,17 @@ file of its own per phase."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from dcman.db import subclouds as subclouds_db
 from dcman.db.clock import utcnow
 from dcman.domain.subcloud import Subcloud
-from dcman.drivers.agent_client import AgentClient
+from dcman.drivers.agent_client import AgentClient, Fenced
 from dcman.services.context import SiteContext
+
+T = TypeVar("T")
 
 
 class SubcloudDriver:
@@ -38,6 +42,18 @@ class SubcloudDriver:
         while (subcloud := await self.load()) is not None and self.wants(subcloud):
             if not await self.step(subcloud):
                 return
+
+    async def as_controller(self, call: Callable[[int], Awaitable[T]]) -> T:
+        """Run a managing agent call at fencing epoch 0, and once more at the subcloud's epoch
+        when its refusal says it answers to this site at a later one (a rehome raised it).
+        Interim (issue 18): until the site keeps the epoch its rehome won, its fencing rests on
+        the site's identity alone; a subcloud that answers to another site still refuses."""
+        try:
+            return await call(0)
+        except Fenced as exc:
+            if exc.system_controller != self.ctx.site_uuid or not exc.fencing_epoch:
+                raise
+            return await call(exc.fencing_epoch)
 
     @staticmethod
     async def append_log(path: Path, line: str) -> None:
