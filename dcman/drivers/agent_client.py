@@ -323,8 +323,8 @@ class AgentClient:
     async def post(self, address: str, auth: str, path: str, body: Any, epoch: int | None = None) -> AgentResponse:
         return (await self.exchange(address, auth, [("POST", path, body)], epoch))[0]
 
-    async def put(self, address: str, auth: str, path: str, body: Any) -> AgentResponse:
-        return (await self.exchange(address, auth, [("PUT", path, body)]))[0]
+    async def put(self, address: str, auth: str, path: str, body: Any, epoch: int | None = None) -> AgentResponse:
+        return (await self.exchange(address, auth, [("PUT", path, body)], epoch))[0]
 
     # --- what dcman asks of an agent (dcman.agent.protocol): its paths are written here only
 
@@ -385,10 +385,12 @@ class AgentClient:
             raise AgentError(f"the agent's checksum answer was {answer.status}: {answer.body}")
         return size, sha256
 
-    async def upload_backup(self, address: str, auth: str, release: str, path: Path, size: int, sha256: str) -> None:
+    async def upload_backup(self, address: str, auth: str, release: str, path: Path, size: int, sha256: str,
+                            epoch: int = 0) -> None:
         """Send the file at `path` (`size` bytes, `sha256`) to the subcloud as its backup of
         `release`, UPLOAD_PIECE_BYTES per request (read off the loop, one piece in memory at a
-        time), then commit it; AgentError says why the agent refused it."""
+        time), then commit it, each a managing call at fencing `epoch`; Fenced as `abort_phase`,
+        AgentError says why the agent refused it otherwise."""
         piece_path = f"/v1/backups/{release}/upload"
         with path.open("rb") as handle:
             offset = 0
@@ -396,14 +398,16 @@ class AgentClient:
                 piece = await asyncio.to_thread(handle.read, UPLOAD_PIECE_BYTES)
                 if not piece and offset:
                     break
-                answer = await self.put(address, auth, f"{piece_path}?offset={offset}", piece)
+                answer = await self.put(address, auth, f"{piece_path}?offset={offset}", piece, epoch)
+                raise_if_fenced(answer)
                 if answer.status != 200:
                     raise AgentError(f"the agent refused the piece at byte {offset} ({answer.status}): "
                                      f"{_reason(answer)}")
                 offset += len(piece)
                 if not piece:
                     break
-        answer = await self.post(address, auth, f"{piece_path}/commit", {"size": size, "sha256": sha256})
+        answer = await self.post(address, auth, f"{piece_path}/commit", {"size": size, "sha256": sha256}, epoch)
+        raise_if_fenced(answer)
         if answer.status != 200:
             raise AgentError(f"the agent refused the upload ({answer.status}): {_reason(answer)}")
 

@@ -313,7 +313,8 @@ class Driver(SubcloudDriver):
                 return True
             await self.write_log(subcloud, "restore", f"the subcloud holds no copy of the central backup of {release}: "
                                                       f"uploading {size} bytes")
-            await self.client.upload_backup(address, auth, release, backup, size, sha256)
+            await self.as_controller(lambda epoch: self.client.upload_backup(address, auth, release, backup, size,
+                                                                             sha256, epoch))
         except (AgentError, OSError) as exc:
             await self.fail_restore(subcloud, D.RESTORE_PREP_FAILED,
                                     f"Copying the central backup of release {release} to the subcloud failed: {exc}")
