@@ -90,7 +90,8 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=8.0, help="seconds watched after each step")
     parser.add_argument("--proxy-mode", choices=["drop", "reset"], default="drop", help="how a cut looks")
     parser.add_argument("--max-minutes", type=float, help="stop starting schedules after this long")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the work directory (kept anyway after a violation or a schedule that could not start)")
     args = parser.parse_args()
 
     seeds = [args.replay] if args.replay is not None else _seeds(args.seed, args.schedules)
@@ -117,7 +118,9 @@ def main() -> None:
                 f"{len(result.violations)} violations, failovers "
                 f"{[(f.taken_by, f.seconds) for f in result.failovers]}")
         print(json.dumps(summary(results, chaos, args, topology.notes, time.monotonic() - started)), flush=True)
-    if not args.keep:
+    if args.keep or any(r.violations for r in results) or len(results) < len(seeds):
+        log(f"work directory (sites' serve.log, sim.log) kept: {work}")
+    else:
         import shutil
 
         shutil.rmtree(work, ignore_errors=True)

@@ -10,6 +10,12 @@ heartbeat has noticed. Measured:
 
 (a) migrate: from the migrate call until every subcloud is managed and online on site 2
     (site 2 first waits until its heartbeat declares site 1 unavailable);
+    With it, where the time of each wave went, from site 2's log (`waves`, medians and 90th
+    percentiles in seconds): `start`, from `pre-rehome` until the agent runs the rehome;
+    `phase`, the rehome as the site saw it (ideal: --phase-seconds); `refill`, from the k-th
+    rehome that ended until the (k+M)-th `pre-rehome`, the slot it freed taken again;
+    `managed`, from the end of a rehome until the subcloud is managed; `per_wave`, from the
+    first `pre-rehome` until the last rehome ended, divided by N / M;
 (b) reconcile: from site 1's restart (same data directory, same port) until site 1's copies
     are all `secondary` and unmanaged, site 1 names site 2 the group's leader, alarm
     280.005 is raised on site 1, and site 2's `migration_status` is reset.
@@ -26,12 +32,15 @@ import asyncio
 import base64
 import json
 import os
+import re
 import sqlite3
+import statistics
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +96,45 @@ async def each(site: Serve, items: list, request: Callable, concurrency: int) ->
                                  headers={"X-Auth-Token": site.token}) as client:
         await asyncio.gather(*(one(client, item) for item in items))
     return time.monotonic() - started
+
+
+# A subcloud's transition as a site logs it (deploy and migration loops).
+LOGGED = re.compile(r"^(\S+ \S+) INFO dcman\.\w+: subcloud (\S+?):? (.+)$")
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {"median": round(statistics.median(ordered), 3), "p90": round(ordered[int(0.9 * len(ordered))], 3)}
+
+
+def wave_timings(log_path: Path, offset: int, slots: int) -> dict[str, Any]:
+    """Where each wave's time went, from what the site logged after `offset` (see (a) above)."""
+    at: dict[str, dict[str, float]] = {"queued": {}, "running": {}, "done": {}, "managed": {}}
+    with log_path.open("rb") as handle:
+        handle.seek(offset)
+        for line in handle.read().decode(errors="replace").splitlines():
+            found = LOGGED.match(line)
+            if found is None:
+                continue
+            when = datetime.strptime(found[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            what = {"secondary -> pre-rehome": "queued", "rehome-failed -> pre-rehome": "queued",
+                    "rehome-prep-failed -> pre-rehome": "queued", "pre-rehome -> rehoming": "running",
+                    "rehoming -> complete": "done", "rehomed and online: managed": "managed"}.get(found[3])
+            if what is not None:
+                at[what][found[2]] = when
+    queued, running, done, managed = at["queued"], at["running"], at["done"], at["managed"]
+    if not done:
+        return {}
+    # A site that does not log its `pre-rehome` moves: the refill until the agent runs it.
+    ends, starts = sorted(done.values()), sorted((queued or running).values())
+    waves = len(done) / slots
+    timings = {
+        "start": spread([running[n] - queued[n] for n in running if n in queued] or [0.0]),
+        "phase": spread([done[n] - running[n] for n in done if n in running]),
+        "refill": spread([starts[k + slots] - ends[k] for k in range(len(starts) - slots)] or [0.0]),
+        "managed": spread([managed[n] - done[n] for n in managed if n in done]),
+    }
+    return {**timings, "per_wave": round((ends[-1] - starts[0]) / waves, 3), "waves": round(waves, 1)}
 
 
 @dataclass
@@ -206,12 +254,13 @@ class Bench(SiteWithSim):
 
     # --- the two measurements ----------------------------------------------------------------
 
-    def migrate(self, n: int, peer1_uuid: str) -> dict[str, Any]:
+    def migrate(self, n: int, peer1_uuid: str, slots: int) -> dict[str, Any]:
         """(a): site 1 was just killed; migrate on site 2 until all are managed and online."""
         peaks = Peaks()
         watcher = threading.Thread(target=self.watch, args=(peaks,), daemon=True)
         watcher.start()
         cpu_before = cpu_seconds(self.site2.pid)
+        log_offset = self.site2.log_path.stat().st_size
         started = time.monotonic()
         api(self.site2, "PATCH", f"/subcloud-peer-groups/{GROUP}/migrate", json={"sysadmin_password": SYSADMIN_PASSWORD})
         answered = time.monotonic() - started
@@ -238,7 +287,8 @@ class Bench(SiteWithSim):
                 "sim_gateway_is_site2s": sum(1 for g in gateways if g == SITE2_GATEWAY),
                 "unavailable_seen_after_migrate_s": round(unseen + answered, 1),
                 "site2_cpu_s": round(cpu_seconds(self.site2.pid) - cpu_before, 1),
-                "site2_peak_rss_mb": round(peak_rss_mb(self.site2.pid)), "watch_polls": peaks.polls}
+                "site2_peak_rss_mb": round(peak_rss_mb(self.site2.pid)), "watch_polls": peaks.polls,
+                "waves": wave_timings(self.site2.log_path, log_offset, slots)}
 
     def reconcile(self, n: int) -> dict[str, Any]:
         """(b): restart site 1 and wait until it has let go of the group and site 2 is reset."""
@@ -282,7 +332,7 @@ async def run_once(args: argparse.Namespace, max_rehoming: int) -> None:
         common = {"subclouds": len(names), "max_subcloud_rehoming": max_rehoming,
                   "phase_seconds": args.phase_seconds, "audit_interval_s": args.interval,
                   "heartbeat_interval_s": args.heartbeat}
-        migrated = bench.migrate(len(names), peer1["peer-uuid"])
+        migrated = bench.migrate(len(names), peer1["peer-uuid"], max_rehoming)
         print(json.dumps({"measure": "migrate", **common, **migrated, "load_avg_1m": round(os.getloadavg()[0], 1),
                           "association_sync_s": round(setup["association_sync_s"], 1),
                           "resync_one_change_s": round(setup["resync_one_change_s"], 1)}), flush=True)

@@ -170,6 +170,19 @@ class Topology:
         return {s["name"]: (s["deploy-status"], s["management-state"])
                 for s in self.sites[on].get(f"/subcloud-peer-groups/{group}/subclouds")["subclouds"]}
 
+    def describe(self, member: str, shown: dict[str, dict[str, dict]] | None = None) -> str:
+        """One line on `member`: how each living site shows it and whom the simulator says it
+        obeys (with its fencing epoch when the simulator reports one)."""
+        shown = self.shown() if shown is None else shown
+        views = []
+        for site, subclouds in sorted(shown.items()):
+            subcloud = subclouds.get(member)
+            views.append(f"{site}: " + ("absent" if subcloud is None else "/".join(
+                str(subcloud.get(k)) for k in ("deploy-status", "management-state", "availability-status"))))
+        item = self.sim_items().get(member, {})
+        controller = self.by_uuid(item.get("system_controller")) or item.get("system_controller")
+        return f"{member} ({', '.join(views)}; obeys {controller}, epoch {item.get('fencing_epoch', '?')})"
+
     def managed_online_on(self, site: str, shown: dict[str, dict[str, dict]] | None = None) -> bool:
         """Every pg1 member managed and online on `site`."""
         shown = self.shown() if shown is None else shown
@@ -192,7 +205,10 @@ class Topology:
         managers = self.managers(shown)
         owners = {tuple(sites) for sites in managers.values()}
         if len(owners) != 1 or len(next(iter(owners))) != 1:
-            return f"managers: {managers}"
+            usual = max(owners, key=lambda o: sum(1 for sites in managers.values() if tuple(sites) == o))
+            odd = [m for m, sites in managers.items() if tuple(sites) != usual]
+            return (f"{len(managers) - len(odd)} members managed by {list(usual)}, the others not: "
+                    + "; ".join(self.describe(m, shown) for m in odd[:5]))
         [[owner]] = owners
         if not self.managed_online_on(owner, shown):
             return f"not all online on {owner}"

@@ -300,3 +300,18 @@ def test_a_real_agent_with_a_state_file_stays_fenced_after_a_restart(tmp_path: P
     assert result.returncode == 2
     assert result.stderr.strip() == f"dcman agent: the state file {state} is not an agent state " \
                                     '({"system_controller", "controller_gateway", "fencing_epoch"})'
+
+
+def test_an_upload_from_a_site_the_subcloud_no_longer_answers_to_is_fenced(sim: Sim) -> None:
+    url = _agent(sim, "sim-00011")
+    old, new = _site(), _site()
+    _bootstrapped(url, old)
+    assert _rehome(url, new, old, 0).status_code == 202
+    assert _wait_phase(url)["state"] == "succeeded"
+    piece = f"{url}/v1/backups/24.09/upload?offset=0"
+    refused = _call("PUT", piece, old, 0, content=b"old site's backup")
+    assert refused.status_code == 409 and refused.json()["fenced"] is True
+    commit = _call("POST", f"{url}/v1/backups/24.09/upload/commit", old, 0, json={"size": 0, "sha256": "0" * 64})
+    assert commit.status_code == 409 and commit.json()["fenced"] is True
+    assert _call("PUT", piece, new, 1, content=b"ours").json() == {"received": 4}
+    assert sim.item("sim-00011")["uploads"] == 0

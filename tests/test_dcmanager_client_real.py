@@ -121,7 +121,7 @@ class Client:
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
     work = tmp_path_factory.mktemp("client-real")
-    with running_fleet(work, 21, interval=0.5) as fleet:
+    with running_fleet(work, 25, interval=0.5) as fleet:
         # An operator's openrc; no keyring cache, so no token outlives this site.
         env = {"PATH": os.environ.get("PATH", ""), "HOME": str(work), "OS_AUTH_URL": fleet.site.url + "/v3",
                "OS_USERNAME": ADMIN_USER, "OS_PASSWORD": ADMIN_PASSWORD, "OS_PROJECT_NAME": "admin",
@@ -415,3 +415,44 @@ def test_backup_restore_prestage_and_readdressing_commands_in_every_format(clien
     for fmt, name in names.items():
         c.run("subcloud-backup", "delete", "24.09", "--subcloud", name)
         wait_until(lambda name=name: fleet.subcloud(name)["backup-status"] in ("unknown", None), timeout=30)
+
+
+# --- adoption (add --migrate) ----------------------------------------------------------------------
+
+
+def sim_item(fleet: Fleet, name: str) -> dict[str, Any]:
+    return requests.get(f"{fleet.control}/sim/subclouds/{name}", timeout=10).json()
+
+
+def test_adoption_with_add_migrate_in_every_format(client: Client) -> None:
+    """`subcloud add --migrate --name`: a subcloud another system controller deployed is
+    rehomed here, shown at pre-rehome, and ends complete and online, answering to this site."""
+    c, fleet = client, client.fleet
+    names = {fmt: sim(22 + i) for i, fmt in enumerate(FORMATS)}
+    port = fleet.site_env["DCMAN_SUBCLOUD_AGENT_PORT"]
+    for name in names.values():  # deployed by another system controller, over the agent protocol
+        address = sim_item(fleet, name)["management_start_ip"]
+        started = requests.post(f"http://{address}:{port}/v1/phases/bootstrap", json={"system_controller": "other-site"},
+                                auth=("sysadmin", SYSADMIN), timeout=10)
+        assert started.status_code == 202, started.text
+    for name in names.values():
+        wait_until(lambda name=name: sim_item(fleet, name)["system_controller"] == "other-site", timeout=30)
+    for fmt, name in names.items():
+        added = c.shown("subcloud", "add", "--migrate", "--name", name, "--bootstrap-address", "10.10.0.2",
+                        "--bootstrap-values", c.values(name), "--sysadmin-password", SYSADMIN, fmt=fmt)
+        check_one(added, fmt, {"name": name, "deploy_status": "pre-rehome", "management": "unmanaged"})
+    ours = fleet.call("GET", "/system").json()["uuid"]
+    for name in names.values():
+        wait_until(lambda name=name: c.status(name) == "complete", timeout=60)
+        wait_until(lambda name=name: fleet.subcloud(name)["availability-status"] == "online", timeout=60)
+        assert sim_item(fleet, name)["system_controller"] == ours
+    c.every_format(("subcloud", "show", names["json"]), lambda shown, fmt: check_one(
+        shown, fmt, {"name": names["json"], "deploy_status": "complete", "availability": "online"}))
+    # The client's own refusal of --name without --migrate, and the site's of a name unlike the file's.
+    alone = c.run("subcloud", "add", "--name", "other", "--bootstrap-address", "10.10.0.2", "--bootstrap-values",
+                  c.values(sim(22)), "--sysadmin-password", SYSADMIN, ok=False)
+    assert alone.returncode == 1 and "--name option can only be used with" in alone.stderr, alone.stderr
+    unlike = c.run("subcloud", "add", "--migrate", "--name", "other", "--bootstrap-address", "10.10.0.2",
+                   "--bootstrap-values", c.values(sim(22)), "--sysadmin-password", SYSADMIN, ok=False)
+    assert unlike.returncode == 1 and "subcloud name does not match the name defined in bootstrap file" in \
+        unlike.stderr, unlike.stderr

@@ -1,8 +1,8 @@
 """Fencing: which site a subcloud obeys, decided at the agent (issue 18).
 
 A site names itself on every request with `X-Dcman-Site: <site uuid>` and, on a managing
-request (a phase start, an abort, a backup deletion or upload), the epoch it believes the subcloud is at
-with `X-Dcman-Epoch: <int>` (absent: 0). The rules:
+request (a phase start, an abort, a backup deletion, an upload's piece or commit), the epoch it
+believes the subcloud is at with `X-Dcman-Epoch: <int>` (absent: 0). The rules:
 
 * a managing request from a site is accepted when the subcloud has no system controller yet,
   or when it comes from its system controller at its current epoch;

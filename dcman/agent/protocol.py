@@ -21,8 +21,8 @@ A `restore` with `local_only` needs the subcloud to hold a backup of its release
 
 Every call needs `Authorization: Basic base64("sysadmin:<password>")`, or it is answered 401.
 A site names itself on every call with `X-Dcman-Site: <site uuid>`; a managing call (phase start,
-abort, backup deletion) carries `X-Dcman-Epoch: <int>` (absent: 0) and is fenced as
-dcman.agent.fencing says. `controller_heard_s` is the seconds since the system controller last
+abort, backup deletion, an upload's piece or commit) carries `X-Dcman-Epoch: <int>` (absent: 0)
+and is fenced as dcman.agent.fencing says. `controller_heard_s` is the seconds since the system controller last
 called (any call naming it), counted from the agent's start if it never did; null without one.
 An unreachable subcloud (simulator fault), or one cut from the calling site (`blocked_sites`),
 answers nothing: its connection is reset.
@@ -98,7 +98,7 @@ class AgentProtocol:
             return self._phases(state, request, site, path[len(_PHASES_PREFIX):].rstrip("/"))
         if path.startswith(_BACKUPS_PREFIX):
             phases.settle(state)
-            if method != "GET":  # a deletion, or an upload of the site's copy: managing requests
+            if method in ("DELETE", "PUT", "POST"):  # dropping a backup, an upload's piece or its commit
                 refused = fencing.refuse_managing(state, site, fencing.epoch_of(headers))
                 if refused is not None:
                     return refused

@@ -389,7 +389,8 @@ class AgentClient:
                             epoch: int = 0) -> None:
         """Send the file at `path` (`size` bytes, `sha256`) to the subcloud as its backup of
         `release`, UPLOAD_PIECE_BYTES per request (read off the loop, one piece in memory at a
-        time), then commit it, at fencing `epoch`; Fenced or AgentError say why the agent refused it."""
+        time), then commit it, each a managing call at fencing `epoch`; Fenced as `abort_phase`,
+        AgentError says why the agent refused it otherwise."""
         piece_path = f"/v1/backups/{release}/upload"
         with path.open("rb") as handle:
             offset = 0

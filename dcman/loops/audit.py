@@ -334,6 +334,8 @@ class AuditLoop:
                 await audit_db.clear_alarms(conn, AlarmId.SUBCLOUD_RESOURCE_OUT_OF_SYNC, [subcloud_id], [entity])
         for outcome in seen.values():
             outcome.commit()
+        if went_online:
+            self.ctx.migration_wakeup.set()  # a subcloud rehomed here is managed once seen online
         claimed = [r for r in results if r.controller is not None and r.subcloud_id in self.targets]
         if claimed:
             await self._follow_claims(claimed)

@@ -111,7 +111,7 @@ class Migrations:
                     busy = await self._advance_group(ctx, group) or busy
                 elif group.system_leader_id == ctx.site_uuid:
                     async with ctx.engine.connect() as conn:
-                        members = await peer_groups_db.subclouds_of_group(conn, group.id)
+                        members = await peer_groups_db.rehomes_under_way(conn, group.id)
                     await self._manage_online(ctx, members)
             except Exception:
                 log.exception("migration of peer group %s: round failed", group.peer_group_name)
@@ -136,32 +136,38 @@ class Migrations:
 
     async def _advance_group(self, ctx: SiteContext, group: SubcloudPeerGroup) -> bool:
         async with ctx.engine.connect() as conn:
-            members = await peer_groups_db.subclouds_of_group(conn, group.id)
+            under_way = await peer_groups_db.rehomes_under_way(conn, group.id)
+            running = sum(1 for s in under_way if s.deploy_status in REHOMING_STATES)
+            room = max(0, group.max_subcloud_rehoming - running)
+            # One at least even without room: whether the queue is empty ends the migration.
+            queue = await peer_groups_db.rehome_queue(conn, group.id, max(1, room))
             peers = await _peers_of(conn, group.id)
-        waiting = await self._manage_online(ctx, members)
-        running = sum(1 for s in members if s.deploy_status in REHOMING_STATES)
-        room = max(0, group.max_subcloud_rehoming - running)
-        chosen = [s for s in members if is_queued(s)][:room]
+        waiting = await self._manage_online(ctx, under_way)
+        chosen = [s for s in queue if is_queued(s)][:room]
         if chosen:
             available = [p for p in peers if p.availability_state == PeerAvailability.AVAILABLE]
             release = await self._release_on_peers(ctx, chosen, available)
+            started: list[Subcloud] = []
             async with ctx.engine.begin() as conn:
                 for s in chosen:
                     if s.id in release.unanswered:
                         continue  # still queued: rehomed once its old site lets go or is declared down
-                    change = rehome_refused(s, release.refused[s.id]) if s.id in release.refused \
-                        else rehome_started(s)
-                    await subclouds_db.apply_transition(conn, s.id, change, only_if={"deploy_status": s.deploy_status})
+                    refused = s.id in release.refused
+                    change = rehome_refused(s, release.refused[s.id]) if refused else rehome_started(s)
+                    moved = await subclouds_db.apply_transition(conn, s.id, change,
+                                                                only_if={"deploy_status": s.deploy_status})
+                    if moved and not refused:
+                        started.append(s)
                 if release.waiting_for != group.migration_message:
                     await peer_groups_db.update_peer_group(conn, group.id, {"migration_message": release.waiting_for})
+            for s in started:
+                log.info("subcloud %s: %s -> %s", s.name, s.deploy_status, DeployStatus.PRE_REHOME)
             if release.waiting_for != group.migration_message:
                 log.info("peer group %s: %s", group.peer_group_name, release.waiting_for or "no longer waiting")
             ctx.deploy_wakeup.set()
-        async with ctx.engine.connect() as conn:
-            members = await peer_groups_db.subclouds_of_group(conn, group.id)
-        # Rehomed during this round: the next round manages it.
-        waiting = self._still_waiting(ctx, [s for s in members if awaits_management(s)]) or waiting
-        if not migration_finished(members) or waiting:
+        # Read before this round's changes: a subcloud queued or being rehomed then keeps the
+        # migration going, and nothing but this loop queues one, so "finished" is not stale.
+        if not migration_finished([*under_way, *queue]) or waiting:
             return True
         await self._complete(ctx, group, peers)
         return False
