@@ -232,15 +232,15 @@ def audit_peer_group(local: SubcloudPeerGroup, remote: Mapping[str, object], loc
     if not out.changed and local.system_leader_id != site_uuid:
         out.group_changes = _leader_learned(local, remote, peer_uuid, peer_name, site_uuid)
         return out
-    if out.changed:
-        entity = lower_priority_alarm_entity(local.peer_group_name, peer_uuid)
-        remote_priority = remote.get("group_priority")
-        if isinstance(remote_priority, int) and local.group_priority < remote_priority:
-            out.alarm = Alarm(AlarmId.PEER_GROUP_NOT_MANAGED, entity, Severity.MAJOR,
-                              "subcloud peer group managed by remote system with a lower priority")
-        else:
-            out.clear_alarm = entity
-    # This site led the group, or held some of it: the peer leads it now.
+    # This site led the group (its copies may have stepped aside already, by their fencing
+    # epochs), or held some of it: the peer leads it now.
+    entity = lower_priority_alarm_entity(local.peer_group_name, peer_uuid)
+    remote_priority = remote.get("group_priority")
+    if isinstance(remote_priority, int) and local.group_priority < remote_priority:
+        out.alarm = Alarm(AlarmId.PEER_GROUP_NOT_MANAGED, entity, Severity.MAJOR,
+                          "subcloud peer group managed by remote system with a lower priority")
+    else:
+        out.clear_alarm = entity
     out.group_changes = {"system_leader_id": peer_uuid, "system_leader_name": peer_name}
     out.reset_remote = True
     return out
