@@ -1587,3 +1587,21 @@ async def test_the_kept_rows_of_the_unpaged_list_follow_every_writer_and_come_ba
                                               "AND name LIKE 'subcloud_list_row_%'"))).scalars())
     assert len(names) == 6
     assert (await listed())["edge-a"] == shown["edge-a"]  # refilled: as before the stale write
+
+
+async def test_a_row_from_before_secrets_were_sealed_apart_is_listed_without_them(api: Api) -> None:
+    """A stored install or rehome document written before secrets were sealed apart may still
+    hold one: the unpaged list (kept rows or not) never shows it."""
+    from sqlalchemy import update
+
+    from dcman.db.tables import subclouds
+
+    await api.add_subcloud("edge-a")
+    await api.add_subcloud("edge-b")
+    async with api.ctx.engine.begin() as conn:
+        await conn.execute(update(subclouds).where(subclouds.c.name == "edge-a").values(
+            data_install='{"bmc_address": "10.0.0.9", "bmc_PASSWORD": "hunter2"}'))
+    listed = await api.get("/v1.0/subclouds")
+    assert listed.status_code == 200 and "hunter2" not in listed.text
+    rows = {s["name"]: s for s in listed.json()["subclouds"]}
+    assert "10.0.0.9" in rows["edge-a"]["data_install"] and rows["edge-b"]["data_install"] is None

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import String, Text, and_, case, cast, func, literal_column, select, text, type_coerce
+from sqlalchemy import String, Text, and_, case, cast, func, literal_column, or_, select, text, type_coerce
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import tables as t
 from dcman.db.subclouds import SHOWN_FIELDS
+from dcman.domain.secrets import SECRET_FRAGMENTS, SECRET_WORDS
 from dcman.domain.states import SyncStatus
 
 _TIMESTAMPS = ("backup_datetime", "created_at", "updated_at")
@@ -115,6 +116,19 @@ async def subcloud_list(conn: AsyncConnection, group_id: int | None = None, with
     if group_id is not None:
         rows = rows.where(c.group_id == group_id)
     return await _answer(conn, j, "subclouds", rows.order_by(c.id).subquery())
+
+
+async def rows_might_hold_secrets(conn: AsyncConnection, group_id: int | None = None) -> bool:
+    """Whether a stored JSON column of the listed subclouds could hold a secret (rows written
+    before secrets were sealed apart): the same cheap test as domain.secrets.might_hold_secrets,
+    on the two columns that could, in the database, instead of on the whole answer's text."""
+    c = t.subclouds.c
+    words = (*SECRET_FRAGMENTS, *SECRET_WORDS)
+    suspect = or_(*(column.ilike(f"%{word}%") for column in (c.data_install, c.rehome_data) for word in words))
+    query = select(c.id).where(suspect)
+    if group_id is not None:
+        query = query.where(c.group_id == group_id)
+    return (await conn.execute(query.limit(1))).first() is not None
 
 
 async def alarm_summary(conn: AsyncConnection) -> str:
