@@ -10,6 +10,15 @@ heartbeat has noticed. Measured:
 
 (a) migrate: from the migrate call until every subcloud is managed and online on site 2
     (site 2 first waits until its heartbeat declares site 1 unavailable);
+    With it, where the time of each wave went, from site 2's log (`waves`, medians and 90th
+    percentiles in seconds): `start`, from `pre-rehome` until the agent runs the rehome;
+    `phase`, the rehome as the site saw it (ideal: --phase-seconds); `refill`, from the k-th
+    rehome that ended until the (k+M)-th `pre-rehome`, the slot it freed taken again;
+    `managed`, from the end of a rehome until the subcloud is managed; `per_wave`, from the
+    first `pre-rehome` until the last rehome ended, divided by N / M;
+    With --automatic, nobody migrates: site 2's record of site 1 has policy `rehome` and its copy
+    of the group the subclouds' password, and (a) is timed from the kill (heartbeat verdict,
+    the witnesses, site 2's own migrate, every subcloud managed and online).
 (b) reconcile: from site 1's restart (same data directory, same port) until site 1's copies
     are all `secondary` and unmanaged, site 1 names site 2 the group's leader, alarm
     280.005 is raised on site 1, and site 2's `migration_status` is reset.
@@ -17,6 +26,7 @@ heartbeat has noticed. Measured:
 Each M in `--max-rehoming` gets a fresh pair of sites. One JSON line per measurement:
 
     .venv/bin/python bench/failover.py --count 1000 --phase-seconds 1 --max-rehoming 50 250
+    .venv/bin/python bench/failover.py --count 1000 --phase-seconds 1 --max-rehoming 50 --automatic
 """
 
 from __future__ import annotations
@@ -26,12 +36,15 @@ import asyncio
 import base64
 import json
 import os
+import re
 import sqlite3
+import statistics
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +102,45 @@ async def each(site: Serve, items: list, request: Callable, concurrency: int) ->
     return time.monotonic() - started
 
 
+# A subcloud's transition as a site logs it (deploy and migration loops).
+LOGGED = re.compile(r"^(\S+ \S+) INFO dcman\.\w+: subcloud (\S+?):? (.+)$")
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {"median": round(statistics.median(ordered), 3), "p90": round(ordered[int(0.9 * len(ordered))], 3)}
+
+
+def wave_timings(log_path: Path, offset: int, slots: int) -> dict[str, Any]:
+    """Where each wave's time went, from what the site logged after `offset` (see (a) above)."""
+    at: dict[str, dict[str, float]] = {"queued": {}, "running": {}, "done": {}, "managed": {}}
+    with log_path.open("rb") as handle:
+        handle.seek(offset)
+        for line in handle.read().decode(errors="replace").splitlines():
+            found = LOGGED.match(line)
+            if found is None:
+                continue
+            when = datetime.strptime(found[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            what = {"secondary -> pre-rehome": "queued", "rehome-failed -> pre-rehome": "queued",
+                    "rehome-prep-failed -> pre-rehome": "queued", "pre-rehome -> rehoming": "running",
+                    "rehoming -> complete": "done", "rehomed and online: managed": "managed"}.get(found[3])
+            if what is not None:
+                at[what][found[2]] = when
+    queued, running, done, managed = at["queued"], at["running"], at["done"], at["managed"]
+    if not done:
+        return {}
+    # A site that does not log its `pre-rehome` moves: the refill until the agent runs it.
+    ends, starts = sorted(done.values()), sorted((queued or running).values())
+    waves = len(done) / slots
+    timings = {
+        "start": spread([running[n] - queued[n] for n in running if n in queued] or [0.0]),
+        "phase": spread([done[n] - running[n] for n in done if n in running]),
+        "refill": spread([starts[k + slots] - ends[k] for k in range(len(starts) - slots)] or [0.0]),
+        "managed": spread([managed[n] - done[n] for n in managed if n in done]),
+    }
+    return {**timings, "per_wave": round((ends[-1] - starts[0]) / waves, 3), "waves": round(waves, 1)}
+
+
 @dataclass
 class Peaks:
     """What the watcher thread saw while the migration ran."""
@@ -137,7 +189,9 @@ class Bench(SiteWithSim):
                 "manager_endpoint": other.url + "/v3", "manager_username": "admin",
                 "manager_password": base64.b64encode(ADMIN_PASSWORD.encode()).decode(),
                 "peer_controller_gateway_address": gateway,
-                "heartbeat_interval": self.args.heartbeat, "heartbeat_failure_threshold": 1}))
+                "heartbeat_interval": self.args.heartbeat, "heartbeat_failure_threshold": 1,
+                # --automatic: site 2 fails the group over by itself (README, "Automatic failover").
+                "heartbeat_failure_policy": "rehome" if self.args.automatic else "alarm"}))
         for on, peer in ((self.site1, peers[0]), (self.site2, peers[1])):
             wait_for("peer available",
                      lambda on=on, peer=peer: self.peer_state(on, peer["peer-uuid"]) == "available", 120)
@@ -206,12 +260,13 @@ class Bench(SiteWithSim):
 
     # --- the two measurements ----------------------------------------------------------------
 
-    def migrate(self, n: int, peer1_uuid: str) -> dict[str, Any]:
+    def migrate(self, n: int, peer1_uuid: str, slots: int) -> dict[str, Any]:
         """(a): site 1 was just killed; migrate on site 2 until all are managed and online."""
         peaks = Peaks()
         watcher = threading.Thread(target=self.watch, args=(peaks,), daemon=True)
         watcher.start()
         cpu_before = cpu_seconds(self.site2.pid)
+        log_offset = self.site2.log_path.stat().st_size
         started = time.monotonic()
         api(self.site2, "PATCH", f"/subcloud-peer-groups/{GROUP}/migrate", json={"sysadmin_password": SYSADMIN_PASSWORD})
         answered = time.monotonic() - started
@@ -238,7 +293,40 @@ class Bench(SiteWithSim):
                 "sim_gateway_is_site2s": sum(1 for g in gateways if g == SITE2_GATEWAY),
                 "unavailable_seen_after_migrate_s": round(unseen + answered, 1),
                 "site2_cpu_s": round(cpu_seconds(self.site2.pid) - cpu_before, 1),
-                "site2_peak_rss_mb": round(peak_rss_mb(self.site2.pid)), "watch_polls": peaks.polls}
+                "site2_peak_rss_mb": round(peak_rss_mb(self.site2.pid)), "watch_polls": peaks.polls,
+                "waves": wave_timings(self.site2.log_path, log_offset, slots)}
+
+    def automatic(self, n: int, peer1_uuid: str, slots: int, killed: float) -> dict[str, Any]:
+        """(a) with --automatic: site 1 was killed at `killed`; nobody migrates. Measured from the
+        kill: site 2's heartbeat verdict, its own migrate (the witnesses asked), every subcloud
+        managed and online on site 2."""
+        peaks = Peaks()
+        watcher = threading.Thread(target=self.watch, args=(peaks,), daemon=True)
+        watcher.start()
+        cpu_before = cpu_seconds(self.site2.pid)
+        log_offset = self.site2.log_path.stat().st_size
+        wait_for("site 2 sees site 1 unavailable", lambda: self.peer_state(self.site2, peer1_uuid) == "unavailable", 600)
+        unseen = time.monotonic() - killed
+        wait_for("site 2 migrating by itself", lambda: self.group_row(self.site2)[1] in ("migrating", "complete"), 600,
+                 0.05)
+        decided = time.monotonic() - killed
+        done = "peer_group_id IS NOT NULL AND management_state = 'managed' AND availability_status = 'online'"
+        wait_for("all managed and online on site 2", lambda: self.count(self.site2, done) >= n, 3600)
+        all_managed = time.monotonic() - killed
+        wait_for("migration complete", lambda: self.group_row(self.site2)[1] == "complete", 600)
+        peaks.stop.set()
+        watcher.join()
+        alarm = query(self.site2, "SELECT reason_text FROM fault_alarms WHERE alarm_id = '280.006'")
+        controllers = [i["system_controller"] for i in self.sim_items()]
+        return {"unavailable_after_kill_s": round(unseen, 1), "self_migrate_after_kill_s": round(decided, 1),
+                "all_managed_online_after_kill_s": round(all_managed, 1),
+                "rehome_phase_s": round(all_managed - decided, 1),
+                "rehome_failed": self.count(self.site2, "deploy_status LIKE 'rehome%failed'"),
+                "sim_controller_is_site2": sum(1 for c in controllers if c == self.site2_uuid),
+                "peak_rehoming_at_sim": peaks.sim_rehoming, "alarm_280_006": alarm[0][0] if alarm else None,
+                "site2_cpu_s": round(cpu_seconds(self.site2.pid) - cpu_before, 1),
+                "site2_peak_rss_mb": round(peak_rss_mb(self.site2.pid)),
+                "waves": wave_timings(self.site2.log_path, log_offset, slots)}
 
     def reconcile(self, n: int) -> dict[str, Any]:
         """(b): restart site 1 and wait until it has let go of the group and site 2 is reset."""
@@ -277,13 +365,21 @@ async def run_once(args: argparse.Namespace, max_rehoming: int) -> None:
         bench.site2_uuid = peer2["peer-uuid"]
         log(f"setup so far {setup}; joining the group and syncing it to site 2")
         setup.update(await bench.group_and_sync(names, max_rehoming, peer2))
-        log(f"setup {({k: round(v, 1) for k, v in setup.items()})}; killing site 1 and migrating at once")
+        if args.automatic:  # the standby's copy keeps the subclouds' password for it
+            api(bench.site2, "PATCH", f"/subcloud-peer-groups/{GROUP}", json={"sysadmin_password": SYSADMIN_PASSWORD})
+        log(f"setup {({k: round(v, 1) for k, v in setup.items()})}; killing site 1 and "
+            f"{'letting site 2 fail over by itself' if args.automatic else 'migrating at once'}")
+        killed = time.monotonic()
         bench.site1.kill()
         common = {"subclouds": len(names), "max_subcloud_rehoming": max_rehoming,
                   "phase_seconds": args.phase_seconds, "audit_interval_s": args.interval,
                   "heartbeat_interval_s": args.heartbeat}
-        migrated = bench.migrate(len(names), peer1["peer-uuid"])
-        print(json.dumps({"measure": "migrate", **common, **migrated, "load_avg_1m": round(os.getloadavg()[0], 1),
+        if args.automatic:
+            migrated = bench.automatic(len(names), peer1["peer-uuid"], max_rehoming, killed)
+        else:
+            migrated = bench.migrate(len(names), peer1["peer-uuid"], max_rehoming)
+        print(json.dumps({"measure": "automatic-failover" if args.automatic else "migrate", **common, **migrated,
+                          "load_avg_1m": round(os.getloadavg()[0], 1),
                           "association_sync_s": round(setup["association_sync_s"], 1),
                           "resync_one_change_s": round(setup["resync_one_change_s"], 1)}), flush=True)
         log("restarting site 1")
@@ -303,6 +399,8 @@ async def main() -> None:
     parser.add_argument("--interval", type=float, default=5.0, help="DCMAN_AUDIT_INTERVAL of both sites")
     parser.add_argument("--heartbeat", type=int, default=10, help="heartbeat interval of the system peers (10-600)")
     parser.add_argument("--keep", action="store_true", help="keep the work directories")
+    parser.add_argument("--automatic", action="store_true",
+                        help="site 2 has policy rehome and the group's password: nobody migrates, it fails over itself")
     args = parser.parse_args()
     for max_rehoming in args.max_rehoming:
         await run_once(args, max_rehoming)

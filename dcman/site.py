@@ -28,7 +28,7 @@ from dcman.config import Settings
 from dcman.domain.cluster import Role
 from dcman.domain.network import parse_system_controller_network
 from dcman.drivers.agent_client import AgentClient
-from dcman.loops import association_sync, audit, backup, deploy, migration, peer_monitor, subcloud_ops
+from dcman.loops import association_sync, audit, backup, deploy, failover, migration, peer_monitor, subcloud_ops
 from dcman.services import accounts
 from dcman.services.context import SiteContext
 from dcman.services.secrets import SecretBox, WrongSecretKey
@@ -166,7 +166,7 @@ async def running_loops(ctx: SiteContext) -> AsyncIterator[None]:
     # The loops that must run in one process of the site: led through advisory locks.
     singletons: dict[str, cluster.Singleton] = {
         "peer-monitor": peer_monitor.run, "association-sync": association_sync.run,
-        "migration": migration.run} if Role.PEERS in roles else {}
+        "migration": migration.run, "failover": failover.run} if Role.PEERS in roles else {}
     # Last, so that the audit and deploy loops registered their drainers before any lease is held.
     tasks.append(asyncio.create_task(cluster.run(ctx, membership, coordination, singletons), name="cluster"))
     try:

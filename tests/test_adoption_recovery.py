@@ -95,7 +95,9 @@ def test_a_site_killed_while_rehoming_an_adopted_subcloud_leaves_it_rehome_faile
     final = json.loads(result.stdout)
     assert (final["deploy-status"], final["error-description"]) == ("complete", "No errors present")
     seen = {line.split(": ", 1)[1].split(" (")[0] for line in result.stderr.splitlines() if line.startswith(name)}
-    assert "rehoming" in seen and not {"installing", "bootstrapping", "configuring"} & seen
+    # It rehomes (the new run may take up one nearly over: `rehoming` can be too short for the CLI to
+    # show) and never deploys again.
+    assert seen & {"pre-rehome", "rehoming"} and not {"installing", "bootstrapping", "configuring"} & seen
     ours = fleet.call("GET", "/system").json()["uuid"]
     assert sim_item(fleet, name)["system_controller"] == ours
     wait_until(lambda: fleet.subcloud(name)["availability-status"] == "online", timeout=20)

@@ -334,3 +334,46 @@ async def test_leave_of_a_secondary_group_waits_for_the_peer_to_be_unavailable(a
     left = await join(api, "edge1", "none")
     assert left.status_code == 200, left.text
     assert left.json()["peer_group_id"] is None
+
+
+# --- automatic failover's fields (dcman's additions) -----------------------------------------------
+
+
+async def test_the_failover_password_is_kept_sealed_and_never_shown(api: Api) -> None:
+    from dcman.db.tables import subcloud_peer_groups
+
+    group = await create(api, "pg1", **{"group-priority": 2})
+    updated = await api.patch(f"{BASE}/pg1", json={"sysadmin_password": "U3Q4cmxpbmdYKg=="})
+    assert updated.status_code == 200, updated.text
+    assert "St8rlingX" not in updated.text and "sysadmin" not in updated.text
+    assert "St8rlingX" not in (await api.get(f"{BASE}/pg1")).text
+    async with api.ctx.engine.connect() as conn:
+        sealed = (await conn.execute(subcloud_peer_groups.select().where(
+            subcloud_peer_groups.c.id == group["id"]))).mappings().one()["failover_password"]
+    assert sealed and "St8rlingX" not in sealed and api.ctx.secrets.decrypt(sealed) == "St8rlingX*"
+    not_base64 = await api.patch(f"{BASE}/pg1", json={"sysadmin_password": "not base64!"})
+    assert not_base64.status_code == 400 and "base64" in fault(not_base64)
+
+
+PEER_USER_AGENT = "dcmanager/1.0"  # with the admin account: a peer site (reference §6)
+
+
+async def test_only_a_peer_sends_the_protection_list_and_only_an_operator_the_password(api: Api) -> None:
+    await create(api, "pg1", **{"group-priority": 1})
+    protection = [{"peer_uuid": OTHER_SITE, "priority": 0}, {"peer_uuid": str(uuid.uuid4()), "priority": 1}]
+    by_operator = await api.patch(f"{BASE}/pg1", json={"protection": protection})
+    assert by_operator.status_code == 400 and "primary site's sync" in fault(by_operator)
+    peer = {**api.headers, "User-Agent": PEER_USER_AGENT}
+    assert (await api.patch(f"{BASE}/pg1", json={"protection": protection}, headers=peer)).status_code == 200
+    from_peer = await api.patch(f"{BASE}/pg1", json={"sysadmin_password": "U3Q4cmxpbmdYKg=="}, headers=peer)
+    assert from_peer.status_code == 400 and "peer site does not send" in fault(from_peer)
+    for bad in ([{"peer_uuid": "x", "priority": 0}], [{"peer_uuid": OTHER_SITE, "priority": -1}],
+                [{"peer_uuid": OTHER_SITE}], {"peer_uuid": OTHER_SITE, "priority": 0},
+                [{"peer_uuid": OTHER_SITE, "priority": 0}] * 17):
+        refused = await api.patch(f"{BASE}/pg1", json={"protection": bad}, headers=peer)
+        assert refused.status_code == 400 and "protection must be" in fault(refused), refused.text
+    from dcman.db import peer_groups as peer_groups_db
+
+    async with api.ctx.engine.connect() as conn:
+        stored = await peer_groups_db.get_peer_group(conn, "pg1")
+    assert stored is not None and stored.priorities == {p["peer_uuid"]: p["priority"] for p in protection}

@@ -39,7 +39,7 @@ INTERVAL = 1.0
 STATUS_SECONDS = 0.3  # each status answer takes this long, so two probes at once would overlap
 SYSADMIN = base64.b64encode(b"St8rlingX*").decode()
 DEPLOY_CONFIG = "deployment: {profile: edge}\n"
-SINGLETONS = {"peer-monitor", "association-sync", "migration"}
+SINGLETONS = {"peer-monitor", "association-sync", "migration", "failover"}
 
 
 @dataclass

@@ -92,8 +92,9 @@ async def list_peer_groups(ctx: SiteContext = Depends(site_context)) -> dict[str
 
 
 @router.post("", response_model=None, responses=writes(PeerGroup, 409, 413), openapi_extra=json_body(NEW_PEER_GROUP_SCHEMA))
-async def create_peer_group(request: Request, ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    command = new_peer_group(await read_body(request, allow_form=False))
+async def create_peer_group(request: Request, ctx: SiteContext = Depends(site_context),
+                            peer: bool = Depends(from_peer)) -> dict[str, Any]:
+    command = new_peer_group(await read_body(request, allow_form=False), from_peer=peer)
     return peer_group(await peer_groups.create_peer_group(ctx, command))
 
 
@@ -105,8 +106,9 @@ async def show_peer_group(group_ref: str, ctx: SiteContext = Depends(site_contex
 @router.patch("/{group_ref}", response_model=None, responses=writes(PeerGroup, 404, 409, 413, 422),
               openapi_extra=json_body(PEER_GROUP_UPDATE_SCHEMA))
 async def update_peer_group(group_ref: str, request: Request,
-                            ctx: SiteContext = Depends(site_context)) -> dict[str, Any]:
-    update = peer_group_update(await read_body(request, allow_form=False))
+                            ctx: SiteContext = Depends(site_context),
+                            peer: bool = Depends(from_peer)) -> dict[str, Any]:
+    update = peer_group_update(await read_body(request, allow_form=False), from_peer=peer)
     return peer_group(await peer_groups.update_peer_group(ctx, group_ref, update))
 
 

@@ -87,16 +87,21 @@ def add(peer_group_name: str, group_priority: int | None, group_state: str | Non
 @click.argument("group", metavar="GROUP")
 @click.option("--peer-group-name", help="New name of the subcloud peer group.")
 @_group_options
+@click.option("--sysadmin-password", help="The subclouds' sysadmin password, kept (sealed) so that this site may "
+                                          "fail the group over by itself (heartbeat policy rehome).")
 @format_option
 def update(group: str, peer_group_name: str | None, group_priority: int | None, group_state: str | None,
            max_subcloud_rehoming: int | None, system_leader_id: str | None, system_leader_name: str | None,
-           output_format: str) -> None:
+           sysadmin_password: str | None, output_format: str) -> None:
     """Update the attributes of a subcloud peer group."""
     body = _fields(peer_group_name, group_priority, group_state, max_subcloud_rehoming, system_leader_id,
                    system_leader_name)
+    if sysadmin_password is not None:
+        body["sysadmin_password"] = base64.b64encode(sysadmin_password.encode()).decode("ascii")
     if not body:
         raise click.UsageError("Nothing to update: give --peer-group-name, --group-priority, --group-state, "
-                               "--max-subcloud-rehoming, --system-leader-id or --system-leader-name.")
+                               "--max-subcloud-rehoming, --system-leader-id, --system-leader-name or "
+                               "--sysadmin-password.")
     answer = get_client().patch(_path(group), json=body)
     render_one(SiteClient.expect_object(answer, "PATCH", _path(group)), output_format)
 

@@ -21,7 +21,7 @@ from dcman.cluster.membership import Membership
 log = logging.getLogger("dcman.cluster")
 CHANNEL = "dcman_wakeups"
 # The loops that run in exactly one process of the site (role `peers`).
-SINGLETONS = ("peer-monitor", "association-sync", "migration")
+SINGLETONS = ("peer-monitor", "association-sync", "migration", "failover")
 
 
 def lock_key(name: str) -> int:

@@ -69,12 +69,14 @@ async def associations_to_sync(conn: AsyncConnection) -> list[int]:
     return list((await conn.execute(query)).scalars())
 
 
-async def mark_group_out_of_sync(conn: AsyncConnection, peer_group_id: int, message: str) -> None:
-    """A change on the leader: every primary association of the group must sync again."""
+async def mark_group_out_of_sync(conn: AsyncConnection, peer_group_id: int, message: str,
+                                 except_id: int | None = None) -> None:
+    """A change on the leader: every primary association of the group (but `except_id`) must sync again."""
     c = t.peer_group_associations.c
-    await conn.execute(update(t.peer_group_associations)
-                       .where(c.peer_group_id == peer_group_id, c.association_type == "primary")
-                       .values(sync_status="out-of-sync", sync_message=message, updated_at=utcnow()))
+    query = update(t.peer_group_associations).where(c.peer_group_id == peer_group_id, c.association_type == "primary")
+    if except_id is not None:
+        query = query.where(c.id != except_id)
+    await conn.execute(query.values(sync_status="out-of-sync", sync_message=message, updated_at=utcnow()))
 
 
 async def mark_peer_associations(conn: AsyncConnection, peer_id: int, status: str, message: str | None,
@@ -102,3 +104,12 @@ async def flag_shared_groups_for_audit(conn: AsyncConnection, peer_id: int) -> N
 async def clear_alarm(conn: AsyncConnection, alarm_id: str, entity: str) -> None:
     c = t.fault_alarms.c
     await conn.execute(delete(t.fault_alarms).where(and_(c.alarm_id == alarm_id, c.entity_instance_id == entity)))
+
+
+async def associated_priorities(conn: AsyncConnection, peer_group_id: int) -> list[tuple[str, int]]:
+    """(peer uuid, the group's priority there) of each of the group's associations on this site."""
+    a, p = t.peer_group_associations.c, t.system_peers.c
+    query = (select(p.peer_uuid, a.peer_group_priority)
+             .select_from(t.peer_group_associations.join(t.system_peers, p.id == a.system_peer_id))
+             .where(a.peer_group_id == peer_group_id).order_by(a.id))
+    return [(uuid, priority) for uuid, priority in await conn.execute(query)]

@@ -30,6 +30,7 @@ class TargetRow:
     counts: AlarmCounts | None
     endpoints_version: int
     error_description: str
+    fencing_epoch: int = 0
 
 
 @dataclass(slots=True)
@@ -50,14 +51,14 @@ async def audit_targets(conn: AsyncConnection, shards: frozenset[int]) -> list[T
     query = (
         select(s.id, s.name, s.management_start_ip, s.sysadmin_password, s.management_state, s.deploy_status,
                s.availability_status, s.audit_fail_count, a.critical_alarms, a.major_alarms, a.minor_alarms,
-               a.warnings, s.endpoints_version, s.error_description)
+               a.warnings, s.endpoints_version, s.error_description, s.fencing_epoch)
         .select_from(t.subclouds.outerjoin(t.subcloud_alarms, a.subcloud_id == s.id))
         .where(s.deploy_status.in_(AUDITED_DEPLOY_STATES), shard_filter(s.id, shards))
     )
     rows = []
     for r in await conn.execute(query):
         counts = AlarmCounts(r[8], r[9], r[10], r[11]) if r[8] is not None else None
-        rows.append(TargetRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], counts, r[12], r[13]))
+        rows.append(TargetRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], counts, r[12], r[13], r[14] or 0))
     return rows
 
 
@@ -102,6 +103,12 @@ async def set_alarm_counts(conn: AsyncConnection, rows: dict[int, AlarmCounts], 
             [{"b_id": i, "b_critical": c.critical, "b_major": c.major, "b_minor": c.minor,
               "b_warnings": c.warnings, "b_cloud": c.cloud_status} for i, c in rows.items()],
         )
+
+
+async def alarm_raised(conn: AsyncConnection, alarm_id: str, entity: str) -> bool:
+    c = t.fault_alarms.c
+    query = select(c.alarm_id).where(c.alarm_id == alarm_id, c.entity_instance_id == entity).limit(1)
+    return (await conn.execute(query)).first() is not None
 
 
 async def raise_alarms(conn: AsyncConnection, alarms: Iterable[tuple[int, Alarm]], now: datetime) -> None:

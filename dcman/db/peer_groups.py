@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, false, func, insert, select, update
+from sqlalchemy import and_, delete, false, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dcman.db import tables as t
 from dcman.db.clock import utcnow
 from dcman.db.refs import MAX_ID
-from dcman.db.subclouds import entity_of
+from dcman.db.subclouds import encode_plan, entity_of
+from dcman.domain.migration import MIGRATABLE, REHOME_PLAN
 from dcman.domain.peer_groups import SubcloudPeerGroup
-from dcman.domain.states import PeerAvailability
+from dcman.domain.states import REHOMING_STATES, DeployStatus, ManagementState, PeerAvailability
 from dcman.domain.subcloud import Subcloud
 
 _groups = t.subcloud_peer_groups
@@ -67,6 +68,28 @@ async def delete_peer_group(conn: AsyncConnection, group_id: int) -> None:
 
 async def subclouds_of_group(conn: AsyncConnection, group_id: int) -> list[Subcloud]:
     query = select(t.subclouds).where(t.subclouds.c.peer_group_id == group_id).order_by(t.subclouds.c.id)
+    return [entity_of(row) for row in (await conn.execute(query)).mappings()]
+
+
+async def rehomes_under_way(conn: AsyncConnection, group_id: int) -> list[Subcloud]:
+    """The members a migration round looks at besides its queue: those being rehomed, and
+    those rehomed here and not yet managed (domain.migration.awaits_management). A round
+    reads these, not the whole group: it runs on every rehome that ends."""
+    c = t.subclouds.c
+    rehoming = c.deploy_status.in_([s.value for s in REHOMING_STATES])
+    unmanaged = and_(c.deploy_status == DeployStatus.COMPLETE.value, c.rehomed.is_(True),
+                     c.management_state == ManagementState.UNMANAGED.value)
+    query = select(t.subclouds).where(c.peer_group_id == group_id, or_(rehoming, unmanaged)).order_by(c.id)
+    return [entity_of(row) for row in (await conn.execute(query)).mappings()]
+
+
+async def rehome_queue(conn: AsyncConnection, group_id: int, limit: int) -> list[Subcloud]:
+    """The first `limit` members, by id, waiting for their turn to be rehomed (domain.migration.is_queued)."""
+    c = t.subclouds.c
+    query = (select(t.subclouds)
+             .where(c.peer_group_id == group_id, c.deploy_status.in_([s.value for s in MIGRATABLE]),
+                    c.deploy_plan == encode_plan(REHOME_PLAN))
+             .order_by(c.id).limit(limit))
     return [entity_of(row) for row in (await conn.execute(query)).mappings()]
 
 

@@ -109,13 +109,18 @@ def encode_rehome(rehome: RehomeData | None) -> str | None:
     return None if rehome is None else json.dumps({"saved_payload": rehome.saved_payload, **rehome.extra}, default=str)
 
 
+def encode_plan(plan: tuple[Step, ...] | list[Step]) -> str | None:
+    """The deploy_plan column of a plan (None when no step is left)."""
+    steps = [Step(step).value for step in plan]
+    return json.dumps(steps) if steps else None
+
+
 def _columns(changes: Mapping[str, object]) -> dict[str, Any]:
     """Entity attributes as the columns that store them (with the index keys of a new network)."""
     columns: dict[str, Any] = {}
     for attribute, value in changes.items():
         if attribute == "plan":
-            steps = [Step(step).value for step in value]  # type: ignore[attr-defined]
-            columns["deploy_plan"] = json.dumps(steps) if steps else None
+            columns["deploy_plan"] = encode_plan(value)  # type: ignore[arg-type]
         elif attribute == "rehome":
             columns["rehome_data"] = encode_rehome(value)  # type: ignore[arg-type]
         elif attribute == "install_values":

@@ -105,6 +105,9 @@ subclouds = Table(
     # A network reconfiguration's new network or a prestage's release while it runs (JSON;
     # secrets as Fernet tokens): dcman.domain.subcloud_ops.
     Column("operation_request", Text),
+    # The fencing epoch the subcloud's agent granted this site's last rehome claim (0: never
+    # claimed); sent with every managing request, which the agent refuses once it is older.
+    Column("fencing_epoch", Integer, nullable=False, default=0, server_default="0"),
     sqlite_autoincrement=True,  # an id never names two subclouds (migration 0012)
 )
 
@@ -213,6 +216,10 @@ subcloud_peer_groups = Table(
     Column("updated_at", DateTime),
     # What a running migration waits for (a peer that neither answers nor is declared down).
     Column("migration_message", Text),
+    # A standby site's automatic failover: the subclouds' sysadmin password (Fernet token),
+    # and the sites protecting the group, [{"peer_uuid", "priority"}] as the primary's sync sent it.
+    Column("failover_password", Text),
+    Column("protection", Text),
 )
 
 peer_group_associations = Table(

@@ -11,6 +11,7 @@ class AlarmId(StrEnum):
     SUBCLOUD_RESOURCE_OUT_OF_SYNC = "280.002"
     SYSTEM_PEER_HEARTBEAT_FAILED = "280.004"
     PEER_GROUP_NOT_MANAGED = "280.005"
+    AUTOMATIC_FAILOVER = "280.006"  # dcman: what the automatic failover did or why not (domain.failover)
 
 
 class Severity(StrEnum):

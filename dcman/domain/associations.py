@@ -41,6 +41,15 @@ def check_peer_copy(group_name: str, peer_copy_priority: int) -> None:
                            "cannot be primary on both sites.")
 
 
+def protection(site_uuid: str, group_priority: int, peers: list[tuple[str, int]]) -> list[dict[str, object]]:
+    """The sites protecting a group, as the sync sends them to every copy: this site with the
+    group's priority here, and each associated peer (uuid, priority there). A standby reads
+    from it who is ahead of it in the takeover order (dcman.domain.failover)."""
+    entries = [{"peer_uuid": site_uuid, "priority": group_priority}]
+    entries += [{"peer_uuid": uuid, "priority": priority} for uuid, priority in peers]
+    return entries
+
+
 # --- the copy of a subcloud on the peer site (§3 step 5) ------------------------------------
 
 GATEWAY_KEY = "systemcontroller_gateway_address"

@@ -66,6 +66,7 @@ class NewPeerGroup:
     max_subcloud_rehoming: int | None = None
     system_leader_id: str | None = None
     system_leader_name: str | None = None
+    protection: str | None = None  # from the primary's sync only (peer_groups.validate_protection)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class PeerGroupUpdate:
     system_leader_id: str | None = None
     system_leader_name: str | None = None
     migration_status: MigrationStatus | None = None
+    protection: str | None = None  # from the primary's sync only
+    failover_password: str | None = None  # in clear, from this site's operator only; the use case seals it
 
 
 # --- system peers ------------------------------------------------------------------------------

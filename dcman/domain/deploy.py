@@ -148,3 +148,28 @@ def error_text(message: str) -> str:
     """The error description stored for a failure: the agent's message, cut to the column."""
     text = message.strip() or "The phase failed without a message."
     return text if len(text) <= MAX_ERROR_TEXT else "…" + text[-(MAX_ERROR_TEXT - 1):]
+
+
+# A running phase is looked at again at most this long after the last look...
+POLL_S = 0.5
+# ...and at least this long after it: what a phase that is behind its own pace costs.
+MIN_POLL_S = 0.05
+
+
+@dataclass(frozen=True)
+class Look:
+    """One look at a running phase: when it was asked for (monotonic seconds) and its progress."""
+
+    at: float
+    progress: int
+
+
+def next_look_s(since: Look, now: Look) -> float:
+    """How long after `now` to look at a running phase again: when its progress, rising at
+    the pace it kept since `since`, reaches 100 %, so that its end is seen as it happens
+    rather than up to POLL_S later; POLL_S while it shows no pace. Between MIN_POLL_S and POLL_S."""
+    gained, elapsed = now.progress - since.progress, now.at - since.at
+    if gained <= 0 or elapsed <= 0:
+        return POLL_S
+    remaining = (100 - now.progress) * elapsed / gained
+    return min(POLL_S, max(MIN_POLL_S, remaining + MIN_POLL_S))

@@ -4,6 +4,7 @@ the audit of a local group against the peer's copy changes. Pure functions, no I
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from collections.abc import Mapping
@@ -102,6 +103,40 @@ def migration_finished(members: list[Subcloud]) -> bool:
     return not any(s.deploy_status in REHOMING_STATES or is_queued(s) for s in members)
 
 
+YIELDED_MARK = "took it over first"
+
+
+def yielded(subcloud: Subcloud, controller: str, epoch: int | None) -> Transition:
+    """A rehome that found the subcloud claimed by a site before this one in the group's
+    takeover order (or that lost the claim at the agent): it stays secondary here."""
+    why = (f"Subcloud {subcloud.name} answers to site {controller}"
+           f"{'' if epoch is None else f' (fencing epoch {epoch})'}, which {YIELDED_MARK}; it stays secondary here.")
+    return transition(subcloud, deploy_status=DeployStatus.SECONDARY, plan=(), error_description=why[:2000])
+
+
+_YIELDED = re.compile(r"answers to site ([0-9a-f-]{36})")
+
+
+@dataclass(frozen=True)
+class Yielded:
+    """A finished migration that did not take the group: who did (as the subclouds said), and why."""
+
+    winner: str | None
+    message: str
+
+
+def yielded_to(members: list[Subcloud]) -> Yielded | None:
+    """Whether some member of a finished migration yielded to another site (None: the group
+    is this site's)."""
+    lost = [s for s in members if s.deploy_status == DeployStatus.SECONDARY and YIELDED_MARK in (s.error_description or "")]
+    if not lost:
+        return None
+    found = _YIELDED.search(lost[0].error_description or "")
+    return Yielded(found.group(1) if found else None,
+                   f"{len(lost)} subcloud(s) answer to another site, which took the group over first: "
+                   f"{lost[0].error_description}"[:2000])
+
+
 def awaits_management(subcloud: Subcloud) -> bool:
     """Rehomed to this site by a migration and not yet managed: it is managed as soon as it is
     seen online, also after the migration stopped waiting for it (manage is refused to an
@@ -162,21 +197,27 @@ def lower_priority_alarm_entity(group_name: str, peer_uuid: str) -> str:
 
 
 def audit_peer_group(local: SubcloudPeerGroup, remote: Mapping[str, object], local_members: list[Subcloud],
-                     remote_members: list[dict[str, object]] | None, peer_uuid: str, peer_name: str) -> AuditOutcome:
+                     remote_members: list[dict[str, object]] | None, peer_uuid: str, peer_name: str,
+                     site_uuid: str = "") -> AuditOutcome:
     """What the audit of `local` against the peer's copy `remote` changes (§5).
     `remote_members` (the peer's subclouds of the group) is needed only when the remote
-    migration is complete."""
+    migration is complete. With more than two sites, a third site that neither led the group
+    nor manages any of it only learns the new leader, and leaves the peer's `complete` for
+    the old leader to see."""
     out = AuditOutcome()
     if local.migrating:
         return out
     remote_status = remote.get("migration_status")
     if remote_status == MigrationStatus.MIGRATING:
         for s in local_members:
+            if s.deploy_status == DeployStatus.SECONDARY:
+                continue  # a third site's copy: it stays secondary (and may take the group over later)
             if s.deploy_status != DeployStatus.REHOME_PENDING or s.management_state != ManagementState.UNMANAGED:
                 out.updates[s.id] = {"deploy_status": DeployStatus.REHOME_PENDING.value,
                                      "management_state": ManagementState.UNMANAGED.value}
         return out
     if remote_status != MigrationStatus.COMPLETE:
+        out.group_changes = _leader_learned(local, remote, peer_uuid, peer_name, site_uuid)
         return out
     by_region = {m.get("region-name"): m for m in (remote_members or [])}
     for s in local_members:
@@ -188,14 +229,39 @@ def audit_peer_group(local: SubcloudPeerGroup, remote: Mapping[str, object], loc
             out.updates[s.id] = {"deploy_status": DeployStatus.SECONDARY.value,
                                  "management_state": ManagementState.UNMANAGED.value,
                                  "availability_status": AvailabilityStatus.OFFLINE.value}
-    if out.changed:
-        entity = lower_priority_alarm_entity(local.peer_group_name, peer_uuid)
-        remote_priority = remote.get("group_priority")
-        if isinstance(remote_priority, int) and local.group_priority < remote_priority:
-            out.alarm = Alarm(AlarmId.PEER_GROUP_NOT_MANAGED, entity, Severity.MAJOR,
-                              "subcloud peer group managed by remote system with a lower priority")
-        else:
-            out.clear_alarm = entity
-        out.group_changes = {"system_leader_id": peer_uuid, "system_leader_name": peer_name}
+    if not out.changed and local.system_leader_id != site_uuid:
+        out.group_changes = _leader_learned(local, remote, peer_uuid, peer_name, site_uuid)
+        return out
+    # This site led the group (its copies may have stepped aside already, by their fencing
+    # epochs), or held some of it: the peer leads it now.
+    entity = lower_priority_alarm_entity(local.peer_group_name, peer_uuid)
+    remote_priority = remote.get("group_priority")
+    if isinstance(remote_priority, int) and local.group_priority < remote_priority:
+        out.alarm = Alarm(AlarmId.PEER_GROUP_NOT_MANAGED, entity, Severity.MAJOR,
+                          "subcloud peer group managed by remote system with a lower priority")
+    else:
+        out.clear_alarm = entity
+    out.group_changes = {"system_leader_id": peer_uuid, "system_leader_name": peer_name}
     out.reset_remote = True
     return out
+
+
+def _leader_learned(local: SubcloudPeerGroup, remote: Mapping[str, object], peer_uuid: str, peer_name: str,
+                    site_uuid: str) -> dict[str, Any]:
+    """The leader change of a site that only watches: the peer says it leads the group, and this
+    site neither leads it (that is the old leader's audit above) nor already knows."""
+    if remote.get("system_leader_id") == peer_uuid and local.system_leader_id not in (peer_uuid, site_uuid):
+        return {"system_leader_id": peer_uuid, "system_leader_name": peer_name}
+    return {}
+
+
+def audit_wanted(local: SubcloudPeerGroup, remote: Mapping[str, object], peer_uuid: str, site_uuid: str) -> bool:
+    """Whether a heartbeat's view of the peer's copy calls for the audit (§2 step 3): the group
+    is flagged, the peer migrates it, its migration is complete and this site does not follow
+    it yet, or [dcman] the peer says it leads a group this site thinks another site leads."""
+    status = remote.get("migration_status")
+    if local.needs_audit or status == MigrationStatus.MIGRATING:
+        return True
+    if status == MigrationStatus.COMPLETE:
+        return local.system_leader_id != peer_uuid
+    return remote.get("system_leader_id") == peer_uuid and local.system_leader_id not in (peer_uuid, site_uuid)

@@ -3,6 +3,7 @@ create and update requests, delete and the migration guard, and the status count
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,13 +36,60 @@ class SubcloudPeerGroup:
     created_at: datetime | None
     updated_at: datetime | None
     migration_message: str | None = None  # what a running migration waits for
+    failover_password: str | None = None  # Fernet token: a standby's automatic failover (dcman.domain.failover)
+    protection: str | None = None  # JSON [{"peer_uuid", "priority"}], as the primary's sync sent it
 
     def led_by(self, site_uuid: str) -> bool:
         return self.system_leader_id == site_uuid
 
     @property
+    def priorities(self) -> dict[str, int]:
+        """The priority of each site protecting the group (site uuid -> priority; 0 the primary),
+        as the primary's sync last sent it; empty on a copy no sync reached yet."""
+        return decode_protection(self.protection)
+
+    @property
     def migrating(self) -> bool:
         return self.migration_status == MigrationStatus.MIGRATING
+
+
+MAX_PROTECTING_SITES = 16
+
+
+def decode_protection(text: str | None) -> dict[str, int]:
+    """The stored protection list as {site uuid: priority}; anything malformed is skipped."""
+    try:
+        entries = json.loads(text) if text else []
+    except ValueError:
+        return {}
+    priorities: dict[str, int] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("peer_uuid"), str) \
+                and type(entry.get("priority")) is int:
+            priorities[entry["peer_uuid"]] = entry["priority"]
+    return priorities
+
+
+def validate_protection(value: object) -> str:
+    """The protection list a primary's sync sends (list of {"peer_uuid": uuid, "priority": 0..65536},
+    at most 16), stored as JSON text."""
+    message = ("protection must be a list of at most 16 {\"peer_uuid\": UUID, \"priority\": 0-65536} "
+               "objects.")
+    if not isinstance(value, list) or len(value) > MAX_PROTECTING_SITES:
+        raise InvalidInput(message)
+    entries = []
+    for entry in value:
+        if not isinstance(entry, dict) or set(entry) != {"peer_uuid", "priority"}:
+            raise InvalidInput(message)
+        priority = entry["priority"]
+        if type(priority) is not int or not 0 <= priority <= MAX_PRIORITY:
+            raise InvalidInput(message)
+        try:
+            site = str(uuid.UUID(str(entry["peer_uuid"])))
+        except ValueError:
+            raise InvalidInput(message) from None
+        entries.append({"peer_uuid": site, "priority": priority})
+    return json.dumps(entries)
 
 
 def validate_peer_group_name(name: object) -> str:
@@ -93,7 +141,7 @@ def new_peer_group_columns(command: NewPeerGroup, site_uuid: str, site_name: str
             "max_subcloud_rehoming": command.max_subcloud_rehoming or DEFAULT_MAX_REHOMING,
             "system_leader_id": command.system_leader_id or site_uuid,
             "system_leader_name": command.system_leader_name or site_name,
-            "migration_status": None}
+            "migration_status": None, "protection": command.protection}
 
 
 def check_peer_group_update(group: SubcloudPeerGroup, update: PeerGroupUpdate) -> None:

@@ -118,6 +118,7 @@ class Subcloud:
     # The backup create or restore under way: options as JSON, the password a Fernet token.
     backup_request: str | None = None
     operation_request: str | None = None
+    fencing_epoch: int = 0
 
 
 def new_region_name() -> str:

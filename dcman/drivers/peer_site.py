@@ -249,15 +249,18 @@ class PeerSite:
         answer = await self._call("GET", f"/subcloud-peer-groups/{quote(str(ref), safe='')}/subclouds")
         return [_subcloud(s) for s in _listed(answer, "subclouds")]
 
-    async def create_peer_group(self, group: SubcloudPeerGroup, priority: int) -> RemoteGroup:
-        """The peer's copy of `group`, with the priority the association gives it there."""
+    async def create_peer_group(self, group: SubcloudPeerGroup, priority: int,
+                                protection: list[dict[str, Any]]) -> RemoteGroup:
+        """The peer's copy of `group`, with the priority the association gives it there and the
+        sites protecting it (dcman.domain.associations.protection)."""
         return _group(await self._call("POST", "/subcloud-peer-groups", json={
-            "peer-group-name": group.peer_group_name, **_group_fields(group, priority)}))
+            "peer-group-name": group.peer_group_name, **_group_fields(group, priority), "protection": protection}))
 
-    async def update_peer_group(self, group_id: int, group: SubcloudPeerGroup, priority: int) -> RemoteGroup:
+    async def update_peer_group(self, group_id: int, group: SubcloudPeerGroup, priority: int,
+                                protection: list[dict[str, Any]]) -> RemoteGroup:
         """Bring the peer's copy `group_id` in line with `group` (its name stays)."""
         return _group(await self._call("PATCH", f"/subcloud-peer-groups/{group_id}",
-                                       json=_group_fields(group, priority)))
+                                       json={**_group_fields(group, priority), "protection": protection}))
 
     async def delete_peer_group(self, group_id: int) -> None:
         await self._call("DELETE", f"/subcloud-peer-groups/{group_id}")

@@ -11,11 +11,11 @@ from functools import partial
 from dcman.db import associations as associations_db
 from dcman.db import peer_groups as peer_groups_db
 from dcman.db import peers as peers_db
-from dcman.domain.associations import SubcloudCopy, check_peer_copy, copy_changes, subcloud_copy
+from dcman.domain.associations import SubcloudCopy, check_peer_copy, copy_changes, protection, subcloud_copy
 from dcman.domain.errors import DomainError
 from dcman.domain.peer_groups import SubcloudPeerGroup
 from dcman.domain.peers import SystemPeer
-from dcman.domain.states import AssociationSyncStatus as Sync, MigrationStatus
+from dcman.domain.states import AssociationSyncStatus as Sync, AssociationType, MigrationStatus
 from dcman.domain.subcloud import Subcloud
 from dcman.drivers.peer_site import PeerError, PeerSite, RemoteSubcloud
 from dcman.loops import runner
@@ -50,12 +50,18 @@ async def sync_association(ctx: SiteContext, association_id: int) -> None:
         group = await peer_groups_db.get_peer_group(conn, association.peer_group_id)
         peer = await peers_db.get_peer(conn, association.system_peer_id)
         members = await peer_groups_db.subclouds_of_group(conn, association.peer_group_id) if group else []
+        protecting = []
+        for sibling in await associations_db.list_associations(conn, association.peer_group_id):
+            other = await peers_db.get_peer(conn, sibling.system_peer_id)
+            if other is not None and sibling.association_type == AssociationType.PRIMARY:
+                protecting.append((other.peer_uuid, sibling.peer_group_priority))
     if group is None or peer is None:
         return
+    sites = protection(ctx.site_uuid, group.group_priority, protecting)
     status, message = Sync.IN_SYNC.value, None
     site = ctx.peer_site(peer)
     try:
-        problems = await _push(ctx, site, association, group, peer, members)
+        problems = await _push(ctx, site, association, group, peer, members, sites)
         if problems:
             status, message = Sync.FAILED.value, "; ".join(problems)[:2000]
     except PeerError as exc:
@@ -73,7 +79,7 @@ async def sync_association(ctx: SiteContext, association_id: int) -> None:
 
 
 async def _push(ctx: SiteContext, site: PeerSite, association: associations_db.Association, group: SubcloudPeerGroup,
-                peer: SystemPeer, members: list[Subcloud]) -> list[str]:
+                peer: SystemPeer, members: list[Subcloud], sites: list[dict[str, object]]) -> list[str]:
     identity = await site.system()
     if identity.get("uuid") != peer.peer_uuid:
         raise PeerError(f"The peer site's UUID {identity.get('uuid')} does not match system peer {peer.peer_uuid} "
@@ -84,7 +90,7 @@ async def _push(ctx: SiteContext, site: PeerSite, association: associations_db.A
     priority = association.peer_group_priority
     remote = await site.peer_group(group.peer_group_name)
     if remote is None:
-        remote = await site.create_peer_group(group, priority)
+        remote = await site.create_peer_group(group, priority, sites)
     elif remote.migration_status == MigrationStatus.COMPLETE:
         # The peer took the group over while this site was away: its audit of this site
         # (geo-redundancy §5) comes first, then the sync carries the new leader.
@@ -92,7 +98,7 @@ async def _push(ctx: SiteContext, site: PeerSite, association: associations_db.A
                         "peer-group audit.")
     else:
         check_peer_copy(group.peer_group_name, remote.priority)
-        remote = await site.update_peer_group(remote.id, group, priority)
+        remote = await site.update_peer_group(remote.id, group, priority, sites)
     remote_association = None
     for candidate in await site.associations():
         if candidate.peer_group_id == remote.id and candidate.system_peer_id == back:

@@ -34,8 +34,9 @@ from dcman.domain.audit import (
     wants_alarm_summary,
 )
 from dcman.domain.cluster import SHARDS, LeaseKind
+from dcman.domain.failover import controller_seen, stepped_aside
 from dcman.domain.states import AvailabilityStatus, DeployStatus, EndpointType, ManagementState, SyncStatus
-from dcman.domain.transitions import SubcloudState, endpoints_kept
+from dcman.domain.transitions import SubcloudState, endpoints_kept, transition
 from dcman.drivers.agent_client import AgentClient, AgentError, basic_auth
 from dcman.loops import runner
 from dcman.loops.runner import Timing
@@ -70,6 +71,7 @@ class Target:
     # subcloud's endpoints_version in the database is still this one.
     endpoints: dict[str, str] | None = None
     endpoints_version: int = 0
+    fencing_epoch: int = 0  # the epoch this site's claim on the subcloud holds
 
 
 @dataclass(slots=True)
@@ -79,6 +81,7 @@ class ProbeResult:
     counts: AlarmCounts | None = None
     endpoints: dict[str, str] = field(default_factory=dict)
     tls_refusal: str | None = None
+    controller: tuple[str, int] | None = None  # domain.failover.controller_seen
 
 
 @dataclass(slots=True)
@@ -176,7 +179,7 @@ class AuditLoop:
             target = Target(
                 row.id, row.name, row.address, self._auth(row.sysadmin_password), row.management_state,
                 row.deploy_status, row.availability, row.fail_count, row.counts, (row.id * GOLDEN) % 1.0,
-                row.error_description,
+                row.error_description, fencing_epoch=row.fencing_epoch,
             )
             # What the loop remembers of the statuses holds until another writer resets them.
             if old is not None and old.endpoints_version == row.endpoints_version:
@@ -221,6 +224,8 @@ class AuditLoop:
                                     if k in KNOWN_ENDPOINTS and v in (SyncStatus.IN_SYNC, SyncStatus.OUT_OF_SYNC)}
             if ok and len(responses) > 1 and responses[1].status == 200:
                 result.counts = parse_alarm_counts(responses[1].body)
+            if ok:
+                result.controller = controller_seen(status.body, self.ctx.site_uuid, target.fencing_epoch)
         except AgentError as exc:
             log.debug("probe of %s failed: %s", target.name, exc)
             result = ProbeResult(target.id, False, tls_refusal=exc.tls_refusal)
@@ -329,6 +334,35 @@ class AuditLoop:
                 await audit_db.clear_alarms(conn, AlarmId.SUBCLOUD_RESOURCE_OUT_OF_SYNC, [subcloud_id], [entity])
         for outcome in seen.values():
             outcome.commit()
+        if went_online:
+            self.ctx.migration_wakeup.set()  # a subcloud rehomed here is managed once seen online
+        claimed = [r for r in results if r.controller is not None and r.subcloud_id in self.targets]
+        if claimed:
+            await self._follow_claims(claimed)
+
+    async def _follow_claims(self, results: list[ProbeResult]) -> None:
+        """Rare: what the subclouds said of their controller. This site's own claim's epoch is
+        stored; a managed subcloud another site claimed since is let go (secondary here)."""
+        stepped: list[str] = []
+        async with self.ctx.engine.begin() as conn:
+            for result in results:
+                target = self.targets[result.subcloud_id]
+                controller, epoch = result.controller  # type: ignore[misc]
+                subcloud = await subclouds_db.get_subcloud(conn, target.id)
+                if subcloud is None:
+                    continue
+                if controller == self.ctx.site_uuid:
+                    await subclouds_db.apply_transition(conn, target.id, transition(subcloud, fencing_epoch=epoch))
+                elif subcloud.management_state == ManagementState.MANAGED:
+                    await subclouds_db.apply_transition(conn, target.id, stepped_aside(subcloud, controller, epoch),
+                                                        only_if={"management_state": ManagementState.MANAGED.value})
+                    stepped.append(target.name)
+                target.fencing_epoch = epoch if controller == self.ctx.site_uuid else target.fencing_epoch
+        for name in stepped:
+            log.warning("subcloud %s answers to another site now (a higher fencing epoch): no longer managed here",
+                        name)
+        if stepped:
+            self.ctx.subclouds_changed()
 
     async def _reset_endpoints(self, conn, went_offline: list[Target]) -> None:  # type: ignore[no-untyped-def]
         """Going offline resets endpoint statuses by the transitions' rule, one statement for

@@ -198,7 +198,7 @@ class Driver(SubcloudDriver):
         prep_failed = (("backup_status", B.BACKUP_PREP_FAILED.value) if phase == "backup"
                        else ("deploy_status", D.RESTORE_PREP_FAILED.value))
         try:
-            await self.as_controller(lambda epoch: self.client.start_phase(address, auth, phase, payload, epoch))
+            await self.as_controller(subcloud, lambda epoch: self.client.start_phase(address, auth, phase, payload, epoch))
         except AgentError as exc:
             message = f"Cannot start the {phase}: {exc}"
             await self.write_log(subcloud, phase, message)
@@ -313,8 +313,8 @@ class Driver(SubcloudDriver):
                 return True
             await self.write_log(subcloud, "restore", f"the subcloud holds no copy of the central backup of {release}: "
                                                       f"uploading {size} bytes")
-            await self.as_controller(lambda epoch: self.client.upload_backup(address, auth, release, backup, size,
-                                                                             sha256, epoch))
+            await self.as_controller(subcloud, lambda epoch: self.client.upload_backup(address, auth, release, backup,
+                                                                                       size, sha256, epoch))
         except (AgentError, OSError) as exc:
             await self.fail_restore(subcloud, D.RESTORE_PREP_FAILED,
                                     f"Copying the central backup of release {release} to the subcloud failed: {exc}")

@@ -30,6 +30,7 @@ from dcman.domain.migration import (
     rehome_refused,
     rehome_started,
     waiting_message,
+    yielded_to,
 )
 from dcman.domain.peer_groups import SubcloudPeerGroup
 from dcman.domain.peers import SystemPeer
@@ -52,6 +53,21 @@ BUSY_TICK_S = 0.5
 # Woken when a rehome ends, so a freed slot is filled at once; a round reads the whole
 # group, so rounds are at least MIN_GAP_S apart however many rehomes end.
 TIMING = Timing(idle_s=5.0, min_gap_s=0.1)
+
+
+async def _all_peers(ctx: SiteContext) -> list[SystemPeer]:
+    async with ctx.engine.connect() as conn:
+        return await peers_db.list_peers(conn)
+
+
+async def _protecting_peers(conn: Any, group: SubcloudPeerGroup, peers: list[SystemPeer]) -> list[SystemPeer]:
+    """The associated peers and, with more than two sites, every other site of the group's
+    protection list this site peers with: each audits against the new leader's copy."""
+    found = {p.id: p for p in peers}
+    for peer in await peers_db.list_peers(conn):
+        if peer.peer_uuid in group.priorities:
+            found.setdefault(peer.id, peer)
+    return list(found.values())
 
 
 async def _peers_of(conn: Any, group_id: int) -> list[SystemPeer]:
@@ -95,7 +111,7 @@ class Migrations:
                     busy = await self._advance_group(ctx, group) or busy
                 elif group.system_leader_id == ctx.site_uuid:
                     async with ctx.engine.connect() as conn:
-                        members = await peer_groups_db.subclouds_of_group(conn, group.id)
+                        members = await peer_groups_db.rehomes_under_way(conn, group.id)
                     await self._manage_online(ctx, members)
             except Exception:
                 log.exception("migration of peer group %s: round failed", group.peer_group_name)
@@ -120,32 +136,38 @@ class Migrations:
 
     async def _advance_group(self, ctx: SiteContext, group: SubcloudPeerGroup) -> bool:
         async with ctx.engine.connect() as conn:
-            members = await peer_groups_db.subclouds_of_group(conn, group.id)
+            under_way = await peer_groups_db.rehomes_under_way(conn, group.id)
+            running = sum(1 for s in under_way if s.deploy_status in REHOMING_STATES)
+            room = max(0, group.max_subcloud_rehoming - running)
+            # One at least even without room: whether the queue is empty ends the migration.
+            queue = await peer_groups_db.rehome_queue(conn, group.id, max(1, room))
             peers = await _peers_of(conn, group.id)
-        waiting = await self._manage_online(ctx, members)
-        running = sum(1 for s in members if s.deploy_status in REHOMING_STATES)
-        room = max(0, group.max_subcloud_rehoming - running)
-        chosen = [s for s in members if is_queued(s)][:room]
+        waiting = await self._manage_online(ctx, under_way)
+        chosen = [s for s in queue if is_queued(s)][:room]
         if chosen:
             available = [p for p in peers if p.availability_state == PeerAvailability.AVAILABLE]
             release = await self._release_on_peers(ctx, chosen, available)
+            started: list[Subcloud] = []
             async with ctx.engine.begin() as conn:
                 for s in chosen:
                     if s.id in release.unanswered:
                         continue  # still queued: rehomed once its old site lets go or is declared down
-                    change = rehome_refused(s, release.refused[s.id]) if s.id in release.refused \
-                        else rehome_started(s)
-                    await subclouds_db.apply_transition(conn, s.id, change, only_if={"deploy_status": s.deploy_status})
+                    refused = s.id in release.refused
+                    change = rehome_refused(s, release.refused[s.id]) if refused else rehome_started(s)
+                    moved = await subclouds_db.apply_transition(conn, s.id, change,
+                                                                only_if={"deploy_status": s.deploy_status})
+                    if moved and not refused:
+                        started.append(s)
                 if release.waiting_for != group.migration_message:
                     await peer_groups_db.update_peer_group(conn, group.id, {"migration_message": release.waiting_for})
+            for s in started:
+                log.info("subcloud %s: %s -> %s", s.name, s.deploy_status, DeployStatus.PRE_REHOME)
             if release.waiting_for != group.migration_message:
                 log.info("peer group %s: %s", group.peer_group_name, release.waiting_for or "no longer waiting")
             ctx.deploy_wakeup.set()
-        async with ctx.engine.connect() as conn:
-            members = await peer_groups_db.subclouds_of_group(conn, group.id)
-        # Rehomed during this round: the next round manages it.
-        waiting = self._still_waiting(ctx, [s for s in members if awaits_management(s)]) or waiting
-        if not migration_finished(members) or waiting:
+        # Read before this round's changes: a subcloud queued or being rehomed then keeps the
+        # migration going, and nothing but this loop queues one, so "finished" is not stale.
+        if not migration_finished([*under_way, *queue]) or waiting:
             return True
         await self._complete(ctx, group, peers)
         return False
@@ -195,6 +217,20 @@ class Migrations:
         return release
 
     async def _complete(self, ctx: SiteContext, group: SubcloudPeerGroup, peers: list[SystemPeer]) -> None:
+        async with ctx.engine.connect() as conn:
+            members = await peer_groups_db.subclouds_of_group(conn, group.id)
+            peers = await _protecting_peers(conn, group, peers)
+        lost = yielded_to(members)
+        if lost is not None:  # another site claimed its subclouds first: it leads, this site follows
+            changes: dict[str, Any] = {"migration_status": None, "migration_message": lost.message}
+            winner = next((p for p in await _all_peers(ctx) if p.peer_uuid == lost.winner), None)
+            if winner is not None:
+                changes.update(system_leader_id=winner.peer_uuid, system_leader_name=winner.peer_name)
+            async with ctx.engine.begin() as conn:
+                await peer_groups_db.update_peer_group(conn, group.id, changes)
+            log.warning("peer group %s: migration ended without taking the group: %s", group.peer_group_name,
+                        lost.message)
+            return
         async with ctx.engine.begin() as conn:
             await peer_groups_db.update_peer_group(conn, group.id, {
                 "migration_status": MigrationStatus.COMPLETE.value, "system_leader_id": ctx.site_uuid,

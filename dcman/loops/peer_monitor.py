@@ -26,6 +26,7 @@ from dcman.drivers.peer_site import PeerError, PeerSite, UnreadableAnswer
 from dcman.loops import runner
 from dcman.loops.runner import Tasks, Timing
 from dcman.services.context import SiteContext
+from dcman.domain.migration import audit_wanted
 from dcman.services.migration import audit_group
 
 log = logging.getLogger("dcman.peers")
@@ -74,7 +75,9 @@ async def audit_shared_groups(ctx: SiteContext, peer_id: int, remote_groups: lis
         async with ctx.engine.connect() as conn:
             peer = await peers_db.get_peer(conn, peer_id)
             shared = {a.peer_group_id for a in await associations_db.list_associations(conn) if a.system_peer_id == peer_id}
-            local = {g.peer_group_name: g for g in await peer_groups_db.list_peer_groups(conn) if g.id in shared}
+            # With more than two sites, a group is also shared with every site of its protection list.
+            local = {g.peer_group_name: g for g in await peer_groups_db.list_peer_groups(conn)
+                     if g.id in shared or (peer is not None and peer.peer_uuid in g.priorities)}
     except Exception:
         log.exception("listing the groups shared with peer %s failed", peer_id)
         return
@@ -82,7 +85,7 @@ async def audit_shared_groups(ctx: SiteContext, peer_id: int, remote_groups: lis
         return
     for remote in remote_groups:
         group = local.get(remote.get("peer_group_name")) if isinstance(remote, dict) else None
-        if group is None or not (group.needs_audit or remote.get("migration_status") in ("migrating", "complete")):
+        if group is None or not audit_wanted(group, remote, peer.peer_uuid, ctx.site_uuid):
             continue
         try:
             await audit_group(ctx, group, peer, remote)

@@ -43,15 +43,15 @@ class SubcloudDriver:
             if not await self.step(subcloud):
                 return
 
-    async def as_controller(self, call: Callable[[int], Awaitable[T]]) -> T:
-        """Run a managing agent call at fencing epoch 0, and once more at the subcloud's epoch
-        when its refusal says it answers to this site at a later one (a rehome raised it).
-        Interim (issue 18): until the site keeps the epoch its rehome won, its fencing rests on
-        the site's identity alone; a subcloud that answers to another site still refuses."""
+    async def as_controller(self, subcloud: Subcloud, call: Callable[[int], Awaitable[T]]) -> T:
+        """Run a managing agent call at the fencing epoch this site holds for the subcloud, and
+        once more at the subcloud's own epoch when its refusal says it answers to this site
+        at another one (a restart between this site's rehome claim and storing its epoch; the
+        audit stores it). A subcloud that answers to another site refuses: Fenced."""
         try:
-            return await call(0)
+            return await call(subcloud.fencing_epoch)
         except Fenced as exc:
-            if exc.system_controller != self.ctx.site_uuid or not exc.fencing_epoch:
+            if exc.system_controller != self.ctx.site_uuid or exc.fencing_epoch in (None, subcloud.fencing_epoch):
                 raise
             return await call(exc.fencing_epoch)
 

@@ -113,7 +113,7 @@ class NetworkDriver(OperationDriver):
                    "management_gateway_address": network["management_gateway_ip"],
                    "bootstrap_address": network["bootstrap_address"]}
         try:
-            await self.as_controller(lambda epoch: self.client.start_phase(
+            await self.as_controller(subcloud, lambda epoch: self.client.start_phase(
                 subcloud.management_start_ip, auth, NETWORK_PHASE, payload, epoch))
         except AgentError as exc:
             return await self.fail(subcloud, f"Cannot start the network reconfiguration: {exc}")
@@ -187,7 +187,7 @@ class PrestageDriver(OperationDriver):
                        "release": request.get("release"),
                        "prestage_reason": "for_sw_deploy" if request.get("for_sw_deploy") else "for_install"}
             try:
-                await self.as_controller(lambda epoch: self.client.start_phase(address, auth, phase, payload, epoch))
+                await self.as_controller(subcloud, lambda epoch: self.client.start_phase(address, auth, phase, payload, epoch))
             except AgentError as exc:
                 return await self.fail(subcloud, f"Cannot start {phase}: {exc}")
             await self.write_log(subcloud, PRESTAGE, f"{phase} of {request.get('release')} started on {address}")

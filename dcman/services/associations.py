@@ -62,6 +62,10 @@ async def store_association(ctx: SiteContext, command: NewAssociation) -> associ
             association_id = await associations_db.insert_association(conn, {
                 **given(command), "sync_status": (Sync.SYNCING if primary else Sync.UNKNOWN).value,
                 "sync_message": None})
+            if primary:  # every copy learns the new member of the group's protection
+                await associations_db.mark_group_out_of_sync(
+                    conn, group.id, f"Peer group {group.peer_group_name} is now also protected by {peer.peer_name}.",
+                    except_id=association_id)
             created = await _require(conn, association_id)
     except IntegrityError:
         raise Conflict("That peer group is already associated with that system peer.") from None
@@ -82,10 +86,11 @@ async def change_association(ctx: SiteContext, ref: str, update: AssociationUpda
         changes["sync_message"] = update.sync_message
     async with ctx.engine.begin() as conn:
         association = await _require(conn, ref)
-        if "peer_group_priority" in changes and association.association_type == AssociationType.PRIMARY:
-            changes["sync_status"] = Sync.OUT_OF_SYNC.value  # the peer's copy must take the new priority
-            changes["sync_message"] = "The peer group priority changed."
         await associations_db.update_association(conn, association.id, changes)
+        if "peer_group_priority" in changes and association.association_type == AssociationType.PRIMARY:
+            # Every copy takes the new priority into the group's protection.
+            await associations_db.mark_group_out_of_sync(conn, association.peer_group_id,
+                                                         "The peer group priority changed.")
         updated = await _require(conn, association.id)
     ctx.sync_wakeup.set()
     return updated
@@ -124,7 +129,12 @@ async def delete_association(ctx: SiteContext, ref: str) -> None:
 async def remove_association(ctx: SiteContext, ref: str) -> None:
     """Delete the association alone (a peer site removing its copy here cleans up itself)."""
     async with ctx.engine.begin() as conn:
-        await associations_db.delete_association(conn, (await _require(conn, ref)).id)
+        association = await _require(conn, ref)
+        await associations_db.delete_association(conn, association.id)
+        if association.association_type == AssociationType.PRIMARY:
+            await associations_db.mark_group_out_of_sync(conn, association.peer_group_id,
+                                                         "A site no longer protects the peer group.")
+    ctx.sync_wakeup.set()
 
 
 async def _remove_from_peer(site: PeerSite, group_name: str) -> None:

@@ -169,7 +169,8 @@ async def delete(ctx: SiteContext, release: str, command: BackupDelete, client: 
             if local_only:
                 assert password is not None
                 try:
-                    answer = await client.delete_backup(subcloud.management_start_ip, basic_auth(password), release)
+                    answer = await client.delete_backup(subcloud.management_start_ip, basic_auth(password), release,
+                                                       epoch=subcloud.fencing_epoch)
                     gone, reason = answer.status == 200, str((answer.body or {}).get("error", ""))
                 except AgentError as exc:
                     gone, reason = False, f"cannot reach the subcloud: {exc}"

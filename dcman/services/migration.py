@@ -59,13 +59,21 @@ def group_copy(group: SubcloudPeerGroup) -> dict[str, Any]:
 async def migrate(ctx: SiteContext, ref: str, password: object) -> tuple[SubcloudPeerGroup, list[SubcloudView]]:
     """Start a migration with the subclouds' sysadmin password (base64, as sent): the group and
     the subclouds it queued for rehoming (the reference answers those; the dcmanager client shows them)."""
+    async with ctx.engine.connect() as conn:
+        group = await _group(conn, ref)
+        check_migrate(group, await peer_groups_db.count_group_subclouds(conn, group.id), password)
+    return await start_migration(ctx, ref, decode_password("sysadmin_password", password))
+
+
+async def start_migration(ctx: SiteContext, ref: str, password: str) -> tuple[SubcloudPeerGroup, list[SubcloudView]]:
+    """Queue the group's migratable subclouds for rehoming with `password` (in clear): what an
+    operator's migrate does, and what the automatic failover does with the stored password."""
     async with ctx.engine.begin() as conn:
         group = await peer_groups_db.get_peer_group(conn, ref, for_update=True)
         if group is None:
             raise NotFound(f"Subcloud peer group {ref} not found.")
         members = await peer_groups_db.subclouds_of_group(conn, group.id)
         check_migrate(group, len(members), password)
-        password = decode_password("sysadmin_password", password)
         choice = choose_for_migration(members)
         check_something_to_migrate(group, choice)
         by_id = {s.id: s for s in members}
@@ -113,7 +121,8 @@ async def audit_group(ctx: SiteContext, group: SubcloudPeerGroup, peer: SystemPe
             remote_members = [s.fields for s in await site.peer_group_subclouds(group.peer_group_name)]
         async with ctx.engine.connect() as conn:
             members = await peer_groups_db.subclouds_of_group(conn, group.id)
-        outcome = audit_peer_group(group, remote, members, remote_members, peer.peer_uuid, peer.peer_name)
+        outcome = audit_peer_group(group, remote, members, remote_members, peer.peer_uuid, peer.peer_name,
+                                   ctx.site_uuid)
         by_id = {s.id: s for s in members}
         async with ctx.engine.begin() as conn:
             for subcloud_id, columns in outcome.updates.items():

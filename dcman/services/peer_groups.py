@@ -61,11 +61,15 @@ async def update_peer_group(ctx: SiteContext, ref: str, update: PeerGroupUpdate)
             group = await _require(conn, ref, for_update=True)
             check_peer_group_update(group, update)
             changes = given(update)
+            if update.failover_password is not None:  # sealed; only the automatic failover reads it
+                changes["failover_password"] = ctx.secrets.encrypt(update.failover_password)
             name = update.peer_group_name
             if name is not None and await peer_groups_db.peer_group_name_taken(conn, name, except_id=group.id):
                 raise _taken(name)
             await peer_groups_db.update_peer_group(conn, group.id, changes)
-            await associations_db.mark_group_out_of_sync(conn, group.id, f"Subcloud peer group {group.peer_group_name} changed.")
+            if changes.keys() - {"failover_password", "protection"}:  # what the peers' copies hold changed
+                await associations_db.mark_group_out_of_sync(conn, group.id,
+                                                             f"Subcloud peer group {group.peer_group_name} changed.")
             updated = await _require(conn, str(group.id))
         ctx.sync_wakeup.set()
         return updated

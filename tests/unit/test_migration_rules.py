@@ -101,13 +101,13 @@ def test_a_rehome_cut_short_by_a_crash_fails_and_cannot_be_aborted():
 
 def test_audit_does_nothing_while_the_local_group_migrates():
     out = audit_peer_group(group(migration="migrating"), {"migration_status": "complete"},
-                           [subcloud(1, "complete", "managed")], [], PEER, "site2")
+                           [subcloud(1, "complete", "managed")], [], PEER, "site2", "leader")
     assert not out.changed and not out.reset_remote
 
 
 def test_audit_of_a_remote_migration_in_progress_unmanages_the_local_copies():
     out = audit_peer_group(group(0), {"migration_status": "migrating"},
-                           [subcloud(1, "complete", "managed"), subcloud(2, "rehome-pending")], None, PEER, "site2")
+                           [subcloud(1, "complete", "managed"), subcloud(2, "rehome-pending")], None, PEER, "site2", "leader")
     assert out.updates == {1: {"deploy_status": "rehome-pending", "management_state": "unmanaged"}}
     assert not out.reset_remote
 
@@ -117,7 +117,7 @@ def test_audit_of_a_completed_remote_migration_makes_secondaries_deletes_the_abs
               {"region-name": "r2", "management-state": "unmanaged"}]
     out = audit_peer_group(group(0), {"migration_status": "complete", "group_priority": 2},
                            [subcloud(1, "complete", "managed"), subcloud(2, "complete", "managed"), subcloud(3)],
-                           remote, PEER, "site2")
+                           remote, PEER, "site2", "leader")
     assert out.updates == {1: {"deploy_status": "secondary", "management_state": "unmanaged",
                                "availability_status": "offline"}}
     assert out.deletes == [3]
@@ -130,14 +130,31 @@ def test_audit_of_a_completed_remote_migration_makes_secondaries_deletes_the_abs
 def test_audit_clears_280_005_when_the_peer_is_the_better_site_and_changes_nothing_when_in_line():
     remote = [{"region-name": "r1", "management-state": "managed"}]
     out = audit_peer_group(group(2), {"migration_status": "complete", "group_priority": 0},
-                           [subcloud(1, "complete", "managed")], remote, PEER, "site1")
+                           [subcloud(1, "complete", "managed")], remote, PEER, "site1", "leader")
     assert out.alarm is None and out.clear_alarm == f"peer_group=pg1,peer={PEER}"
     calm = audit_peer_group(group(2), {"migration_status": "complete", "group_priority": 0},
-                            [subcloud(1)], remote, PEER, "site1")
-    assert not calm.changed and calm.group_changes == {} and calm.reset_remote
+                            [subcloud(1)], remote, PEER, "site1", "leader")
+    # Already in line (e.g. its subclouds stepped aside by their fencing epoch): it follows the leader.
+    assert not calm.changed and calm.group_changes == {"system_leader_id": PEER, "system_leader_name": "site1"}
+    assert calm.reset_remote
     assert not audit_peer_group(group(2), {"migration_status": "none"}, [subcloud(1, "complete", "managed")],
-                                None, PEER, "site1").changed
+                                None, PEER, "site1", "leader").changed
 
 
 def test_only_a_peer_site_asks_for_an_audit():
     assert isinstance(operator_audit_refused(), PermissionDenied)
+
+
+def test_a_third_site_only_learns_the_new_leader_and_leaves_its_complete_status_for_the_old_leader():
+    """site3 (priority 2) watches site2 (priority 1) take pg1 over from site1 ("leader")."""
+    remote = [{"region-name": "r1", "management-state": "managed"}]
+    copy = {"migration_status": "complete", "group_priority": 1, "system_leader_id": PEER}
+    out = audit_peer_group(group(2), copy, [subcloud(1)], remote, PEER, "site2", "site3-uuid")
+    assert not out.changed and not out.reset_remote
+    assert out.group_changes == {"system_leader_id": PEER, "system_leader_name": "site2"}
+    migrating = audit_peer_group(group(2), {"migration_status": "migrating"}, [subcloud(1)], None, PEER, "site2",
+                                 "site3-uuid")
+    assert migrating.updates == {}  # its secondary copy stays secondary
+    settled = audit_peer_group(group(2), {"migration_status": "none", "system_leader_id": PEER}, [subcloud(1)], None,
+                               PEER, "site2", "site3-uuid")
+    assert settled.group_changes == {"system_leader_id": PEER, "system_leader_name": "site2"}
