@@ -49,14 +49,14 @@ def percentile(values: list[float], q: float) -> float | None:
 def line(result: ScheduleResult, index: int) -> dict:
     return {"schedule": index, "seed": result.seed, "roles": result.roles, "steps": result.steps,
             "violations": [str(v) for v in result.violations], "double_controller": result.double_controller,
-            "lost": result.lost, "failovers": [{"leader": f.leader, "taken_by": f.taken_by, "seconds": f.seconds}
+            "lost": result.lost, "unmanaged": result.unmanaged, "split": result.split, "failovers": [{"leader": f.leader, "taken_by": f.taken_by, "seconds": f.seconds}
                                                for f in result.failovers],
             "leader_after": result.leader_after, "seconds": result.seconds,
             "load_avg_1m": round(os.getloadavg()[0], 1)}
 
 
 def summary(results: list[ScheduleResult], chaos: Chaos, args: argparse.Namespace, notes: list[str],
-            wall_s: float) -> dict:
+            wall_s: float, repairs: list[str]) -> dict:
     kills = [f for r in results for f in r.failovers]
     times = [f.seconds for f in kills if f.seconds is not None]
     return {"measure": "chaos", "schedules": len(results), "asked": args.schedules, "steps": args.steps,
@@ -64,6 +64,8 @@ def summary(results: list[ScheduleResult], chaos: Chaos, args: argparse.Namespac
             "audit_interval_s": args.audit_interval, "phase_seconds": args.phase_seconds,
             "double_controller_moments": sum(r.double_controller for r in results),
             "lost_subclouds": sum(len(r.lost) for r in results),
+            "unmanaged_after_heal": sum(len(r.unmanaged) for r in results),
+            "split_groups": sum(1 for r in results if r.split),
             "violations": sum(len(r.violations) for r in results),
             "violating_seeds": [r.seed for r in results if r.violations],
             "leader_kills": len(kills), "failovers": len(times), "no_failover": len(kills) - len(times),
@@ -72,7 +74,7 @@ def summary(results: list[ScheduleResult], chaos: Chaos, args: argparse.Namespac
             "bound_s": chaos.failover_bound_s(),
             "bound_terms": f"{HEARTBEAT_INTERVAL_S} s x {args.threshold} + 3 x {args.audit_interval} s "
                            f"+ {args.phase_seconds} s",
-            "witness_fields": any(r.witness_fields for r in results), "notes": notes,
+            "witness_fields": any(r.witness_fields for r in results), "notes": notes, "repairs": repairs,
             "wall_s": round(wall_s, 1)}
 
 
@@ -98,6 +100,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="dcman-chaos-"))
     started = time.monotonic()
     results: list[ScheduleResult] = []
+    repairs: list[str] = []  # operator migrations the bench made to go on after a schedule left pg1 unconverged
     log(f"starting three sites and {args.subclouds} subclouds in {work}")
     with three_sites(work, subclouds=args.subclouds, threshold=args.threshold, audit_interval=args.audit_interval,
                      phase_seconds=args.phase_seconds, proxy_mode=args.proxy_mode) as topology:
@@ -109,15 +112,22 @@ def main() -> None:
                 break
             try:
                 result = chaos.run(seed, args.steps)
-            except AssertionError as exc:  # the topology did not converge before the schedule
+            except AssertionError as exc:  # the previous schedule left it unconverged
                 log(f"schedule {index} (seed {seed}) could not start: {exc}")
-                break
+                repairs.append(f"before schedule {index}: {topology.repair()}")
+                log(f"repairing as an operator would: {repairs[-1]}")
+                try:
+                    topology.wait_converged(chaos.converge_s)
+                    result = chaos.run(seed, args.steps)
+                except AssertionError as again:
+                    log(f"still not converged, stopping: {again}")
+                    break
             results.append(result)
             print(json.dumps(line(result, index)), flush=True)
             log(f"schedule {index} seed {seed}: {'; '.join(result.steps)} -> "
                 f"{len(result.violations)} violations, failovers "
                 f"{[(f.taken_by, f.seconds) for f in result.failovers]}")
-        print(json.dumps(summary(results, chaos, args, topology.notes, time.monotonic() - started)), flush=True)
+        print(json.dumps(summary(results, chaos, args, topology.notes, time.monotonic() - started, repairs)), flush=True)
     if args.keep or any(r.violations for r in results) or len(results) < len(seeds):
         log(f"work directory (sites' serve.log, sim.log) kept: {work}")
     else:

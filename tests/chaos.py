@@ -141,7 +141,9 @@ class ScheduleResult:
     steps: list[str]
     violations: list[Violation] = field(default_factory=list)
     double_controller: int = 0
-    lost: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)  # acknowledged subclouds no site holds
+    unmanaged: list[str] = field(default_factory=list)  # held, but managed by no site after healing
+    split: list[str] = field(default_factory=list)  # the sites that each kept part of pg1
     failovers: list[Failover] = field(default_factory=list)
     leader_after: str | None = None
     seconds: float = 0.0
@@ -287,18 +289,44 @@ class Chaos:
         return shown
 
     def _finish(self, acknowledged: list[str], index: int, result: ScheduleResult) -> None:
-        """Heal everything, restart the dead, and check every acknowledged subcloud."""
+        """Heal everything, restart the dead, and check every acknowledged subcloud: it exists
+        on some site, exactly one site manages it, it obeys that site; and the group has one
+        leader (two sites each keeping part of it is a *split*, which the race between two
+        survivors must not leave)."""
         t = self.topology
         t.heal_all()
         t.give_sysadmin_password()
         self._reset_heard()
         try:
             t.wait_converged(self.converge_s)
+            return
         except AssertionError as exc:
-            result.violations.append(Violation(result.seed, index, str(exc)))
+            reason = str(exc)
+        before = len(result.violations)
         self._check(index, result)
         shown = t.shown()
+        managers = t.managers(shown)
+        items = t.sim_items()
         held = {name for subclouds in shown.values() for name in subclouds}
         result.lost = [name for name in acknowledged if name not in held]
         for name in result.lost:
             result.violations.append(Violation(result.seed, index, f"{name} exists on no site"))
+        for name in acknowledged:
+            sites = managers.get(name, [])
+            obeys = t.by_uuid(items.get(name, {}).get("system_controller"))
+            if name in result.lost:
+                continue
+            if not sites:
+                result.unmanaged.append(name)
+                result.violations.append(Violation(result.seed, index, f"no site manages {t.describe(name, shown)}"))
+            elif len(sites) > 1:
+                result.violations.append(Violation(result.seed, index, f"two sites manage {t.describe(name, shown)}"))
+            elif obeys != sites[0]:
+                result.violations.append(Violation(result.seed, index, f"{sites[0]} manages {name} but it obeys {obeys}"))
+        owners = {sites[0] for sites in managers.values() if len(sites) == 1}
+        if len(owners) > 1:
+            result.split = sorted(owners)
+            counts = {o: sum(1 for sites in managers.values() if sites == [o]) for o in sorted(owners)}
+            result.violations.append(Violation(result.seed, index, f"pg1 split between leaders {counts}"))
+        if len(result.violations) == before:
+            result.violations.append(Violation(result.seed, index, reason))  # e.g. a peer never available again

@@ -303,6 +303,22 @@ class Topology:
         for name in SITES:
             self.restart(name)
 
+    def repair(self, group: str = GROUP) -> str:
+        """What a person does when the group is left split between sites: migrate it on the
+        site that manages most of its members, which rehomes the rest there."""
+        managers = self.managers()
+        counts: dict[str, int] = {}
+        for sites in managers.values():
+            for site in sites:
+                counts[site] = counts.get(site, 0) + 1
+        if not counts:
+            return "no site manages any member: nothing to repair from"
+        owner = max(sorted(counts), key=lambda s: counts[s])
+        body = {"sysadmin_password": base64.b64encode(SYSADMIN_PASSWORD.encode()).decode()}
+        answer = self.sites[owner].call("PATCH", f"/subcloud-peer-groups/{group}/migrate", json=body)
+        return f"migrate {group} on {owner} (managing {counts[owner]} of {len(managers)}): " \
+               f"{answer.status_code} {answer.text[:200]}"
+
     def give_sysadmin_password(self, group: str = GROUP) -> dict[str, int]:
         """Store the subclouds' sysadmin password in `group` on every living site (dcman's
         `PATCH /v1.0/subcloud-peer-groups/{name}` extension), so any site may take the group

@@ -41,7 +41,10 @@ def test_the_schedules_are_drawn_from_the_seed_alone():
 
 def test_seeded_schedules_never_give_a_subcloud_two_controllers_nor_lose_one(topology):
     chaos = Chaos(topology, settle_s=6.0)
-    automatic = all(code == 200 for code in topology.give_sysadmin_password().values())
+    # The sites fail over by themselves once the standbys hold the password (the leader may
+    # refuse it: it needs none).
+    leader = topology.leader()
+    automatic = all(code == 200 for site, code in topology.give_sysadmin_password().items() if site != leader)
     results = []
     for seed in SEEDS:
         result = chaos.run(seed, STEPS)
