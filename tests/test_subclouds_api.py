@@ -1547,3 +1547,61 @@ async def test_the_stored_alarm_summary_rows_follow_every_writer(api: Api) -> No
     assert shown(await api.get(ALARMS)) == [("edge-c", 2, 1, 3, "critical")]
     await api.add_subcloud("edge-d")
     assert [row[0] for row in shown(await api.get(ALARMS))] == ["edge-c", "edge-d"]
+
+
+async def test_the_kept_rows_of_the_unpaged_list_follow_every_writer_and_come_back_when_dropped(api: Api) -> None:
+    """On SQLite each row of the unpaged GET /subclouds is JSON text kept by triggers generated
+    from the list's expression (migration 0020, json_listing.ensure_kept_list_rows); whatever
+    writes a subcloud or its endpoint statuses, the list reads as each subcloud's show does."""
+    from sqlalchemy import delete, insert, text, update
+
+    from dcman.db.engine import migrate
+    from dcman.db.tables import subcloud_status, subclouds
+
+    async def listed() -> dict[str, dict]:
+        response = await api.get("/v1.0/subclouds")
+        assert response.status_code == 200, response.text
+        return {s["name"]: s for s in response.json()["subclouds"]}
+
+    await deployed(api, "edge-a")
+    await api.add_subcloud("edge-b")
+    async with api.ctx.engine.begin() as conn:  # as the audit writes, straight to the tables
+        a = (await conn.execute(text("SELECT id FROM subclouds WHERE name = 'edge-a'"))).scalar_one()
+        await conn.execute(update(subclouds).where(subclouds.c.id == a).values(availability_status="offline"))
+        await conn.execute(delete(subcloud_status).where(subcloud_status.c.subcloud_id == a))
+        await conn.execute(insert(subcloud_status).values(subcloud_id=a, endpoint_type="platform",
+                                                          sync_status="out-of-sync"))
+    shown = await listed()
+    assert shown["edge-a"]["availability-status"] == "offline" and shown["edge-a"]["sync_status"] == "out-of-sync"
+    assert shown["edge-a"]["endpoint_sync_status"] == [{"endpoint_type": "platform", "sync_status": "out-of-sync"}]
+    assert (await api.delete("/v1.0/subclouds/edge-b")).status_code == 200
+    assert set(await listed()) == {"edge-a"}
+    if api.backend != "sqlite":
+        return
+    async with api.ctx.engine.begin() as conn:  # a table rebuild, say, dropped one; a row went stale
+        await conn.execute(text("DROP TRIGGER subcloud_list_row_on_update"))
+        await conn.execute(text("UPDATE subcloud_list_rows SET body = '{}'"))
+    await migrate(api.ctx.engine)  # what every start-up runs
+    async with api.ctx.engine.connect() as conn:
+        names = set((await conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                                              "AND name LIKE 'subcloud_list_row_%'"))).scalars())
+    assert len(names) == 6
+    assert (await listed())["edge-a"] == shown["edge-a"]  # refilled: as before the stale write
+
+
+async def test_a_row_from_before_secrets_were_sealed_apart_is_listed_without_them(api: Api) -> None:
+    """A stored install or rehome document written before secrets were sealed apart may still
+    hold one: the unpaged list (kept rows or not) never shows it."""
+    from sqlalchemy import update
+
+    from dcman.db.tables import subclouds
+
+    await api.add_subcloud("edge-a")
+    await api.add_subcloud("edge-b")
+    async with api.ctx.engine.begin() as conn:
+        await conn.execute(update(subclouds).where(subclouds.c.name == "edge-a").values(
+            data_install='{"bmc_address": "10.0.0.9", "bmc_PASSWORD": "hunter2"}'))
+    listed = await api.get("/v1.0/subclouds")
+    assert listed.status_code == 200 and "hunter2" not in listed.text
+    rows = {s["name"]: s for s in listed.json()["subclouds"]}
+    assert "10.0.0.9" in rows["edge-a"]["data_install"] and rows["edge-b"]["data_install"] is None

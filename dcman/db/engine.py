@@ -45,6 +45,10 @@ def _upgrade(connection: Connection) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+    if connection.dialect.name == "sqlite":
+        from dcman.db.json_listing import ensure_kept_list_rows
+
+        ensure_kept_list_rows(connection)
 
 
 # Held while migrating, so that processes of one site starting together migrate one at a time.

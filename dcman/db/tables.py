@@ -111,6 +111,15 @@ subclouds = Table(
     sqlite_autoincrement=True,  # an id never names two subclouds (migration 0012)
 )
 
+# Each subcloud's row of the unpaged `GET /subclouds` as JSON text, kept by SQLite triggers
+# (dcman.db.json_listing.ensure_kept_list_rows; unused on PostgreSQL, which builds the rows).
+subcloud_list_rows = Table(
+    "subcloud_list_rows",
+    metadata,
+    Column("subcloud_id", Integer, primary_key=True, autoincrement=False),
+    Column("body", Text, nullable=False),
+)
+
 subcloud_status = Table(
     "subcloud_status",
     metadata,

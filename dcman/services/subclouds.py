@@ -23,7 +23,7 @@ from dcman.domain.deploy import full_plan
 from dcman.domain.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from dcman.domain.migration import REHOME_PLAN
 from dcman.domain.network import validate_bootstrap_network
-from dcman.domain.secrets import might_hold_secrets, redacted_json_text
+from dcman.domain.secrets import redacted_json_text
 from dcman.domain.states import AvailabilityStatus, DeployStatus, ManagementState
 from dcman.domain.subcloud import (
     NO_ERRORS,
@@ -99,7 +99,10 @@ async def list_subclouds_json(ctx: SiteContext, group_ref: str | None = None, *,
             group_id = group.id
         text = await json_listing_db.subcloud_list(conn, group_id, with_rollup=with_rollup,
                                                    with_endpoints=with_endpoints)
-    if might_hold_secrets(text):  # a row from before secrets were sealed apart may hold some
+        # A row from before secrets were sealed apart may hold some: asked of the two columns,
+        # not of the whole answer (a scan of 59 MB at 50,000 subclouds).
+        suspect = await json_listing_db.rows_might_hold_secrets(conn, group_id)
+    if suspect:
         answer = json.loads(text)
         for row in answer["subclouds"]:
             for key in ("data_install", "rehome_data"):
