@@ -82,6 +82,18 @@ class Yield:
     epoch: int | None
 
 
+@dataclass(frozen=True)
+class Later:
+    """A claim lost to a site after this one in the takeover order: claimed again later."""
+
+    controller: str | None
+    epoch: int | None
+
+
+# A claim lost to a later site in the order is made again after this long (its rehome runs).
+CLAIM_AGAIN_S = 1.0
+
+
 class Driver(SubcloudDriver):
     """Takes one subcloud through its deploy plan as far as it can go now."""
 
@@ -156,6 +168,12 @@ class Driver(SubcloudDriver):
                 claimed = await self.claim(subcloud, address, auth, payload)
                 if isinstance(claimed, Yield):
                     return await self.yield_to(subcloud, claimed)
+                if isinstance(claimed, Later):
+                    await self.write_log(subcloud, step, f"site {claimed.controller} claimed the subcloud first "
+                                                         f"(epoch {claimed.epoch}); this site comes before it in "
+                                                         "the takeover order and claims it again")
+                    await asyncio.sleep(CLAIM_AGAIN_S)
+                    return False  # still pre-rehome: the next round claims again
                 granted = {"fencing_epoch": claimed}
             else:
                 asked = time.monotonic()
@@ -170,7 +188,8 @@ class Driver(SubcloudDriver):
         self.progress_written_at = asked  # the move writes 0
         return await self.move(subcloud, states.running, error_description=NO_ERRORS, deploy_progress=0, **granted)
 
-    async def claim(self, subcloud: Subcloud, address: str, auth: str, payload: dict[str, Any]) -> "int | Yield":
+    async def claim(self, subcloud: Subcloud, address: str, auth: str,
+                    payload: dict[str, Any]) -> "int | Yield | Later":
         """Start a rehome as the claim on the subcloud: a compare-and-set at its agent on the
         controller and epoch it reports now, made only when the group's takeover order lets
         this site take it from that controller (domain.failover.claim). The epoch granted, or
@@ -189,15 +208,24 @@ class Driver(SubcloudDriver):
         except Fenced as lost:  # another site's claim landed between the status read and this one
             if order is None:
                 raise
-            return Yield(lost.system_controller, lost.fencing_epoch)
+            return self.after_lost_claim(order, lost.system_controller, lost.fencing_epoch)
         if epoch is None:  # a rehome already running was adopted: it must be this site's own claim
             again = takeover_from((await self.client.status(address, auth)).body)
             if again["system_controller"] != self.ctx.site_uuid:
                 if order is None:
                     raise AgentError(f"the subcloud is rehoming to site {again['system_controller']}")
-                return Yield(again["system_controller"], again["fencing_epoch"])
+                return self.after_lost_claim(order, again["system_controller"], again["fencing_epoch"])
             epoch = again["fencing_epoch"]
         return epoch
+
+    def after_lost_claim(self, order: tuple[dict[str, int], str], controller: str | None,
+                         epoch: int | None) -> "Yield | Later":
+        """Another site claimed the subcloud first: yield to it when it comes before this site
+        in the takeover order; else claim again later (its rehome may still be running), so that
+        racing survivors end with the first in order holding the whole group."""
+        if claim(self.ctx.site_uuid, order[1], order[0], controller) is Claim.YIELD:
+            return Yield(controller, epoch)
+        return Later(controller, epoch)
 
     async def takeover_order(self, subcloud: Subcloud) -> tuple[dict[str, int], str] | None:
         """The takeover order of the subcloud's peer group and its leader as this site knows
