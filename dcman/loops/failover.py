@@ -21,9 +21,12 @@ from dcman.db.clock import utcnow
 from dcman.domain.alarms import AlarmId
 from dcman.domain.errors import DomainError
 from dcman.domain.failover import (
+    WITNESS_SAMPLE,
+    Claim,
     Decision,
     Verdict,
     Witness,
+    claim,
     decide,
     failover_alarm,
     failover_entity,
@@ -34,6 +37,7 @@ from dcman.domain.failover import (
 from dcman.domain.peer_groups import SubcloudPeerGroup
 from dcman.domain.peers import SystemPeer
 from dcman.domain.states import AdministrativeState, HeartbeatFailurePolicy, PeerAvailability
+from dcman.domain.deploy import REHOME_ENDED_FAILED
 from dcman.domain.subcloud import Subcloud
 from dcman.drivers.agent_client import AgentError, basic_auth
 from dcman.loops import runner
@@ -86,6 +90,8 @@ class Failover:
                     await self._consider(group, leader, availability)
                 else:
                     await self._settled(group, availability)
+                if group.system_leader_id == self.ctx.site_uuid and not group.migrating:
+                    await self._take_back_strays(group)
             except Exception:  # the next round tries again
                 log.exception("automatic failover of peer group %s: round failed", group.peer_group_name)
 
@@ -116,6 +122,35 @@ class Failover:
             else:
                 log.warning("peer group %s: %s", group.peer_group_name, decision.message)
         await self._show(group, decision)
+
+    async def _take_back_strays(self, group: SubcloudPeerGroup) -> None:
+        """A group this site took over whose rehome failed for some members (this site was cut
+        from them) while a site after it in the takeover order claimed them: once they answer,
+        they are migrated again, so the group does not stay split between two sites."""
+        ctx = self.ctx
+        if group.failover_password is None:
+            return
+        async with ctx.engine.connect() as conn:
+            members = await peer_groups_db.subclouds_of_group(conn, group.id)
+            associated = await associations_db.associated_priorities(conn, group.id)
+        failed = [s for s in members if s.deploy_status in REHOME_ENDED_FAILED and s.management_start_ip]
+        if not failed:
+            return
+        order = priorities(group, ctx.site_uuid, associated)
+        auth = basic_auth(ctx.secrets.decrypt(group.failover_password))
+        answers = await asyncio.gather(*(ask_witness(ctx, s, auth) for s in failed[:WITNESS_SAMPLE]))
+        strays = [w for w in answers if w.answered and w.system_controller not in (None, ctx.site_uuid)
+                  and claim(ctx.site_uuid, group.system_leader_id, order, w.system_controller) is Claim.TAKE]
+        if not strays:
+            return
+        try:
+            await migration.start_migration(ctx, str(group.id), ctx.secrets.decrypt(group.failover_password))
+        except DomainError as exc:
+            log.warning("peer group %s: cannot take back subclouds another site holds: %s", group.peer_group_name,
+                        exc.message)
+            return
+        log.warning("peer group %s: %d subcloud(s) answer to site %s, after this one in the takeover order: "
+                    "migrating them again", group.peer_group_name, len(strays), strays[0].system_controller)
 
     async def _show(self, group: SubcloudPeerGroup, decision: Decision) -> None:
         """Raise 280.006 with the decision's text (replacing an older text)."""
