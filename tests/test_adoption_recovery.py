@@ -10,14 +10,11 @@ import json
 import signal
 from collections.abc import Iterator
 
-import httpx
 import pytest
-import yaml
-from click.testing import CliRunner
 
 from conftest import SITE_BACKENDS, restart_site_process, token_for
-from dcman.cli.main import cli
 from simfleet import Fleet, running_fleet, wait_until
+from test_subcloud_ops import adopt, dcman, deployed_elsewhere, sim_item
 
 
 @pytest.fixture(scope="module", params=SITE_BACKENDS)
@@ -26,33 +23,6 @@ def fleet(request, tmp_path_factory) -> Iterator[Fleet]:
     with running_fleet(tmp_path_factory.mktemp("adoption-recovery"), 2, interval=0.5, backend=request.param,
                        settings={"DCMAN_LEASE_SECONDS": "3"}) as running:
         yield running
-
-
-def dcman(fleet: Fleet, *args: str):
-    env = {"DCMAN_URL": fleet.site.url, "DCMAN_USER": fleet.site.admin_user,
-           "DCMAN_PASSWORD": fleet.site.admin_password}
-    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
-
-
-def sim_item(fleet: Fleet, name: str) -> dict:
-    return httpx.get(f"{fleet.control}/sim/subclouds/{name}", timeout=10).json()
-
-
-def deployed_elsewhere(fleet: Fleet, name: str) -> None:
-    """Bootstrap the simulated subcloud from another system controller, over its agent protocol."""
-    address = sim_item(fleet, name)["management_start_ip"]
-    agent = f"http://{address}:{fleet.site_env['DCMAN_SUBCLOUD_AGENT_PORT']}"
-    started = httpx.post(agent + "/v1/phases/bootstrap", json={"system_controller": "other-site"},
-                         auth=("sysadmin", "St8rlingX*"), timeout=10)
-    assert started.status_code == 202, started.text
-    wait_until(lambda: sim_item(fleet, name)["system_controller"] == "other-site", timeout=10)
-
-
-def adopt(fleet: Fleet, tmp_path, name: str, *options: str):
-    values = tmp_path / f"{name}.yaml"
-    values.write_text(yaml.safe_dump(fleet.bootstrap_values(name)))
-    return dcman(fleet, "subcloud", "add", "--migrate", "--bootstrap-address", "10.10.0.2", "--bootstrap-values",
-                 str(values), "--sysadmin-password", "St8rlingX*", *options)
 
 
 def test_a_site_killed_while_rehoming_an_adopted_subcloud_leaves_it_rehome_failed_and_it_is_adopted_again(
