@@ -481,7 +481,7 @@ def test_real_agent_will_not_start_without_a_password() -> None:
     assert result.returncode == 2 and "DCMAN_AGENT_PASSWORD" in result.stderr
 
 
-def _wait_phase_auth(url: str, done: Any, timeout: float = 10.0) -> dict[str, Any]:
+def _wait_phase_auth(url: str, done: Any, timeout: float = 30.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         current = httpx.get(f"{url}/v1/phases/current", auth=AGENT_AUTH, timeout=5).json()

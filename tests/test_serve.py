@@ -50,7 +50,8 @@ def test_roles_an_api_only_process_holds_no_lease_and_a_worker_only_one_serves_n
         me = next(p for p in shown["processes"] if p["uuid"] == shown["this_process"])
         assert me["roles"] == ["api"] and me["leases"] == {"audit": [], "deploy": []} and me["leads"] == []
         assert shown["unheld_shards"] == {"audit": 64, "deploy": 64}
-        assert shown["leaders"] == {"peer-monitor": None, "association-sync": None, "migration": None}
+        assert shown["leaders"] == {"peer-monitor": None, "association-sync": None, "migration": None,
+                                    "failover": None}
     finally:
         stop_site_process(api_only)
     worker = start_site_process(tmp_path / "worker", {"DCMAN_ROLES": "audit,deploy,peers"})
