@@ -196,3 +196,10 @@ def stepped_aside(subcloud: Subcloud, controller: str, epoch: int) -> Transition
            "longer manages it and keeps it secondary.")
     return transition(subcloud, management_state=ManagementState.UNMANAGED, deploy_status=DeployStatus.SECONDARY,
                       availability_status=AvailabilityStatus.OFFLINE, error_description=why[:2000])
+
+
+def strays(witnesses: list[Witness], site_uuid: str, order: Mapping[str, int]) -> list[Witness]:
+    """The members of a group this site leads that answer to a site after it in the takeover
+    order (they were claimed while this site was cut from them): to be migrated again."""
+    return [w for w in witnesses if w.answered and w.system_controller not in (None, site_uuid)
+            and claim(site_uuid, site_uuid, order, w.system_controller) is Claim.TAKE]

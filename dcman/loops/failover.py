@@ -22,15 +22,14 @@ from dcman.domain.alarms import AlarmId
 from dcman.domain.errors import DomainError
 from dcman.domain.failover import (
     WITNESS_SAMPLE,
-    Claim,
     Decision,
     Verdict,
     Witness,
-    claim,
     decide,
     failover_alarm,
     failover_entity,
     priorities,
+    strays,
     witness_bound,
     witnesses_to_ask,
 )
@@ -139,9 +138,8 @@ class Failover:
         order = priorities(group, ctx.site_uuid, associated)
         auth = basic_auth(ctx.secrets.decrypt(group.failover_password))
         answers = await asyncio.gather(*(ask_witness(ctx, s, auth) for s in failed[:WITNESS_SAMPLE]))
-        strays = [w for w in answers if w.answered and w.system_controller not in (None, ctx.site_uuid)
-                  and claim(ctx.site_uuid, group.system_leader_id, order, w.system_controller) is Claim.TAKE]
-        if not strays:
+        taken = strays(list(answers), ctx.site_uuid, order)
+        if not taken:
             return
         try:
             await migration.start_migration(ctx, str(group.id), ctx.secrets.decrypt(group.failover_password))
@@ -150,7 +148,7 @@ class Failover:
                         exc.message)
             return
         log.warning("peer group %s: %d subcloud(s) answer to site %s, after this one in the takeover order: "
-                    "migrating them again", group.peer_group_name, len(strays), strays[0].system_controller)
+                    "migrating them again", group.peer_group_name, len(taken), taken[0].system_controller)
 
     async def _show(self, group: SubcloudPeerGroup, decision: Decision) -> None:
         """Raise 280.006 with the decision's text (replacing an older text)."""

@@ -15,6 +15,7 @@ from dcman.domain.failover import (
     controller_seen,
     decide,
     priorities,
+    strays,
     witness_bound,
 )
 from dcman.domain.peer_groups import SubcloudPeerGroup
@@ -98,3 +99,9 @@ def test_the_audit_adopts_its_own_claims_epoch_and_notices_another_sites_claim()
     assert controller_seen({"system_controller": SITE3, "fencing_epoch": 4}, SITE2, 3) == (SITE3, 4)
     assert controller_seen({"system_controller": SITE3, "fencing_epoch": 3}, SITE2, 3) is None
     assert controller_seen({"system_controller": SITE3, "fencing_epoch": "4"}, SITE2, 3) is None
+
+
+def test_a_leader_takes_back_only_members_a_later_site_holds():
+    answers = [Witness("a", True, SITE3, 0.1, 2), Witness("b", True, SITE1, 0.1, 2), Witness("c", True, SITE2, 0.1, 1),
+               Witness("d", False)]
+    assert [w.name for w in strays(answers, SITE2, ORDER)] == ["a"]  # site1 comes first; c is its own
